@@ -1,0 +1,39 @@
+# The habits of this project, as make targets. `make test` is what CI runs.
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: build test lint unit fuzz bench golden cross-windows gpu-bin clean
+
+build:
+	$(GO) build -o .bin/qwgpu ./cmd/qwgpu
+
+# gofmt check, go vet, then every test with a GPU adapter required
+# (lavapipe on a machine without a GPU): a missing adapter fails, never skips.
+test: lint unit
+
+lint:
+	@out=$$(gofmt -l cmd gpu wgsl qwen3 weights); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	QWGPU_REQUIRE_GPU=1 $(GO) test -count=1 -timeout 40m ./...
+
+# Each fuzz target for a short while (CI); longer runs: make fuzz FUZZTIME=1h.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) ./weights/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./qwen3/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncodeDecode$$' -fuzztime $(FUZZTIME) ./qwen3/tokenizer/
+
+bench:
+	QWGPU_REQUIRE_GPU=1 $(GO) test -run '^$$' -bench . -benchtime 20x ./gpu/
+
+# The CPU reference against transformers' golden data, alone.
+golden:
+	$(GO) test -count=1 -run 'Reference|Golden' -v ./qwen3/
+
+# The DX12/Windows path must at least compile and link (cgo with mingw-w64).
+cross-windows:
+	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -o .bin/qwgpu.exe ./cmd/qwgpu
+
+clean:
+	rm -rf .bin
