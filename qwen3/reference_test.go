@@ -2,6 +2,7 @@ package qwen3
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -118,4 +119,40 @@ func TestPrefillRejectsBadInput(t *testing.T) {
 	c := m.NewCache(2)
 	_, err = m.Prefill(c, []int{1, 2, 3}, false)
 	require.ErrorContains(t, err, fmt.Sprintf("exceed the context of %d", 2))
+}
+
+func TestRandomSourceShapes(t *testing.T) {
+	for _, name := range ShapeNames() {
+		require.NoError(t, Shapes[name].Validate(), name)
+	}
+	require.Equal(t, "tiny", ShapeNames()[0])
+	src := &RandomSource{Config: Shapes["tiny"], DType: weights.BF16, Seed: 7}
+	k, err := src.Get("model.layers.0.self_attn.k_norm.weight", 64)
+	require.NoError(t, err)
+	kv, err := k.Float32()
+	require.NoError(t, err)
+	big := 0
+	for _, v := range kv {
+		if v >= 19.9 && v <= 90.5 {
+			big++
+		}
+	}
+	require.Greater(t, big, 0, "some k_norm weights must be large, as in real Qwen3")
+	q, err := src.Get("model.layers.1.self_attn.q_proj.weight", 256, 256)
+	require.NoError(t, err)
+	qv, err := q.Float32()
+	require.NoError(t, err)
+	a := math.Sqrt(3.0 / 256)
+	var sum float64
+	for _, v := range qv {
+		require.LessOrEqual(t, math.Abs(float64(v)), a*1.01)
+		sum += float64(v) * float64(v)
+	}
+	// Uniform(-a, a) has variance a²/3 = 1/fan_in.
+	require.InDelta(t, 1.0/256, sum/float64(len(qv)), 0.1/256)
+	again, err := src.Get("model.layers.1.self_attn.q_proj.weight")
+	require.NoError(t, err)
+	require.Equal(t, q.Raw, again.Raw, "same seed, same tensor")
+	_, err = src.Get("model.layers.1.self_attn.q_proj.weight", 3, 3)
+	require.ErrorContains(t, err, "shape")
 }
