@@ -1,0 +1,377 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/qwen3/engine"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// commit is set at build time: -ldflags "-X main.commit=$(git rev-parse --short HEAD)".
+// Without it, the VCS stamp go build records is used.
+var commit = ""
+
+// buildCommit is commit, else the stamped revision (with "-dirty" for a
+// modified tree), else "unknown".
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	rev = rev[:min(len(rev), 7)]
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// benchResult is one row of the table (and of the JSON).
+type benchResult struct {
+	Test      string    `json:"test"` // "pp512", "tg128", "tg128@d4096"
+	Tokens    int       `json:"tokens"`
+	Depth     int       `json:"depth"` // tokens in the cache before the test
+	TokPerSec float64   `json:"tokens_per_second"`
+	StdDev    float64   `json:"stddev"`
+	Samples   []float64 `json:"samples"`
+}
+
+type benchReport struct {
+	Machine struct {
+		Hostname string `json:"hostname"`
+		OS       string `json:"os"`
+		Arch     string `json:"arch"`
+		CPUs     int    `json:"cpus"`
+	} `json:"machine"`
+	Backend         string            `json:"backend"`
+	Adapter         string            `json:"adapter"`
+	AdapterType     string            `json:"adapter_type"`
+	Driver          string            `json:"driver"`
+	Date            string            `json:"date"`
+	Commit          string            `json:"commit"`
+	Model           string            `json:"model"`
+	DType           string            `json:"dtype"`
+	SizeBytes       int64             `json:"size_bytes"`
+	Params          int64             `json:"params"`
+	Reps            int               `json:"reps"`
+	Results         []benchResult     `json:"results"`
+	CopyBandwidth   float64           `json:"copy_bandwidth_bytes_per_second,omitempty"`
+	Profile         *profileReport    `json:"profile,omitempty"`
+	Config          map[string]string `json:"config"`
+	SoftwareAdapter bool              `json:"software_adapter"`
+}
+
+type profileReport struct {
+	Position          int                 `json:"position"`
+	DispatchesPerTok  int                 `json:"dispatches_per_token"`
+	GPUTimePerTokenUS float64             `json:"gpu_time_per_token_us"`
+	BytesPerToken     int64               `json:"bytes_per_token"`
+	EffectiveGBs      float64             `json:"effective_gb_per_s"`
+	FractionOfCopy    float64             `json:"fraction_of_copy_bandwidth"`
+	Kernels           []engine.KernelTime `json:"kernels"`
+	// OnePassStepUS is a decode step's time with many steps in one pass,
+	// without per-step submits: the GPU side alone (engine.DecodePassTime).
+	OnePassStepUS float64 `json:"one_pass_step_us"`
+}
+
+func cmdBench(args []string) error {
+	fs := newFlags("bench")
+	var mf modelFlags
+	mf.register(fs, "model directory to benchmark (or use --shape)")
+	shape := fs.String("shape", "", "benchmark a published Qwen3 shape with seeded random weights: "+strings.Join(qwen3.ShapeNames(), ", "))
+	pp := fs.IntP("n-prompt", "p", 512, "prompt tokens of the prefill test (0: skip)")
+	tg := fs.IntP("n-gen", "n", 128, "generated tokens of the decode test (0: skip)")
+	depth := fs.IntP("depth", "d", 0, "also run the decode test after this many tokens in the cache")
+	reps := fs.Int("reps", 5, "repetitions of each test (after one warm-up)")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*shape == "") == (mf.model == "") {
+		return fmt.Errorf("give --model DIR or --shape %s", strings.Join(qwen3.ShapeNames(), "|"))
+	}
+	if *pp < 0 || *tg < 0 || *depth < 0 || *reps < 1 {
+		return fmt.Errorf("-p, -n and -d must be >= 0 and --reps >= 1")
+	}
+	if *pp == 0 && *tg == 0 {
+		return fmt.Errorf("nothing to run: -p and -n are both 0")
+	}
+	var m *model
+	if *shape != "" {
+		cfg, ok := qwen3.Shapes[*shape]
+		if !ok {
+			return fmt.Errorf("--shape %q: want one of %s", *shape, strings.Join(qwen3.ShapeNames(), ", "))
+		}
+		dt := weights.BF16
+		switch mf.dtype {
+		case "f32":
+			dt = weights.F32
+		case "f16":
+			dt = weights.F16
+		case "auto", "bf16":
+		default:
+			return fmt.Errorf("--dtype %q: want bf16, f16 or f32", mf.dtype)
+		}
+		m = &model{cfg: cfg, src: &qwen3.RandomSource{Config: cfg, DType: dt, Seed: builtinSeed}}
+		m.dir = "qwen3 " + *shape
+	} else {
+		var err error
+		if m, err = openModel(mf.model, false); err != nil {
+			return err
+		}
+		defer m.close()
+	}
+	need := max(*pp, *depth+*tg, 1) + 1
+	if !fs.Changed("ctx") {
+		mf.ctx = max(need, 512)
+	}
+	if need > mf.ctx {
+		return fmt.Errorf("--ctx %d is smaller than the %d positions the tests need", mf.ctx, need)
+	}
+	if need > m.cfg.MaxPositionEmbeddings {
+		return fmt.Errorf("the tests need %d positions, above max_position_embeddings %d", need, m.cfg.MaxPositionEmbeddings)
+	}
+
+	dev, err := openDevice(&mf, false)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	chunk := max(*pp, 1)
+	e, _, err := loadEngine(dev, m, &mf, chunk)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+
+	info := dev.Info()
+	rep := &benchReport{Backend: info.Backend, Adapter: info.Name, AdapterType: info.Type, Driver: info.Driver,
+		Date: time.Now().UTC().Format(time.RFC3339), Commit: buildCommit(), Model: m.name(), DType: e.WeightDType(),
+		SizeBytes: e.WeightBytes(), Params: m.cfg.NumParams(), Reps: *reps, SoftwareAdapter: info.Type == "cpu",
+		Config: map[string]string{"ctx": fmt.Sprint(e.Context()), "prefill_chunk": fmt.Sprint(chunk)}}
+	rep.Machine.Hostname, _ = os.Hostname()
+	rep.Machine.OS, rep.Machine.Arch, rep.Machine.CPUs = runtime.GOOS, runtime.GOARCH, runtime.NumCPU()
+	if rep.SoftwareAdapter && !*asJSON {
+		fmt.Fprintln(os.Stderr, "bench: this is a software (CPU) adapter: these numbers say nothing about GPU speed")
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	randomTokens := func(n int) []int {
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = rng.IntN(m.cfg.VocabSize)
+		}
+		return ids
+	}
+	if *pp > 0 {
+		prompt := randomTokens(*pp)
+		r, err := measure(*reps, *pp, func() (time.Duration, error) {
+			e.Reset()
+			start := time.Now()
+			_, err := e.FeedArgmax(prompt)
+			return time.Since(start), err
+		})
+		if err != nil {
+			return fmt.Errorf("pp%d: %w", *pp, err)
+		}
+		r.Test = fmt.Sprintf("pp%d", *pp)
+		rep.Results = append(rep.Results, r)
+	}
+	depths := []int{0}
+	if *depth > 0 {
+		depths = append(depths, *depth)
+	}
+	if *tg > 0 {
+		for _, d := range depths {
+			var prefix []int
+			if d > 0 {
+				prefix = randomTokens(d)
+			}
+			first := rng.IntN(m.cfg.VocabSize)
+			r, err := measure(*reps, *tg, func() (time.Duration, error) {
+				e.Reset()
+				if d > 0 {
+					if _, err := e.FeedArgmax(prefix); err != nil {
+						return 0, err
+					}
+				}
+				tok := first
+				start := time.Now()
+				for i := 0; i < *tg; i++ {
+					var err error
+					if tok, err = e.FeedArgmax([]int{tok}); err != nil {
+						return 0, err
+					}
+				}
+				return time.Since(start), nil
+			})
+			if err != nil {
+				return fmt.Errorf("tg%d: %w", *tg, err)
+			}
+			r.Test, r.Depth = fmt.Sprintf("tg%d", *tg), d
+			if d > 0 {
+				r.Test += fmt.Sprintf(" @ d%d", d)
+			}
+			rep.Results = append(rep.Results, r)
+		}
+	}
+	if *profile {
+		bw, err := dev.CopyBandwidth()
+		if err != nil {
+			return fmt.Errorf("copy bandwidth: %w", err)
+		}
+		rep.CopyBandwidth = bw
+		// The GPU side of a step alone, at the profiled depth.
+		e.Reset()
+		if *depth > 0 {
+			if _, err := e.FeedArgmax(make([]int, *depth)); err != nil {
+				return err
+			}
+		}
+		onePass, err := e.DecodePassTime(50)
+		if err != nil {
+			return fmt.Errorf("one-pass decode time: %w", err)
+		}
+		// A device opened for profiling splits every dispatch into its own
+		// pass; the engine is loaded again on it.
+		e.Close()
+		dev.Close()
+		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, bw, onePass); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printBench(rep)
+	return nil
+}
+
+// measure runs fn once to warm up, then reps times; tokens per run over
+// each run's time gives the samples.
+func measure(reps, tokens int, fn func() (time.Duration, error)) (benchResult, error) {
+	if _, err := fn(); err != nil {
+		return benchResult{}, err
+	}
+	r := benchResult{Tokens: tokens}
+	for i := 0; i < reps; i++ {
+		d, err := fn()
+		if err != nil {
+			return r, err
+		}
+		r.Samples = append(r.Samples, float64(tokens)/d.Seconds())
+	}
+	var sum float64
+	for _, s := range r.Samples {
+		sum += s
+	}
+	r.TokPerSec = sum / float64(len(r.Samples))
+	if len(r.Samples) > 1 {
+		var ss float64
+		for _, s := range r.Samples {
+			ss += (s - r.TokPerSec) * (s - r.TokPerSec)
+		}
+		r.StdDev = math.Sqrt(ss / float64(len(r.Samples)-1))
+	}
+	return r, nil
+}
+
+// profileDecode loads the model on a profiling device and times one
+// decode step's dispatches at the given cache depth.
+func profileDecode(m *model, mf *modelFlags, chunk, depth int, copyBW float64, onePass time.Duration) (*profileReport, error) {
+	dev, err := openDevice(mf, true)
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	e, _, err := loadEngine(dev, m, mf, chunk)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	if depth > 0 {
+		if _, err := e.FeedArgmax(make([]int, depth)); err != nil {
+			return nil, err
+		}
+	}
+	// Warm up, then keep the second step's timings.
+	if _, err := e.ProfileDecode(1); err != nil {
+		return nil, err
+	}
+	kt, err := e.ProfileDecode(2)
+	if err != nil {
+		return nil, err
+	}
+	p := &profileReport{Position: e.Len() - 1, DispatchesPerTok: e.DecodeOps(), Kernels: kt,
+		OnePassStepUS: float64(onePass.Nanoseconds()) / 1e3}
+	for _, k := range kt {
+		p.GPUTimePerTokenUS += k.Nanos / 1e3
+	}
+	c := m.cfg
+	kvBytes := 2 * int64(c.NumHiddenLayers) * int64(e.Len()) * int64(c.KVDim()) * 4
+	// Every matrix is read once per token, except an untied embedding, of
+	// which the gather reads one row.
+	p.BytesPerToken = e.WeightBytes() - e.UntiedEmbedBytes() + kvBytes
+	if p.GPUTimePerTokenUS > 0 {
+		p.EffectiveGBs = float64(p.BytesPerToken) / (p.GPUTimePerTokenUS * 1e-6) / 1e9
+		p.FractionOfCopy = p.EffectiveGBs * 1e9 / copyBW
+	}
+	return p, nil
+}
+
+func printBench(r *benchReport) {
+	fmt.Printf("| %-28s | %10s | %9s | %-7s | %-32s | %-14s | %20s |\n", "model", "size", "params", "backend", "adapter", "test", "t/s")
+	fmt.Printf("| %s | %s: | %s: | %s | %s | %s | %s: |\n", strings.Repeat("-", 28), strings.Repeat("-", 9), strings.Repeat("-", 8),
+		strings.Repeat("-", 7), strings.Repeat("-", 32), strings.Repeat("-", 14), strings.Repeat("-", 19))
+	name := fmt.Sprintf("%s %s", r.Model, strings.ToUpper(r.DType))
+	for _, res := range r.Results {
+		fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-14s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
+			float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev))
+	}
+	fmt.Printf("\nbuild: %s, %s, driver %q, %d reps after a warm-up\n", r.Commit, r.Date, r.Driver, r.Reps)
+	if p := r.Profile; p != nil {
+		fmt.Printf("\ndecode step profile at position %d: %d dispatches, %.1f µs of GPU time per token (timestamps; the pass split out per dispatch)\n",
+			p.Position, p.DispatchesPerTok, p.GPUTimePerTokenUS)
+		fmt.Printf("one decode step with 50 steps in one pass (no per-step submit): %.1f µs\n", p.OnePassStepUS)
+		fmt.Printf("bytes per token %.1f MiB → %.0f GB/s effective = %.0f%% of the measured copy bandwidth %.0f GB/s\n",
+			float64(p.BytesPerToken)/(1<<20), p.EffectiveGBs, 100*p.FractionOfCopy, r.CopyBandwidth/1e9)
+		fmt.Printf("| %-26s | %10s | %12s | %12s | %6s |\n", "kernel (role)", "dispatches", "µs / token", "µs / disp.", "share")
+		for _, k := range p.Kernels {
+			fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,
+				k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/1e3/p.GPUTimePerTokenUS)
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/qwen3/generate"
+	"github.com/qwgpu/qwgpu/qwen3/sample"
+	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// statsRE is the stats line `run` ends with on stderr.
+var statsRE = regexp.MustCompile(`^qwgpu: prefill (\d+) tokens in [0-9.]+ s \(([0-9.]+) tok/s\) \| decode (\d+) tokens in [0-9.]+ s \(([0-9.]+) tok/s\) \| stop: ([a-z ]+) \| (.+ \((vulkan|metal|dx12|gl), \w+\))$`)
+
+type stats struct {
+	prompt, generated  int
+	prefillTPS, decode float64
+	stop, adapter      string
+}
+
+// parseStats finds the stats line in stderr.
+func parseStats(t *testing.T, r result) stats {
+	t.Helper()
+	for _, l := range lines(r.stderr) {
+		if m := statsRE.FindStringSubmatch(l); m != nil {
+			var s stats
+			s.prompt, _ = strconv.Atoi(m[1])
+			s.prefillTPS, _ = strconv.ParseFloat(m[2], 64)
+			s.generated, _ = strconv.Atoi(m[3])
+			s.decode, _ = strconv.ParseFloat(m[4], 64)
+			s.stop, s.adapter = m[5], m[6]
+			return s
+		}
+	}
+	t.Fatalf("no stats line on stderr:\n%v", r)
+	return stats{}
+}
+
+func TestRunBuiltinModel(t *testing.T) {
+	needGPU(t)
+	r := qwgpu(t, append([]string{"run"}, testBackend()...)...)
+	requireOK(t, r)
+	require.NotEmpty(t, strings.TrimSpace(r.stdout), "streamed text on stdout")
+	require.Contains(t, r.stderr, "built-in tiny Qwen3 with random weights")
+	s := parseStats(t, r)
+	require.Greater(t, s.prompt, 0)
+	require.Greater(t, s.prefillTPS, 0.0)
+	require.Equal(t, builtinMaxTokens, s.generated, "the built-in model stops at %d tokens", builtinMaxTokens)
+	require.Greater(t, s.decode, 0.0)
+	require.Equal(t, generate.StopMaxTokens, s.stop)
+	require.NotEmpty(t, s.adapter)
+}
+
+// marginBackend is the CPU reference recording, for every step, the gap
+// between the two largest logits: greedy decoding on another machine can
+// only legitimately differ where it is tiny.
+type marginBackend struct {
+	*generate.CPU
+	margins []float64
+}
+
+func (m *marginBackend) Feed(tokens []int) ([]float32, error) {
+	logits, err := m.CPU.Feed(tokens)
+	if err != nil {
+		return nil, err
+	}
+	first, second := math.Inf(-1), math.Inf(-1)
+	for _, v := range logits {
+		switch f := float64(v); {
+		case f > first:
+			first, second = f, first
+		case f > second:
+			second = f
+		}
+	}
+	m.margins = append(m.margins, first-second)
+	return logits, nil
+}
+
+// cpuGreedy is the independent answer: the CPU reference model, loaded from
+// the checkpoint directory, decoding greedily through the shared loop.
+func cpuGreedy(t *testing.T, dir, prompt string, maxTokens int) string {
+	t.Helper()
+	cfg, err := qwen3.LoadConfigDir(dir)
+	require.NoError(t, err)
+	ck, err := weights.OpenCheckpoint(dir)
+	require.NoError(t, err)
+	defer ck.Close()
+	w, err := qwen3.LoadWeights(cfg, ck)
+	require.NoError(t, err)
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	require.NoError(t, err)
+	ids := tok.Encode(prompt)
+	ctx := len(ids) + maxTokens + 1
+	b := &marginBackend{CPU: generate.NewCPU(qwen3.NewModel(cfg, w, ctx), ctx)}
+	eos := append(slices.Clone(cfg.EOSTokenIDs), 151645, 151643)
+	res, err := generate.Generate(b, tok, ids, nil, generate.Options{
+		Sampling: sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}, MaxTokens: maxTokens, EOS: eos})
+	require.NoError(t, err)
+	require.Equal(t, generate.StopMaxTokens, res.StopReason)
+	for i, m := range b.margins {
+		// A float32 GPU may pick another token only on a near tie; the
+		// fixture's seed and prompt were chosen so that there is none.
+		require.Greater(t, m, 1e-3, "step %d of the reference is a near tie: pick another prompt", i)
+	}
+	return res.Text
+}
+
+func TestRunCheckpointMatchesCPUReference(t *testing.T) {
+	needGPU(t)
+	single, sharded := tinyCheckpoint(t)
+	const prompt, n = "The quick brown fox", 12
+	want := cpuGreedy(t, single, prompt, n)
+	require.NotEmpty(t, want)
+	for _, dir := range []string{single, sharded} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			args := append([]string{"run", "--model", dir, "--raw", "--prompt", prompt, "--greedy", "--max-tokens", strconv.Itoa(n)}, testBackend()...)
+			r := qwgpu(t, args...)
+			requireOK(t, r)
+			require.Equal(t, want+"\n", r.stdout)
+			s := parseStats(t, r)
+			require.Equal(t, n, s.generated)
+			require.Equal(t, generate.StopMaxTokens, s.stop)
+			require.NotContains(t, r.stderr, "built-in")
+		})
+	}
+}
+
+var goldenModels = []string{"tiny-tied-f32", "small-tied-bf16", "gqa-untied-extremek-f32"}
+
+func validateArgs(model, golden string, extra ...string) []string {
+	args := []string{"validate", "--model", model, "--golden", golden}
+	return append(append(args, extra...), testBackend()...)
+}
+
+func lastLine(s string) string {
+	ls := lines(s)
+	if len(ls) == 0 {
+		return ""
+	}
+	return ls[len(ls)-1]
+}
+
+func TestValidateGolden(t *testing.T) {
+	for _, device := range []string{"gpu", "cpu"} {
+		for _, name := range goldenModels {
+			t.Run(device+"/"+name, func(t *testing.T) {
+				if device == "gpu" {
+					needGPU(t)
+				}
+				dir := repoRoot("testdata", "golden", name)
+				r := qwgpu(t, validateArgs(dir, filepath.Join(dir, "golden.safetensors"), "--device", device)...)
+				requireOK(t, r)
+				last := lastLine(r.stdout)
+				require.True(t, strings.HasPrefix(last, "validate: ok "), "%v", r)
+				// Every greedy step of the golden data with a clear margin matched.
+				m := regexp.MustCompile(`greedy=(\d+)/(\d+)`).FindStringSubmatch(last)
+				require.NotNil(t, m, last)
+				require.Equal(t, m[2], m[1])
+				require.NotEqual(t, "0", m[2])
+			})
+		}
+	}
+}
+
+func TestValidateFails(t *testing.T) {
+	dir := repoRoot("testdata", "golden", "tiny-tied-f32")
+	golden := filepath.Join(dir, "golden.safetensors")
+
+	t.Run("tolerance", func(t *testing.T) {
+		needGPU(t)
+		r := qwgpu(t, validateArgs(dir, golden, "--tol", "1e-12")...)
+		require.NotEqual(t, 0, r.code, "%v", r)
+		require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: FAIL "), "%v", r)
+		require.Contains(t, lastLine(r.stdout), "above 1e-12")
+	})
+
+	t.Run("perturbed golden logits", func(t *testing.T) {
+		// One logit of case 0 moved by 0.5: the reference must disagree there.
+		f, err := weights.Open(golden)
+		require.NoError(t, err)
+		defer f.Close()
+		var ts []weights.WriteTensor
+		for _, name := range f.Names() {
+			x, err := f.Tensor(name)
+			require.NoError(t, err)
+			data := slices.Clone(x.Raw)
+			if name == "case0.logits" {
+				v, err := x.Float32()
+				require.NoError(t, err)
+				v[17] += 0.5
+				data = weights.F32Bytes(v)
+			}
+			ts = append(ts, weights.WriteTensor{Name: name, DType: x.DType, Shape: x.Shape, Data: data})
+		}
+		bad := filepath.Join(t.TempDir(), "golden.safetensors")
+		require.NoError(t, weights.WriteFile(bad, ts, f.Metadata()))
+		r := qwgpu(t, validateArgs(dir, bad, "--device", "cpu")...)
+		require.NotEqual(t, 0, r.code, "%v", r)
+		last := lastLine(r.stdout)
+		require.True(t, strings.HasPrefix(last, "validate: FAIL golden case 0 position 0: logits error"), "%v", r)
+		requireCleanError(t, r, "validation failed: golden case 0 position 0")
+	})
+}
+
+type goldenTokens struct {
+	Text string `json:"text"`
+	IDs  []int  `json:"ids"`
+}
+
+func TestTokenize(t *testing.T) {
+	tok := realTokenizer(t)
+	b, err := os.ReadFile(repoRoot("testdata", "golden", "tokens.json"))
+	require.NoError(t, err)
+	var cases []goldenTokens
+	require.NoError(t, json.Unmarshal(b, &cases))
+	require.Greater(t, len(cases), 8)
+	// The first few (prose, contractions, whitespace runs), code, and the
+	// last ones (the non-Latin and chat-markup cases).
+	picked := []goldenTokens{cases[0], cases[2], cases[3], cases[6], cases[len(cases)-2], cases[len(cases)-1]}
+	for i, c := range picked {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			r := qwgpu(t, "tokenize", "--tokenizer", tok, "--text", c.Text, "--json")
+			requireOK(t, r)
+			var got []int
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
+			require.Equal(t, c.IDs, got, "%q", c.Text)
+
+			ids, _ := json.Marshal(c.IDs)
+			r = qwgpu(t, "tokenize", "--tokenizer", tok, "--text", string(ids), "--decode")
+			requireOK(t, r)
+			require.Equal(t, c.Text+"\n", r.stdout)
+		})
+	}
+}
+
+func TestInfo(t *testing.T) {
+	needGPU(t)
+	r := qwgpu(t, append([]string{"info"}, testBackend()...)...)
+	requireOK(t, r)
+	require.Regexp(t, `(?m)^adapter 0: .+\n  backend (vulkan|metal|dx12|gl), type (discrete|integrated|cpu|unknown), driver`, r.stdout)
+
+	r = qwgpu(t, append([]string{"info", "--json"}, testBackend()...)...)
+	requireOK(t, r)
+	var list []struct {
+		Index               int
+		Name, Backend, Type string
+		Limits              struct{ MaxStorageBufferBindingSize uint64 }
+		Features            []string
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &list), r.stdout)
+	require.NotEmpty(t, list)
+	for i, a := range list {
+		require.Equal(t, i, a.Index)
+		require.NotEmpty(t, a.Name)
+		require.Contains(t, []string{"vulkan", "metal", "dx12", "gl"}, a.Backend)
+		require.Greater(t, a.Limits.MaxStorageBufferBindingSize, uint64(0))
+	}
+}
+
+// benchJSON is the part of `bench --json` the CI smoke test relies on.
+type benchJSON struct {
+	Machine struct {
+		Hostname, OS, Arch string
+		CPUs               int
+	}
+	Backend, Adapter, Driver, Date, Commit, Model, DType string
+	AdapterType                                          string `json:"adapter_type"`
+	Params                                               int64
+	SizeBytes                                            int64 `json:"size_bytes"`
+	SoftwareAdapter                                      *bool `json:"software_adapter"`
+	Results                                              []struct {
+		Test      string
+		Tokens    int
+		TokPerSec float64 `json:"tokens_per_second"`
+		Samples   []float64
+	}
+	Profile *struct {
+		DispatchesPerToken int     `json:"dispatches_per_token"`
+		GPUTimeUS          float64 `json:"gpu_time_per_token_us"`
+		Kernels            []struct {
+			Role       string
+			Dispatches int
+			Nanos      float64 // per token
+		}
+	}
+}
+
+func TestBenchJSON(t *testing.T) {
+	needGPU(t)
+	for _, profile := range []bool{false, true} {
+		name := "smoke"
+		args := append([]string{"bench", "--shape", "tiny", "-p", "16", "-n", "8", "--reps", "1", "--json"}, testBackend()...)
+		if profile {
+			name = "profile"
+			args = append(args, "--profile")
+		}
+		t.Run(name, func(t *testing.T) {
+			r := qwgpu(t, args...)
+			requireOK(t, r)
+			var b benchJSON
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+			require.NotEmpty(t, b.Machine.OS)
+			require.NotEmpty(t, b.Machine.Arch)
+			require.Greater(t, b.Machine.CPUs, 0)
+			require.Contains(t, []string{"vulkan", "metal", "dx12", "gl"}, b.Backend)
+			require.NotEmpty(t, b.Adapter)
+			require.NotEmpty(t, b.Driver)
+			require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, b.Date)
+			require.Equal(t, "clitest", b.Commit, "the commit set at build time")
+			require.Equal(t, "qwen3 tiny", b.Model)
+			require.Equal(t, "bf16", b.DType)
+			require.Equal(t, qwen3.Shapes["tiny"].NumParams(), b.Params)
+			require.NotNil(t, b.SoftwareAdapter)
+			require.Equal(t, b.AdapterType == "cpu", *b.SoftwareAdapter)
+			if strings.Contains(b.Adapter, "llvmpipe") {
+				require.True(t, *b.SoftwareAdapter, "lavapipe is a software adapter")
+			}
+			require.Len(t, b.Results, 2)
+			for i, want := range []string{"pp16", "tg8"} {
+				res := b.Results[i]
+				require.Equal(t, want, res.Test)
+				require.Greater(t, res.TokPerSec, 0.0)
+				require.Len(t, res.Samples, 1)
+			}
+			require.Equal(t, 16, b.Results[0].Tokens)
+			require.Equal(t, 8, b.Results[1].Tokens)
+			if !profile {
+				require.Nil(t, b.Profile)
+				return
+			}
+			require.NotNil(t, b.Profile)
+			p := b.Profile
+			sum, gpuTime := 0, 0.0
+			for _, k := range p.Kernels {
+				require.NotEmpty(t, k.Role)
+				require.Greater(t, k.Dispatches, 0)
+				sum += k.Dispatches
+				gpuTime += k.Nanos / 1e3
+			}
+			require.Equal(t, p.DispatchesPerToken, sum)
+			require.InDelta(t, p.GPUTimeUS, gpuTime, 1e-6*gpuTime+1e-9)
+			// tiny: per layer 2 norms, qkv, attention + combine, o_proj,
+			// gate_up, down; then the head. At least 8 per layer.
+			require.GreaterOrEqual(t, sum, 8*qwen3.Shapes["tiny"].NumHiddenLayers)
+		})
+	}
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/qwen3/engine"
+)
+
+// WebGPU does not say how much memory a device has, and a driver that runs
+// out may abort the process or, on a software adapter, get it killed by
+// the kernel. So before anything is allocated the model's footprint is
+// compared with a budget: --gpu-memory when given, else, for a software
+// adapter (lavapipe, llvmpipe, WARP: its memory is the host's RAM), a
+// share of the RAM available. A discrete GPU without --gpu-memory is not
+// checked; an allocation it refuses is reported with the same estimate.
+
+// softwareShare is the part of the available RAM a model on a software
+// adapter may take: the driver, the page cache of the checkpoint and the
+// rest of the machine need the remainder.
+const softwareShare = 0.8
+
+// footprint is what loading a model takes, in bytes.
+type footprint struct {
+	weights, cache, act int64 // on the device
+	host                int64 // transient host memory while uploading
+}
+
+func (f footprint) device() int64 { return f.weights + f.cache + f.act }
+
+// estimateFootprint adds up the weights as they will be stored, the KV
+// cache (float32) of ctx positions and the activations of a prefill chunk,
+// like engine.Load will allocate them.
+func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
+	c := m.cfg
+	if ctx <= 0 {
+		ctx = min(engine.DefaultCtx, c.MaxPositionEmbeddings)
+	}
+	if chunk <= 0 {
+		chunk = 512
+	}
+	chunk = min(chunk, ctx)
+	random, isRandom := m.src.(*qwen3.RandomSource)
+	stored := func(name string) (size int64, converted bool) {
+		from := int64(2)
+		switch {
+		case isRandom:
+			from = int64(random.DType.Size())
+		case m.ck != nil:
+			if t, err := m.ck.Get(name); err == nil {
+				from = int64(t.DType.Size())
+			}
+		}
+		switch strings.ToLower(dtype) {
+		case "f32":
+			return 4, isRandom || from != 4
+		case "bf16", "f16":
+			return 2, true // a checkpoint of the other half type converts too
+		}
+		return from, isRandom
+	}
+	var f footprint
+	// The engine uploads one matrix at a time (q, k, v stacked; gate and
+	// up stacked): the host holds that matrix packed, and in float32 too
+	// when it is generated or converted.
+	unit := func(numel int64, name string) {
+		size, converted := stored(name)
+		f.weights += numel * size
+		host := numel * size
+		if converted {
+			host += numel * 4
+		}
+		f.host = max(f.host, host)
+	}
+	h, q, kv, in, v := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize), int64(c.VocabSize)
+	unit(v*h, qwen3.NameEmbed)
+	for i := 0; i < c.NumHiddenLayers; i++ {
+		p := qwen3.LayerPrefix(i)
+		unit((q+2*kv)*h, p+"self_attn.q_proj.weight")
+		unit(q*h, p+"self_attn.o_proj.weight")
+		unit(2*in*h, p+"mlp.gate_proj.weight")
+		unit(in*h, p+"mlp.down_proj.weight")
+		f.weights += 4 * (2*h + 2*int64(c.HeadDim)) // norms, float32
+	}
+	f.weights += 4 * h
+	if !c.TieWordEmbeddings {
+		unit(v*h, qwen3.NameLMHead)
+	}
+	f.cache = 2 * int64(c.NumHiddenLayers) * int64(ctx) * kv * 4
+	T := int64(chunk)
+	f.act = 4 * (T*(2*h+q+2*kv+2*q+in) + v + 2*h + 2*q + in)
+	f.act += 2 * 4 * int64(ctx) * int64(c.HeadDim) // RoPE tables
+	return f
+}
+
+// checkMemory refuses a model that does not fit the memory budget.
+func checkMemory(dev *gpu.Device, m *model, mf *modelFlags, chunk int) error {
+	f := estimateFootprint(m, mf.dtype, mf.ctx, chunk)
+	need := f.device()
+	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for --ctx %d, activations %.2f)",
+		m.name(), gib(need), gib(f.weights), gib(f.cache), effectiveCtx(m, mf.ctx), gib(f.act))
+	if mf.gpuMemory != "" {
+		budget, err := parseBytes(mf.gpuMemory)
+		if err != nil {
+			return fmt.Errorf("--gpu-memory %q: %v", mf.gpuMemory, err)
+		}
+		if need > budget {
+			return fmt.Errorf("%s, more than --gpu-memory %s (%.2f GiB)", what, mf.gpuMemory, gib(budget))
+		}
+		return nil
+	}
+	if dev.Info().Type != "cpu" {
+		return nil
+	}
+	avail, ok := availableRAM()
+	if !ok {
+		return nil
+	}
+	if float64(need+f.host) > softwareShare*float64(avail) {
+		return fmt.Errorf("%s plus %.2f GiB of host memory while loading; %s is a software adapter whose memory is this machine's RAM, "+
+			"%.2f GiB available, of which at most %.0f%% is used (--gpu-memory overrides)",
+			what, gib(f.host), dev.Info().Name, gib(avail), 100*softwareShare)
+	}
+	return nil
+}
+
+func effectiveCtx(m *model, ctx int) int {
+	if ctx <= 0 {
+		return min(engine.DefaultCtx, m.cfg.MaxPositionEmbeddings)
+	}
+	return ctx
+}
+
+func gib(n int64) float64 { return float64(n) / (1 << 30) }
+
+// availableRAM is MemAvailable from /proc/meminfo, bounded by the cgroup's
+// memory.max when the process runs in a limited cgroup (v2).
+func availableRAM() (int64, bool) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var avail int64 = -1
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err == nil {
+				avail = kb << 10
+			}
+			break
+		}
+	}
+	if avail < 0 {
+		return 0, false
+	}
+	memMax, err1 := os.ReadFile("/sys/fs/cgroup/memory.max")
+	cur, err2 := os.ReadFile("/sys/fs/cgroup/memory.current")
+	if err1 == nil && err2 == nil {
+		lim, errA := strconv.ParseInt(strings.TrimSpace(string(memMax)), 10, 64) // "max" when unlimited
+		used, errB := strconv.ParseInt(strings.TrimSpace(string(cur)), 10, 64)
+		if errA == nil && errB == nil && lim-used < avail {
+			avail = max(lim-used, 0)
+		}
+	}
+	return avail, true
+}
+
+// parseBytes reads a size such as "16GiB", "16G", "800MiB" or "1e9".
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	mult := 1.0
+	for _, u := range []struct {
+		suffix string
+		mult   float64
+	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10},
+		{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
+		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(v > 0) || v*mult > 1<<62 {
+		return 0, fmt.Errorf("want a positive size such as 16GiB, 24G or 8000MiB")
+	}
+	return int64(v * mult), nil
+}

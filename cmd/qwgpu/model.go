@@ -1,0 +1,247 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/qwen3/engine"
+	"github.com/qwgpu/qwgpu/qwen3/sample"
+	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// modelFlags are the flags every command that loads a model shares.
+type modelFlags struct {
+	model, backend, adapter, dtype string
+	ctx                            int
+	gpuMemory                      string
+}
+
+func (m *modelFlags) register(fs *pflag.FlagSet, modelHelp string) {
+	fs.StringVar(&m.model, "model", "", modelHelp)
+	fs.StringVar(&m.backend, "backend", "", "GPU backend: vulkan, metal, dx12 or gl (default: the platform's best)")
+	fs.StringVar(&m.adapter, "adapter", "", "GPU adapter: index or name substring, as 'qwgpu info' lists them")
+	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage on the GPU: auto (as in the checkpoint), f32, bf16 or f16")
+	fs.IntVar(&m.ctx, "ctx", engine.DefaultCtx, "KV cache length in tokens (bounded by max_position_embeddings)")
+	fs.StringVar(&m.gpuMemory, "gpu-memory", "", "refuse models needing more GPU memory than this, e.g. 16GiB (default: unchecked, except software adapters: 80% of free RAM)")
+}
+
+// check validates the flags that need no model.
+func (m *modelFlags) check(fs *pflag.FlagSet) error {
+	if fs.Changed("ctx") && m.ctx < 1 {
+		return fmt.Errorf("--ctx %d: must be at least 1", m.ctx)
+	}
+	switch strings.ToLower(m.dtype) {
+	case "auto", "f32", "bf16", "f16":
+	default:
+		return fmt.Errorf("--dtype %q: want auto, f32, bf16 or f16", m.dtype)
+	}
+	if m.gpuMemory != "" {
+		if _, err := parseBytes(m.gpuMemory); err != nil {
+			return fmt.Errorf("--gpu-memory %q: %v", m.gpuMemory, err)
+		}
+	}
+	return nil
+}
+
+// fit bounds --ctx by the model: the default shrinks to
+// max_position_embeddings, a value given must fit it.
+func (m *modelFlags) fit(fs *pflag.FlagSet, cfg qwen3.Config) error {
+	if !fs.Changed("ctx") {
+		m.ctx = min(m.ctx, cfg.MaxPositionEmbeddings)
+		return nil
+	}
+	if m.ctx > cfg.MaxPositionEmbeddings {
+		return fmt.Errorf("--ctx %d: above this model's max_position_embeddings %d", m.ctx, cfg.MaxPositionEmbeddings)
+	}
+	return nil
+}
+
+// model is a checkpoint (or the built-in model) opened on the host.
+type model struct {
+	dir     string // "" for the built-in model
+	cfg     qwen3.Config
+	src     qwen3.Source
+	ck      *weights.Checkpoint
+	tok     *tokenizer.Tokenizer
+	gen     sample.GenerationConfig
+	builtin bool
+}
+
+func (m *model) close() {
+	if m.ck != nil {
+		m.ck.Close()
+	}
+}
+
+// name is how reports name the model.
+func (m *model) name() string {
+	if m.builtin {
+		return "built-in tiny Qwen3 (random weights)"
+	}
+	return filepath.Base(filepath.Clean(m.dir))
+}
+
+// builtinSeed makes the built-in model the same everywhere.
+const builtinSeed = 20260525
+
+// openModel reads a model directory: config.json, the safetensors
+// checkpoint, tokenizer.json and generation_config.json (optional). With
+// dir "" it makes the built-in model: the "tiny" shape with seeded random
+// weights and the real Qwen3 tokenizer. Without needTokenizer a missing
+// tokenizer.json is allowed (validation against golden ids needs none).
+func openModel(dir string, needTokenizer bool) (*model, error) {
+	if dir == "" {
+		tok, err := tokenizer.Qwen3()
+		if err != nil {
+			return nil, err
+		}
+		cfg := qwen3.Shapes["tiny"]
+		cfg.MaxPositionEmbeddings = engine.DefaultCtx
+		return &model{cfg: cfg, tok: tok, builtin: true,
+			src: &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: builtinSeed}}, nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--model: %v", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("--model %s: not a directory (give the folder holding config.json)", dir)
+	}
+	cfg, err := qwen3.LoadConfigDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := weights.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	// Every tensor the model reads must be there with the shape config.json
+	// implies: found from the headers alone, before a GPU is opened.
+	for _, s := range cfg.AllTensors() {
+		if _, err := ck.Get(s.Name, s.Shape...); err != nil {
+			ck.Close()
+			return nil, err
+		}
+	}
+	m := &model{dir: dir, cfg: cfg, src: finiteSource{ck}, ck: ck}
+	tokPath := filepath.Join(dir, "tokenizer.json")
+	if _, statErr := os.Stat(tokPath); statErr == nil || needTokenizer {
+		if m.tok, err = tokenizer.Load(tokPath); err != nil {
+			ck.Close()
+			return nil, err
+		}
+		if n := m.tok.VocabSize(); n > cfg.VocabSize {
+			ck.Close()
+			return nil, fmt.Errorf("%s has %d tokens, more than vocab_size %d in %s: they do not belong together",
+				tokPath, n, cfg.VocabSize, filepath.Join(dir, "config.json"))
+		}
+	}
+	if g, ok, err := sample.LoadGenerationConfigIfExists(filepath.Join(dir, "generation_config.json")); err != nil {
+		ck.Close()
+		return nil, err
+	} else if ok {
+		m.gen = g
+	}
+	return m, nil
+}
+
+// finiteSource hands out a checkpoint's tensors after checking that they
+// hold no NaN or infinity, which would silently poison every activation:
+// the error names the tensor and the element. The check runs as each
+// tensor is loaded, on bytes about to be read anyway.
+type finiteSource struct{ qwen3.Source }
+
+func (f finiteSource) Get(name string, shape ...int) (*weights.Tensor, error) {
+	t, err := f.Source.Get(name, shape...)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.CheckFinite(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// eos gathers the end-of-sequence ids of config.json and
+// generation_config.json, plus <|im_end|> and <|endoftext|> when the
+// tokenizer has them: a chat turn ends with either.
+func (m *model) eos() []int {
+	ids := append([]int(nil), m.cfg.EOSTokenIDs...)
+	ids = append(ids, m.gen.EOSTokenIDs...)
+	for _, s := range []string{"<|im_end|>", "<|endoftext|>"} {
+		if id, ok := m.tok.ID(s); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// openDevice opens the GPU the flags name and says which on stderr.
+func openDevice(f *modelFlags, profile bool) (*gpu.Device, error) {
+	dev, err := gpu.Open(gpu.Options{Backend: f.backend, Adapter: f.adapter, Profile: profile})
+	if err != nil {
+		return nil, err
+	}
+	return dev, nil
+}
+
+// describeAdapter is the one-line adapter description in stats lines.
+func describeAdapter(d *gpu.Device) string {
+	a := d.Info()
+	return fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
+}
+
+// loadEngine uploads the model with a progress bar on a terminal.
+func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.Engine, time.Duration, error) {
+	if err := checkMemory(dev, m, f, chunk); err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	bar := newProgress("loading " + m.name())
+	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, PrefillChunk: chunk, Progress: bar.update})
+	bar.done()
+	if err != nil {
+		return nil, 0, err
+	}
+	return e, time.Since(start), nil
+}
+
+// progress draws a bar on stderr when stderr is a terminal.
+type progress struct {
+	label string
+	tty   bool
+	last  time.Time
+	drawn bool
+}
+
+func newProgress(label string) *progress {
+	st, err := os.Stderr.Stat()
+	return &progress{label: label, tty: err == nil && st.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p *progress) update(done, total int64) {
+	if !p.tty || total <= 0 || (time.Since(p.last) < 50*time.Millisecond && done < total) {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	frac := min(float64(done)/float64(total), 1)
+	n := int(frac * width)
+	fmt.Fprintf(os.Stderr, "\r%s [%s%s] %3.0f%% %d/%d MiB", p.label, strings.Repeat("#", n), strings.Repeat(" ", width-n),
+		100*frac, done>>20, total>>20)
+	p.drawn = true
+}
+
+func (p *progress) done() {
+	if p.drawn {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+}
