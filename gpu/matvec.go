@@ -6,10 +6,11 @@ import "fmt"
 type matvecParams struct {
 	Rows  uint32 // rows in this dispatch
 	Cols  uint32
-	WRow0 uint32 // first row of the dispatch inside the w binding
-	URow0 uint32 // same inside the up binding (swiglu)
-	Out0  uint32 // first output element
-	_     [3]uint32
+	WRow0 uint32  // first row of the dispatch inside the w binding
+	URow0 uint32  // same inside the up binding (swiglu)
+	Out0  uint32  // first output element
+	Eps   float32 // rms_norm_eps of the fused norm (NORM variants)
+	_     [2]uint32
 }
 
 // epilogue names the matvec/matmul output variants of the shaders.
@@ -25,7 +26,26 @@ const (
 // MatVec prepares out[r] = Σ_c W[r, c] · x[c] for x [cols] and out [rows],
 // one op per part of w.
 func (d *Device) MatVec(out *Buffer, w *Matrix, x *Buffer) ([]*Op, error) {
-	return d.matvec("matvec", epiStore, out, nil, w, nil, x)
+	return d.matvec("matvec", epiStore, out, nil, w, nil, x, nil, 0)
+}
+
+// MatVecNorm prepares out = W · RMSNorm(x; normW, eps): the norm in front
+// of a projection fused into it (each workgroup computes mean(x²) itself),
+// one dispatch instead of two.
+func (d *Device) MatVecNorm(out *Buffer, w *Matrix, x, normW *Buffer, eps float32) ([]*Op, error) {
+	if normW == nil {
+		return nil, fmt.Errorf("gpu: matvec norm: norm weight is nil")
+	}
+	return d.matvec("matvec norm", epiStore, out, nil, w, nil, x, normW, eps)
+}
+
+// MatVecSwiGLUNorm prepares MatVecSwiGLU over RMSNorm(x; normW, eps), the
+// post-attention norm fused in.
+func (d *Device) MatVecSwiGLUNorm(out *Buffer, gate, up *Matrix, x, normW *Buffer, eps float32) ([]*Op, error) {
+	if normW == nil {
+		return nil, fmt.Errorf("gpu: matvec swiglu norm: norm weight is nil")
+	}
+	return d.matvec("matvec swiglu norm", epiSwiGLU, out, nil, gate, up, x, normW, eps)
 }
 
 // MatVecAdd prepares out[r] = res[r] + Σ_c W[r, c] · x[c]. res may be out
@@ -35,9 +55,9 @@ func (d *Device) MatVecAdd(out, res *Buffer, w *Matrix, x *Buffer) ([]*Op, error
 		return nil, fmt.Errorf("gpu: matvec add: residual buffer is nil")
 	}
 	if res == out {
-		return d.matvec("matvec add", epiAddInPlace, out, nil, w, nil, x)
+		return d.matvec("matvec add", epiAddInPlace, out, nil, w, nil, x, nil, 0)
 	}
-	return d.matvec("matvec add", epiAdd, out, res, w, nil, x)
+	return d.matvec("matvec add", epiAdd, out, res, w, nil, x, nil, 0)
 }
 
 // MatVecSwiGLU prepares out[i] = SiLU(Σ_c G[i, c]·x[c]) · Σ_c U[i, c]·x[c],
@@ -45,7 +65,7 @@ func (d *Device) MatVecAdd(out, res *Buffer, w *Matrix, x *Buffer) ([]*Op, error
 // [I]. For one stacked gate_up matrix [2I, cols] pass its Slice(0, I) and
 // Slice(I, I).
 func (d *Device) MatVecSwiGLU(out *Buffer, gate, up *Matrix, x *Buffer) ([]*Op, error) {
-	return d.matvec("matvec swiglu", epiSwiGLU, out, nil, gate, up, x)
+	return d.matvec("matvec swiglu", epiSwiGLU, out, nil, gate, up, x, nil, 0)
 }
 
 // matvecLayout picks rows per workgroup and threads per row from the number
@@ -59,7 +79,7 @@ func matvecLayout(loads int) (rows, tpr int) {
 	return 256 / tpr, tpr
 }
 
-func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix, x *Buffer) ([]*Op, error) {
+func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix, x, normW *Buffer, eps float32) ([]*Op, error) {
 	mats := []*Matrix{w}
 	if epi == epiSwiGLU {
 		if err := checkPair(op, w, up); err != nil {
@@ -79,6 +99,13 @@ func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix
 		return nil, err
 	}
 	bindings := []Binding{bx}
+	if normW != nil {
+		bn, err := needF32(op, "norm weight", normW, cols)
+		if err != nil {
+			return nil, err
+		}
+		bindings = append(bindings, bn)
+	}
 	if epi == epiAdd {
 		br, err := needF32(op, "res", res, rows)
 		if err != nil {
@@ -92,6 +119,11 @@ func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix
 	}
 	if err := distinct(op, map[string]*Buffer{"res": res, "x": x}); err != nil {
 		return nil, err
+	}
+	if normW != nil {
+		if err := distinct(op, map[string]*Buffer{"out": out, "norm weight": normW}); err != nil {
+			return nil, err
+		}
 	}
 	if err := notIn(op, out, mats...); err != nil {
 		return nil, err
@@ -109,9 +141,29 @@ func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix
 		wt = "u32"
 	}
 	wgRows, tpr := matvecLayout(loads)
+	xw := 1
+	if xt == "vec4<f32>" {
+		xw = 4
+	}
+	// Binding numbers: w (and wu), x, then nw, res, out as present.
+	next := 2
+	if epi == epiSwiGLU {
+		next = 3
+	}
+	bX := next
+	next++
+	bNW := next
+	if normW != nil {
+		next++
+	}
+	bRes := next
+	if epi == epiAdd {
+		next++
+	}
 	kern, err := d.Kernel("matvec", map[string]any{
-		"DTYPE": w.DType.String(), "VEC": vec, "EPI": string(epi),
-		"ROWS": wgRows, "TPR": tpr, "WT": wt, "XT": xt,
+		"DTYPE": w.DType.String(), "VEC": vec, "EPI": string(epi), "NORM": normW != nil,
+		"ROWS": wgRows, "TPR": tpr, "WT": wt, "XT": xt, "XW": xw,
+		"B_X": bX, "B_NW": bNW, "B_RES": bRes, "B_OUT": next,
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +171,7 @@ func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix
 
 	var ops []*Op
 	for _, s := range segments(mats...) {
-		params := matvecParams{Rows: uint32(s.n), Cols: uint32(cols), WRow0: uint32(s.bufRow[0]), Out0: uint32(s.r0)}
+		params := matvecParams{Rows: uint32(s.n), Cols: uint32(cols), WRow0: uint32(s.bufRow[0]), Out0: uint32(s.r0), Eps: eps}
 		bs := []Binding{Bind(s.bufs[0])}
 		if epi == epiSwiGLU {
 			params.URow0 = uint32(s.bufRow[1])

@@ -16,12 +16,16 @@ type matvecCase struct {
 	per        int
 	wScale     float32
 	xScale     float32
+	norm       bool // RMSNorm of x fused in (MatVecNorm, MatVecSwiGLUNorm)
 }
 
 func (c matvecCase) name() string {
 	s := fmt.Sprintf("%s/%s/%s", c.dt, c.epi, shape(c.rows, c.cols))
 	if c.per > 0 {
 		s += fmt.Sprintf("/parts%d", c.per)
+	}
+	if c.norm {
+		s += "/norm"
 	}
 	return s
 }
@@ -45,6 +49,13 @@ var matvecCases = []matvecCase{
 	{rows: 1000, cols: 1024, dt: BF16, epi: epiStore, per: 300},
 	{rows: 127, cols: 77, dt: BF16, epi: epiAdd, per: 40},
 	{rows: 77, cols: 1000, dt: F32, epi: epiSwiGLU, per: 30},
+	// The RMSNorm in front fused in: odd and vector widths, big inputs.
+	{rows: 127, cols: 1024, dt: BF16, epi: epiStore, norm: true, xScale: 1e4, wScale: 90},
+	{rows: 3, cols: 77, dt: F16, epi: epiStore, norm: true},
+	{rows: 1000, cols: 256, dt: F32, epi: epiSwiGLU, norm: true},
+	{rows: 77, cols: 77, dt: BF16, epi: epiSwiGLU, norm: true, xScale: 1e4, wScale: 90},
+	{rows: 3072, cols: 1024, dt: BF16, epi: epiSwiGLU, norm: true},
+	{rows: 77, cols: 1000, dt: BF16, epi: epiSwiGLU, per: 30, norm: true},
 }
 
 func TestMatVec(t *testing.T) {
@@ -80,8 +91,17 @@ func testMatVec(t *testing.T, d *Device, c matvecCase) {
 	}
 	w := roundTo(c.dt, randF32(r, c.rows*c.cols, ws))
 	x := randF32(r, c.cols, xs)
+	xin := x // what the projection sees
+	var bnw *Buffer
+	const eps = 1e-6
+	if c.norm {
+		nw := randF32(r, c.cols, 2)
+		bnw = upload(t, d, "nw", nw)
+		xin = make([]float32, c.cols)
+		qwen3.RMSNorm(xin, x, nw, eps)
+	}
 	want := make([]float32, c.rows)
-	qwen3.MatVec(want, w, x, c.rows, c.cols)
+	qwen3.MatVec(want, w, xin, c.rows, c.cols)
 
 	m := upMatrix(t, d, "w", c.dt, c.rows, c.cols, c.per, w)
 	bx := upload(t, d, "x", x)
@@ -90,7 +110,11 @@ func testMatVec(t *testing.T, d *Device, c matvecCase) {
 	var err error
 	switch c.epi {
 	case epiStore:
-		ops, err = d.MatVec(out, m, bx)
+		if c.norm {
+			ops, err = d.MatVecNorm(out, m, bx, bnw, eps)
+		} else {
+			ops, err = d.MatVec(out, m, bx)
+		}
 	case epiAdd:
 		res := randF32(r, c.rows, 100)
 		qwen3.Add(want, want, res)
@@ -105,10 +129,14 @@ func testMatVec(t *testing.T, d *Device, c matvecCase) {
 	case epiSwiGLU:
 		u := roundTo(c.dt, randF32(r, c.rows*c.cols, ws))
 		up := make([]float32, c.rows)
-		qwen3.MatVec(up, u, x, c.rows, c.cols)
+		qwen3.MatVec(up, u, xin, c.rows, c.cols)
 		qwen3.SwiGLU(want, want, up)
 		mu := upMatrix(t, d, "up", c.dt, c.rows, c.cols, c.per, u)
-		ops, err = d.MatVecSwiGLU(out, m, mu, bx)
+		if c.norm {
+			ops, err = d.MatVecSwiGLUNorm(out, m, mu, bx, bnw, eps)
+		} else {
+			ops, err = d.MatVecSwiGLU(out, m, mu, bx)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -6,12 +6,21 @@
 //   addinplace  out[out0 + r] = out[out0 + r] + y[r]     (x += W_o · attn on the residual itself)
 //   swiglu      out[out0 + r] = SiLU(gate_r · x) · (up_r · x)   (Qwen3 MLP gate/up)
 //
+// With NORM, x is first RMS-normalised with weight nw (Qwen3RMSNorm), in
+// the same dispatch: every workgroup sums x² itself (x is one token, a few
+// KiB, read from cache), then y = scale · Σ_c W[r, c] · x[c] · nw[c] with
+// scale = 1 / sqrt(mean(x²) + eps). That saves the standalone rmsnorm
+// dispatch in front of the projection, which costs more in dispatch
+// latency than the repeated sum does.
+//
 // Bindings (store, addinplace):          (add):              (swiglu):
 //   0 p    uniform Params                  0 p                 0 p
 //   1 w    weights, see below              1 w                 1 w   gate weights
 //   2 x    [cols] f32                      2 x                 2 wu  up weights
-//   3 out  [≥ out0 + rows] f32             3 res [≥ out0+rows] 3 x
+//  (3 nw   [cols] f32 with NORM)          (3 nw)              3 x
+//   3 out  [≥ out0 + rows] f32             3 res [≥ out0+rows] (4 nw)
 //                                          4 out               4 out
+// With NORM, every binding after x moves up by one (B_* in the template).
 // Weights: [≥ w_row0 + rows, cols] of DTYPE, row-major. f32 as f32; bf16 and f16
 // packed two per u32, element 2k in the low half (bf16 → f32 is exact:
 // bitcast(u << 16) and bitcast(u & 0xffff0000); f16 via unpack2x16float).
@@ -22,15 +31,16 @@
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
-// first output element).
+// first output element), eps (NORM only).
 //
 // Layout: ROWS rows per workgroup, TPR threads per row (power of two). The TPR
 // threads of a row read consecutive 16-byte chunks, sum in f32, and reduce
 // through a tree in workgroup memory (naga 0.13 has no subgroup operations).
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
-// Template: DTYPE (f32, bf16, f16), VEC (bool), EPI, ROWS, TPR, WT and XT (the
-// element types of the weight and x arrays).
+// Template: DTYPE (f32, bf16, f16), VEC (bool), EPI, NORM (bool), ROWS, TPR
+// (ROWS·TPR a power of two), WT and XT (the element types of the weight and
+// x arrays), XW (f32 values per XT), B_X, B_NW, B_RES, B_OUT (binding numbers).
 
 struct Params {
     rows: u32,
@@ -38,7 +48,7 @@ struct Params {
     w_row0: u32,
     u_row0: u32,
     out0: u32,
-    _pad0: u32,
+    eps: f32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -47,16 +57,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> w: array<{{.WT}}>;
 {{- if eq .EPI "swiglu"}}
 @group(0) @binding(2) var<storage, read> wu: array<{{.WT}}>;
-@group(0) @binding(3) var<storage, read> x: array<{{.XT}}>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-{{- else if eq .EPI "add"}}
-@group(0) @binding(2) var<storage, read> x: array<{{.XT}}>;
-@group(0) @binding(3) var<storage, read> res: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-{{- else}}
-@group(0) @binding(2) var<storage, read> x: array<{{.XT}}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 {{- end}}
+@group(0) @binding({{.B_X}}) var<storage, read> x: array<{{.XT}}>;
+{{- if .NORM}}
+@group(0) @binding({{.B_NW}}) var<storage, read> nw: array<{{.XT}}>;
+{{- end}}
+{{- if eq .EPI "add"}}
+@group(0) @binding({{.B_RES}}) var<storage, read> res: array<f32>;
+{{- end}}
+@group(0) @binding({{.B_OUT}}) var<storage, read_write> out: array<f32>;
 
 const ROWS = {{.ROWS}}u;
 const TPR = {{.TPR}}u;
@@ -104,6 +113,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let lane = lid % TPR;
     let r = (wid.x + wid.y * nwg.x) * ROWS + lid / TPR;
     let valid = r < p.rows;
+{{- if .NORM}}
+    // scale = 1 / sqrt(mean(x²) + eps), summed by the whole workgroup.
+    var ss = 0.0;
+    for (var j = lid; j < p.cols / {{.XW}}u; j += ROWS * TPR) {
+        let v = x[j];
+        ss += {{if eq .XW 4}}dot(v, v){{else}}v * v{{end}};
+    }
+    red[lid] = ss;
+    workgroupBarrier();
+    for (var s = ROWS * TPR / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            red[lid] += red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let scale = inverseSqrt(red[0] / f32(p.cols) + p.eps);
+    workgroupBarrier(); // every thread has read red[0] before it is reused
+{{- end}}
     var acc = 0.0;
 {{- if eq .EPI "swiglu"}}
     var acc2 = 0.0;
@@ -117,7 +144,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let ub = (p.u_row0 + r) * nc;
 {{- end}}
         for (var j = lane; j < nc; j += TPR) {
-            let xv = x[j];
+            let xv = x[j]{{if .NORM}} * nw[j]{{end}};
             acc += dot(w[wb + j], xv);
 {{- if eq .EPI "swiglu"}}
             acc2 += dot(wu[ub + j], xv);
@@ -130,8 +157,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let ub = (p.u_row0 + r) * nc;
 {{- end}}
         for (var j = lane; j < nc; j += TPR) {
-            let xa = x[2u * j];
-            let xb = x[2u * j + 1u];
+            let xa = x[2u * j]{{if .NORM}} * nw[2u * j]{{end}};
+            let xb = x[2u * j + 1u]{{if .NORM}} * nw[2u * j + 1u]{{end}};
             acc += dot8(w[wb + j], xa, xb);
 {{- if eq .EPI "swiglu"}}
             acc2 += dot8(wu[ub + j], xa, xb);
@@ -144,7 +171,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let ub = (p.u_row0 + r) * p.cols;
 {{- end}}
         for (var c = lane; c < p.cols; c += TPR) {
-            let xv = x[c];
+            let xv = x[c]{{if .NORM}} * nw[c]{{end}};
 {{- if eq .DTYPE "f32"}}
             acc += w[wb + c] * xv;
 {{- if eq .EPI "swiglu"}}
@@ -177,14 +204,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     if (valid && lane == 0u) {
         let o = p.out0 + r;
+        let y = red[lid]{{if .NORM}} * scale{{end}};
 {{- if eq .EPI "store"}}
-        out[o] = red[lid];
+        out[o] = y;
 {{- else if eq .EPI "add"}}
-        out[o] = res[o] + red[lid];
+        out[o] = res[o] + y;
 {{- else if eq .EPI "addinplace"}}
-        out[o] = out[o] + red[lid];
+        out[o] = out[o] + y;
 {{- else if eq .EPI "swiglu"}}
-        out[o] = silu(red[lid]) * red2[lid];
+        out[o] = silu(y) * red2[lid]{{if .NORM}} * scale{{end}};
 {{- end}}
     }
 }

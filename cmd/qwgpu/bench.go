@@ -219,15 +219,15 @@ func cmdBench(args []string) error {
 						return 0, err
 					}
 				}
-				tok := first
+				// Greedy decoding as `qwgpu run --greedy` does it: the GPU
+				// feeds itself its argmax, the host reads each token back.
 				start := time.Now()
-				for i := 0; i < *tg; i++ {
-					var err error
-					if tok, err = e.FeedArgmax([]int{tok}); err != nil {
-						return 0, err
-					}
+				n := 0
+				err := e.DecodeGreedy(first, *tg, func(int) bool { n++; return true })
+				if err == nil && n != *tg {
+					err = fmt.Errorf("%d of %d tokens generated", n, *tg)
 				}
-				return time.Since(start), nil
+				return time.Since(start), err
 			})
 			if err != nil {
 				return fmt.Errorf("tg%d: %w", *tg, err)

@@ -88,16 +88,20 @@ type Engine struct {
 	pAttn   *gpu.Buffer // [chunk, heads·head_dim]
 	pAct    *gpu.Buffer // [chunk, intermediate]
 
-	decodeOps   []*gpu.Op // the whole decode step, in order
-	decodeRoles []string  // what each of decodeOps computes
-	headOps     []*gpu.Op // final norm, LM head, argmax: shared by decode and prefill
-	headRoles   []string
-	lastTimings []gpu.OpTiming // of the last decode step, on a profiling device
-	plans       []*prefill     // prepared prefill passes by token count, most recent last
-	owned       []*gpu.Op      // every op made at load, for Close
-	buffers     []*gpu.Buffer
-	matrices    []*gpu.Matrix
-	uploaded    int64 // weight bytes on the GPU
+	decodeOps []*gpu.Op // the whole decode step, in order
+	nEmbed    int       // decodeOps starts with this many embedding ops
+	// chainedEmbed replaces them when the token comes from the previous
+	// step's argmax (DecodeGreedy).
+	chainedEmbed []*gpu.Op
+	decodeRoles  []string  // what each of decodeOps computes
+	headOps      []*gpu.Op // final norm, LM head, argmax: shared by decode and prefill
+	headRoles    []string
+	lastTimings  []gpu.OpTiming // of the last decode step, on a profiling device
+	plans        []*prefill     // prepared prefill passes by token count, most recent last
+	owned        []*gpu.Op      // every op made at load, for Close
+	buffers      []*gpu.Buffer
+	matrices     []*gpu.Matrix
+	uploaded     int64 // weight bytes on the GPU
 }
 
 // Load uploads a model to dev and prepares its decode step.

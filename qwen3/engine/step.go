@@ -53,7 +53,7 @@ func (c *collector) one(what string, op *gpu.Op, err error) {
 //	x = E[token]
 //	per layer: n = rmsnorm(x); q, K[pos], V[pos] = qkv_norm_rope(n);
 //	           a = attention(q, K, V); x += Wo·a;
-//	           n = rmsnorm(x); h = SiLU(Wg·n)·(Wu·n); x += Wd·h
+//	           h = SiLU(Wg·n)·(Wu·n) with n = rmsnorm(x) fused in; x += Wd·h
 //	n = rmsnorm(x); logits = Wlm·n; next = argmax(logits)
 func (e *Engine) prepareDecode() error {
 	c := e.cfg
@@ -62,6 +62,14 @@ func (e *Engine) prepareDecode() error {
 	col := &collector{e: e}
 	ops, err := d.Embedding(e.x, e.embed, e.token, 1)
 	col.add("embedding", ops, err)
+	e.nEmbed = len(col.ops)
+	// The same gather reading the previous step's argmax, so that greedy
+	// steps can follow one another without the host in between.
+	chained, err := d.Embedding(e.x, e.embed, e.next, 1)
+	if err != nil {
+		return fmt.Errorf("embedding: %w", err)
+	}
+	e.chainedEmbed = e.keep(chained...)
 	for i := range e.layers {
 		l := &e.layers[i]
 		name := fmt.Sprintf("layer %d", i)
@@ -85,10 +93,9 @@ func (e *Engine) prepareDecode() error {
 		col.roles = append(col.roles, "attention", "attention_combine")
 		ops, err = d.MatVecAdd(e.x, e.x, l.wo, e.attnOut)
 		col.add(name+" o_proj", ops, err)
-		op, err = d.RMSNorm(e.normed, e.x, l.mlpNorm, 1, c.HiddenSize, eps)
-		col.one(name+" post_attention_layernorm", op, err)
-		ops, err = d.MatVecSwiGLU(e.act, l.gate, l.up, e.normed)
-		col.add(name+" gate_up", ops, err)
+		// post_attention_layernorm runs inside the gate/up dispatch.
+		ops, err = d.MatVecSwiGLUNorm(e.act, l.gate, l.up, e.x, l.mlpNorm, eps)
+		col.add(name+" norm+gate_up", ops, err)
 		ops, err = d.MatVecAdd(e.x, e.x, l.wdown, e.act)
 		col.add(name+" down_proj", ops, err)
 	}
@@ -351,4 +358,76 @@ func (e *Engine) FeedArgmax(tokens []int) (int, error) {
 		return 0, err
 	}
 	return int(rb.U32()[0]), nil
+}
+
+// DecodeGreedy feeds token at the next position and then keeps feeding
+// the model's own most likely token, handing each new token to yield
+// until yield returns false or n tokens have been yielded. It is greedy
+// decoding with the host off the critical path: each step takes its input
+// token from the previous step's argmax on the GPU, and step k+1 is
+// submitted before step k's token is read back, so the GPU does not wait
+// for the host between tokens. Afterwards the cache holds token and every
+// yielded token but the last (which is returned to the caller unfed, like
+// any token drawn but not yet fed). One step may be computed past the
+// point yield stops at; its cache row is simply overwritten later.
+func (e *Engine) DecodeGreedy(token, n int, yield func(int) bool) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := e.checkTokens([]int{token}); err != nil {
+		return err
+	}
+	if err := e.dev.WriteU32(e.token, 0, []uint32{uint32(token)}); err != nil {
+		return err
+	}
+	pos := e.pos
+	start := func(k int, first bool) (*gpu.Pending, *gpu.Readback, error) {
+		if err := e.setDecode(pos + k); err != nil {
+			return nil, nil, err
+		}
+		r := e.dev.NewRecorder()
+		if first {
+			r.Run(e.decodeOps...)
+		} else {
+			r.Run(e.chainedEmbed...)
+			r.Run(e.decodeOps[e.nEmbed:]...)
+		}
+		r.Run(e.headOps...)
+		rb := r.ReadU32(e.next, 0, 1)
+		p, err := r.Start()
+		if err != nil {
+			return nil, nil, fmt.Errorf("decode step at position %d: %w", pos+k, err)
+		}
+		return p, rb, nil
+	}
+	pending, rb, err := start(0, true)
+	if err != nil {
+		return err
+	}
+	for k := 0; k < n; k++ {
+		// Step k+1 feeds the token step k is computing; submit it now.
+		var nextPending *gpu.Pending
+		var nextRB *gpu.Readback
+		if k+1 < n && pos+k+1 < e.ctx {
+			if nextPending, nextRB, err = start(k+1, false); err != nil {
+				_ = pending.Wait()
+				return err
+			}
+		}
+		if err := pending.Wait(); err != nil {
+			if nextPending != nil {
+				_ = nextPending.Wait()
+			}
+			return fmt.Errorf("decode step at position %d: %w", pos+k, err)
+		}
+		e.pos = pos + k + 1
+		if !yield(int(rb.U32()[0])) || nextPending == nil {
+			if nextPending != nil {
+				return nextPending.Wait()
+			}
+			return nil
+		}
+		pending, rb = nextPending, nextRB
+	}
+	return nil
 }

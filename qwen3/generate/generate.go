@@ -37,6 +37,16 @@ type ArgmaxBackend interface {
 	FeedArgmax(tokens []int) (int, error)
 }
 
+// GreedyDecoder is an ArgmaxBackend that can also run greedy decoding
+// with the host off the critical path (the GPU engine's DecodeGreedy):
+// it feeds token, then its own argmax, yielding each new token until
+// yield returns false or n tokens were yielded. The cache then holds
+// token and every yielded token but the last.
+type GreedyDecoder interface {
+	ArgmaxBackend
+	DecodeGreedy(token, n int, yield func(int) bool) error
+}
+
 // Options controls one generation.
 type Options struct {
 	Sampling  sample.Params
@@ -136,27 +146,43 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 	res.PrefillTime = time.Since(start)
 	start = time.Now()
 	defer func() { res.DecodeTime = time.Since(start) }()
-	for {
+	// accept handles a drawn token and reports whether generation stops.
+	accept := func(id int) bool {
 		if slices.Contains(opt.EOS, id) {
 			res.StopReason = StopEOS
-			break
+			return true
 		}
 		res.Tokens = append(res.Tokens, id)
 		seen = append(seen, id)
 		if out.push(dec.Push(id)) {
 			res.StopReason = StopString
-			break
+			return true
 		}
 		if opt.MaxTokens > 0 && len(res.Tokens) >= opt.MaxTokens {
 			res.StopReason = StopMaxTokens
-			break
+			return true
 		}
 		if b.Len() >= b.Context() {
 			res.StopReason = StopContext
-			break
+			return true
 		}
-		if id, err = next([]int{id}); err != nil {
-			return res, err
+		return false
+	}
+	if streamer, ok := b.(GreedyDecoder); ok && useArgmax {
+		if !accept(id) {
+			err := streamer.DecodeGreedy(id, b.Context()-b.Len(), func(next int) bool { return !accept(next) })
+			if err != nil {
+				return res, err
+			}
+			if res.StopReason == "" {
+				res.StopReason = StopContext
+			}
+		}
+	} else {
+		for !accept(id) {
+			if id, err = next([]int{id}); err != nil {
+				return res, err
+			}
 		}
 	}
 	if n := len(res.Tokens); n > 0 && b.Len() < res.PromptTokens+n+startLen {
