@@ -94,9 +94,39 @@ func qkvCommon(d *Device, s AttentionShape, qnorm, knorm *Buffer, rope *RopeTabl
 	return vars, min(cache.Ctx, rope.MaxPos), nil
 }
 
+// qkvUnit is how qkv_norm_rope decode loads weights: one unit of bytes
+// bytes (WGSL type wtype) a load, against x declared as array<xtype> and
+// read as one xop per unit.
+type qkvUnit struct {
+	name, wtype, xtype, xop string
+	bytes                   int
+}
+
+// qkvUnitFor picks 16-byte units where a row of hidden values of dt is a
+// whole number of them, else one word.
+func qkvUnitFor(dt DType, hidden int) qkvUnit {
+	switch {
+	case dt == F32 && hidden%4 == 0:
+		return qkvUnit{"f32x4", "vec4<f32>", "vec4<f32>", "vec4<f32>", 16}
+	case dt == F32:
+		return qkvUnit{"f32", "f32", "f32", "f32", 4}
+	case hidden%8 == 0:
+		return qkvUnit{dt.String() + "x8", "vec4<u32>", "vec4<f32>", "X8", 16}
+	}
+	return qkvUnit{dt.String() + "x2", "u32", "f32", "vec2<f32>", 4}
+}
+
 // QKVDecodeArgs are the buffers of the fused decode stage.
 type QKVDecodeArgs struct {
-	X *Buffer // [Hidden] f32: the layer input after input_layernorm
+	// X is [Hidden] f32: the layer input after input_layernorm, or, with
+	// XNorm set, the layer input itself.
+	X *Buffer
+	// XNorm, if set, is input_layernorm's weight [Hidden] f32: the kernel
+	// then RMS-normalises X itself (every workgroup sums X², a few KiB from
+	// cache), which saves the standalone rmsnorm dispatch in front. It
+	// binds a ninth storage buffer, above WebGPU's guaranteed 8; devices
+	// that allow only 8 get an error and the caller keeps the rmsnorm.
+	XNorm *Buffer
 	// W is q_proj, k_proj and v_proj stacked by rows,
 	// [(NHeads+2·NKV)·HeadDim, Hidden], F32, BF16 or F16, in a single part
 	// (Qwen3-8B's is 50 MB in bf16; Slice views are accepted). Hidden must
@@ -156,26 +186,23 @@ func (d *Device) QKVNormRope(s AttentionShape, a QKVDecodeArgs) (*QKVDecodeOp, e
 		a.X, part.Buf, a.QNorm, a.KNorm, a.Rope.Buf, a.Q, a.Cache.K, a.Cache.V); err != nil {
 		return fail(err)
 	}
+	storage := 8
+	if a.XNorm != nil {
+		storage = 9
+		if err := attnCheckBuf(d, a.XNorm, uint64(s.Hidden)*4, "x norm weight"); err != nil {
+			return fail(err)
+		}
+		if err := attnNoAlias([]*Buffer{a.Q, a.Cache.K, a.Cache.V}, a.XNorm); err != nil {
+			return fail(err)
+		}
+	}
 	rowBytes := uint64(s.Hidden) * uint64(w.DType.Size())
 	if err := attnCheckBuf(d, part.Buf, uint64(part.BufRow+part.Rows)*rowBytes, "weight"); err != nil {
 		return fail(err)
 	}
 
-	// The load unit: vec4 words where a row is a whole number of them.
-	// XOP is the type of the x values one unit covers.
-	var unit, wtype, xtype, xop string
-	var unitBytes int
-	switch {
-	case w.DType == F32 && s.Hidden%4 == 0:
-		unit, wtype, xtype, xop, unitBytes = "f32x4", "vec4<f32>", "vec4<f32>", "vec4<f32>", 16
-	case w.DType == F32:
-		unit, wtype, xtype, xop, unitBytes = "f32", "f32", "f32", "f32", 4
-	case s.Hidden%8 == 0:
-		unit, wtype, xtype, xop, unitBytes = w.DType.String()+"x8", "vec4<u32>", "vec4<f32>", "X8", 16
-	default:
-		unit, wtype, xtype, xop, unitBytes = w.DType.String()+"x2", "u32", "f32", "vec2<f32>", 4
-	}
-	upr := int(rowBytes) / unitBytes
+	lu := qkvUnitFor(w.DType, s.Hidden)
+	upr := int(rowBytes) / lu.bytes
 	maxTPR := qkvMaxTPR
 	switch {
 	case attnTune.qkvTPR > 0:
@@ -183,16 +210,19 @@ func (d *Device) QKVNormRope(s AttentionShape, a QKVDecodeArgs) (*QKVDecodeOp, e
 	case attnSmallWorkgroupArrays(d):
 		maxTPR = qkvMaxTPRGL
 	}
+	// The partial sums take HeadDim·(tpr+1) floats: halve tpr until they
+	// fit next to the head's values (head_dim 256 with 32 KiB: 16).
+	p2 := vars["P2"].(int)
 	tpr := 1
-	for tpr*2 <= min(upr, maxTPR) {
+	for tpr*2 <= min(upr, maxTPR) && 4*(s.HeadDim*(tpr*2+1)+s.HeadDim+p2) <= int(d.limits.MaxComputeWorkgroupStorageSize) {
 		tpr *= 2
 	}
 	// A Slice view starts BufRow rows into its buffer.
-	if uint64(part.BufRow)*rowBytes%uint64(unitBytes) != 0 {
-		return fail(fmt.Errorf("weight %q: a view starting at row %d is not aligned to the %d-byte loads", w.Label, part.BufRow, unitBytes))
+	if uint64(part.BufRow)*rowBytes%uint64(lu.bytes) != 0 {
+		return fail(fmt.Errorf("weight %q: a view starting at row %d is not aligned to the %d-byte loads", w.Label, part.BufRow, lu.bytes))
 	}
 	vars["PREFILL"] = false
-	vars["UNIT"], vars["WTYPE"], vars["XTYPE"], vars["XOP"] = unit, wtype, xtype, xop
+	vars["UNIT"], vars["WTYPE"], vars["XTYPE"], vars["XOP"] = lu.name, lu.wtype, lu.xtype, lu.xop
 	wg := qkvWG
 	if attnTune.qkvWG > 0 {
 		wg = attnTune.qkvWG
@@ -204,18 +234,30 @@ func (d *Device) QKVNormRope(s AttentionShape, a QKVDecodeArgs) (*QKVDecodeOp, e
 	rpp := wg / tpr
 	vars["RPP"], vars["RPT"], vars["RS"] = rpp, (s.HeadDim+rpp-1)/rpp, tpr+1
 	vars["ROW0"] = part.BufRow
-	vars["REDSIZE"] = s.HeadDim * (tpr + 1)
-	wgBytes := 4 * (s.HeadDim*(tpr+1) + s.HeadDim + vars["P2"].(int))
-	if err := attnCheckWorkgroup(d, "qkv_norm_rope", wgBytes, 8); err != nil {
+	vars["REDSIZE"] = max(s.HeadDim*(tpr+1), wg) // the x norm's tree uses it too
+	wgBytes := 4 * (vars["REDSIZE"].(int) + s.HeadDim + p2)
+	if err := attnCheckWorkgroup(d, "qkv_norm_rope", wgBytes, storage); err != nil {
 		return fail(err)
+	}
+	vars["NORM"] = a.XNorm != nil
+	vars["XW"] = 1
+	if lu.xtype == "vec4<f32>" {
+		vars["XW"] = 4
+	}
+	vars["HIDDEN"] = s.Hidden
+	if a.XNorm != nil && wg&(wg-1) != 0 {
+		return fail(fmt.Errorf("the x norm needs a power-of-two workgroup, got %d", wg))
 	}
 	k, err := d.Kernel("qkv_norm_rope", vars)
 	if err != nil {
 		return fail(err)
 	}
 	o := &QKVDecodeOp{maxPos: maxPos, params: qkvParams{T: 1, Eps: float32(a.Eps)}}
-	o.op, err = k.Op("qkv_norm_rope", o.params, Groups{X: uint32(s.NHeads + 2*s.NKV), Y: 1, Z: 1},
-		Bind(a.X), Bind(part.Buf), Bind(a.QNorm), Bind(a.KNorm), Bind(a.Rope.Buf), Bind(a.Q), Bind(a.Cache.K), Bind(a.Cache.V))
+	bindings := []Binding{Bind(a.X), Bind(part.Buf), Bind(a.QNorm), Bind(a.KNorm), Bind(a.Rope.Buf), Bind(a.Q), Bind(a.Cache.K), Bind(a.Cache.V)}
+	if a.XNorm != nil {
+		bindings = append(bindings, Bind(a.XNorm))
+	}
+	o.op, err = k.Op("qkv_norm_rope", o.params, Groups{X: uint32(s.NHeads + 2*s.NKV), Y: 1, Z: 1}, bindings...)
 	if err != nil {
 		return fail(err)
 	}
@@ -289,6 +331,7 @@ func (d *Device) QKVNormRopePrefill(s AttentionShape, a QKVPrefillArgs) (*QKVPre
 		return fail(err)
 	}
 	vars["PREFILL"] = true
+	vars["NORM"] = false
 	vars["WG"] = vars["P2"]
 	wgBytes := 4 * (s.HeadDim + vars["P2"].(int))
 	if err := attnCheckWorkgroup(d, "qkv_norm_rope", wgBytes, 7); err != nil {

@@ -112,42 +112,57 @@ func TestQKVNormRope(t *testing.T) {
 		{AttentionShape{Hidden: 1000, NHeads: 4, NKV: 1, HeadDim: 128}, F32, 1000, 1e4, 90}, // large magnitudes
 		{AttentionShape{Hidden: 1024, NHeads: 16, NKV: 8, HeadDim: 128}, BF16, 4095, 1e4, 90},
 		{AttentionShape{Hidden: 1000, NHeads: 16, NKV: 8, HeadDim: 128}, F16, 2, 1, 90},
+		{AttentionShape{Hidden: 512, NHeads: 4, NKV: 2, HeadDim: 256}, BF16, 9, 1e4, 90}, // the largest head_dim
 	}
 	forEachBackend(t, "qkv_norm_rope", func(t *testing.T, d *Device) {
 		for _, c := range cases {
-			s := c.s
-			name := fmt.Sprintf("h%d_%dx%d_hd%d_%s_pos%d", s.Hidden, s.NHeads, s.NKV, s.HeadDim, c.dt, c.pos)
-			t.Run(name, func(t *testing.T) {
-				r := newRand(t)
-				ctx := c.pos + 3
-				f := newQKVFixture(t, d, r, s, ctx+5, c.knScale)
-				w := roundTo(c.dt, randF32(r, s.QKVDim()*s.Hidden, 0.1))
-				x := randF32(r, s.Hidden, c.xScale)
-				oldK := randF32(r, c.pos*s.KVDim(), 90)
-				oldV := randF32(r, c.pos*s.KVDim(), 1e4)
-
-				gw := uploadMatrix(t, d, "w_qkv", c.dt, s.QKVDim(), s.Hidden, w)
-				cache := newFilledCache(t, d, s, ctx, oldK, oldV)
-				q := poisoned(t, d, "q", s.QDim())
-				op := must[*QKVDecodeOp](t)(d.QKVNormRope(s, QKVDecodeArgs{
-					X: upload(t, d, "x", x), W: gw, QNorm: f.gQN, KNorm: f.gKN, Rope: f.gRope,
-					Q: q, Cache: cache, Eps: testEps,
-				}))
-				t.Cleanup(op.Release)
-				if err := op.SetPos(c.pos); err != nil {
-					t.Fatal(err)
+			// The cases at odd positions also run with input_layernorm fused in.
+			for _, norm := range []bool{false, c.pos%2 == 1} {
+				s := c.s
+				name := fmt.Sprintf("h%d_%dx%d_hd%d_%s_pos%d", s.Hidden, s.NHeads, s.NKV, s.HeadDim, c.dt, c.pos)
+				if norm {
+					name += "_norm"
 				}
-				if err := d.Submit(op.Op()); err != nil {
-					t.Fatal(err)
-				}
+				t.Run(name, func(t *testing.T) {
+					r := newRand(t)
+					ctx := c.pos + 3
+					f := newQKVFixture(t, d, r, s, ctx+5, c.knScale)
+					w := roundTo(c.dt, randF32(r, s.QKVDim()*s.Hidden, 0.1))
+					x := randF32(r, s.Hidden, c.xScale)
+					oldK := randF32(r, c.pos*s.KVDim(), 90)
+					oldV := randF32(r, c.pos*s.KVDim(), 1e4)
 
-				row := make([]float32, s.QKVDim())
-				qwen3.MatVec(row, w, x, s.QKVDim(), s.Hidden)
-				wq, wk, wv := refNormRope(s, row, f.qn, f.kn, f.rope, c.pos)
-				checkClose(t, "qkv_norm_rope", readF32(t, d, q, s.QDim()), wq)
-				checkCache(t, d, "qkv_norm_rope", "k", cache.K, s, ctx, oldK, wk)
-				checkCache(t, d, "qkv_norm_rope", "v", cache.V, s, ctx, oldV, wv)
-			})
+					gw := uploadMatrix(t, d, "w_qkv", c.dt, s.QKVDim(), s.Hidden, w)
+					cache := newFilledCache(t, d, s, ctx, oldK, oldV)
+					q := poisoned(t, d, "q", s.QDim())
+					args := QKVDecodeArgs{
+						X: upload(t, d, "x", x), W: gw, QNorm: f.gQN, KNorm: f.gKN, Rope: f.gRope,
+						Q: q, Cache: cache, Eps: testEps,
+					}
+					xin := x // what the projection sees
+					if norm {
+						xw := randF32(r, s.Hidden, 2)
+						args.XNorm = upload(t, d, "x norm", xw)
+						xin = make([]float32, s.Hidden)
+						qwen3.RMSNorm(xin, x, xw, testEps)
+					}
+					op := must[*QKVDecodeOp](t)(d.QKVNormRope(s, args))
+					t.Cleanup(op.Release)
+					if err := op.SetPos(c.pos); err != nil {
+						t.Fatal(err)
+					}
+					if err := d.Submit(op.Op()); err != nil {
+						t.Fatal(err)
+					}
+
+					row := make([]float32, s.QKVDim())
+					qwen3.MatVec(row, w, xin, s.QKVDim(), s.Hidden)
+					wq, wk, wv := refNormRope(s, row, f.qn, f.kn, f.rope, c.pos)
+					checkClose(t, "qkv_norm_rope", readF32(t, d, q, s.QDim()), wq)
+					checkCache(t, d, "qkv_norm_rope", "k", cache.K, s, ctx, oldK, wk)
+					checkCache(t, d, "qkv_norm_rope", "v", cache.V, s, ctx, oldV, wv)
+				})
+			}
 		}
 	})
 }

@@ -31,6 +31,9 @@
 //   6 q      [NQ·HD] f32                   out
 //   7 kcache [CTX, NKV·HD] f32             out: row pos
 //   8 vcache [CTX, NKV·HD] f32             out: row pos
+//   9 xnorm  [HIDDEN] f32                  with NORM: input_layernorm's weight;
+//                                          x is then the raw layer input and is
+//                                          normalised here (each workgroup sums x²)
 // Bindings (prefill): 1 qkv [T, NH3·HD] f32 instead of x and w, then qnorm,
 // knorm, rope as 2..4, q [T, NQ·HD] f32 out as 5, kcache, vcache as 6, 7
 // (rows pos0 .. pos0+T-1).
@@ -84,6 +87,9 @@ const ROW0: u32 = {{.ROW0}}u;         // the first row of w within its buffer (a
 @group(0) @binding(6) var<storage, read_write> qout: array<f32>;
 @group(0) @binding(7) var<storage, read_write> kcache: array<f32>;
 @group(0) @binding(8) var<storage, read_write> vcache: array<f32>;
+{{- if .NORM}}
+@group(0) @binding(9) var<storage, read> xnorm: array<{{.XTYPE}}>;
+{{- end}}
 
 var<workgroup> partial: array<f32, {{.REDSIZE}}>; // [HD, RS]
 {{if eq .XOP "X8"}}
@@ -93,14 +99,20 @@ struct X8 {
     b: vec4<f32>,
 }
 {{end}}
+// xn returns element j of the x array, times input_layernorm's weight
+// with NORM (the 1/rms scale is applied to the sums afterwards).
+fn xn(j: u32) -> {{.XTYPE}} {
+    return x[j]{{if .NORM}} * xnorm[j]{{end}};
+}
+
 // x_at returns the values of x that load unit i of any weight row covers.
 fn x_at(i: u32) -> {{.XOP}} {
 {{- if or (eq .UNIT "f32x4") (eq .UNIT "f32")}}
-    return x[i];
+    return xn(i);
 {{- else if eq .XOP "X8"}}
-    return X8(x[2u * i], x[2u * i + 1u]);
+    return X8(xn(2u * i), xn(2u * i + 1u));
 {{- else}}
-    return vec2<f32>(x[2u * i], x[2u * i + 1u]);
+    return vec2<f32>(xn(2u * i), xn(2u * i + 1u));
 {{- end}}
 }
 
@@ -158,6 +170,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // … (RPT of them) and sums every TPR-th load unit of each, so that
     // neighbouring threads read neighbouring words, each x unit is loaded
     // once for all RPT rows, and RPT independent weight loads are in flight.
+{{- if .NORM}}
+    // input_layernorm: scale = 1 / sqrt(mean(x²) + eps), summed by the
+    // whole workgroup.
+    var sq = 0.0;
+    for (var j = tid; j < {{.HIDDEN}}u / {{.XW}}u; j += WG) {
+        let v = x[j];
+        sq += {{if eq .XW 4}}dot(v, v){{else}}v * v{{end}};
+    }
+    partial[tid] = sq;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) {
+            partial[tid] += partial[tid + s];
+        }
+        workgroupBarrier();
+    }
+    let xscale = inverseSqrt(partial[0] / f32({{.HIDDEN}}) + p.eps);
+    workgroupBarrier(); // every thread has read partial[0] before it is reused
+{{- end}}
     let lane = tid % TPR;
     let r0 = tid / TPR;
     let base = (ROW0 + head * HD) * UPR;
@@ -182,7 +213,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         for (var l = 0u; l < TPR; l++) {
             s += partial[tid * RS + l];
         }
-        y[tid] = s;
+        y[tid] = s{{if .NORM}} * xscale{{end}};
     }
 {{- end}}
     workgroupBarrier();

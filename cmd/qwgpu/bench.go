@@ -92,6 +92,9 @@ type profileReport struct {
 	EffectiveGBs      float64             `json:"effective_gb_per_s"`
 	FractionOfCopy    float64             `json:"fraction_of_copy_bandwidth"`
 	Kernels           []engine.KernelTime `json:"kernels"`
+	// Prefill is the per-kernel GPU time of one prefill of -p tokens.
+	PrefillTokens  int                 `json:"prefill_tokens,omitempty"`
+	PrefillKernels []engine.KernelTime `json:"prefill_kernels,omitempty"`
 	// OnePassStepUS is a decode step's time with many steps in one pass,
 	// without per-step submits: the GPU side alone (engine.DecodePassTime).
 	OnePassStepUS float64 `json:"one_pass_step_us"`
@@ -109,6 +112,9 @@ func cmdBench(args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := mf.check(fs); err != nil {
 		return err
 	}
 	if (*shape == "") == (mf.model == "") {
@@ -260,7 +266,7 @@ func cmdBench(args []string) error {
 		// pass; the engine is loaded again on it.
 		e.Close()
 		dev.Close()
-		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, bw, onePass); err != nil {
+		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, bw, onePass); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 	}
@@ -304,7 +310,7 @@ func measure(reps, tokens int, fn func() (time.Duration, error)) (benchResult, e
 
 // profileDecode loads the model on a profiling device and times one
 // decode step's dispatches at the given cache depth.
-func profileDecode(m *model, mf *modelFlags, chunk, depth int, copyBW float64, onePass time.Duration) (*profileReport, error) {
+func profileDecode(m *model, mf *modelFlags, chunk, depth, pp int, copyBW float64, onePass time.Duration) (*profileReport, error) {
 	dev, err := openDevice(mf, true)
 	if err != nil {
 		return nil, err
@@ -315,6 +321,13 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth int, copyBW float64, o
 		return nil, err
 	}
 	defer e.Close()
+	var prefill []engine.KernelTime
+	if pp > 0 {
+		if prefill, err = e.ProfilePrefill(make([]int, pp)); err != nil {
+			return nil, err
+		}
+		e.Reset()
+	}
 	if depth > 0 {
 		if _, err := e.FeedArgmax(make([]int, depth)); err != nil {
 			return nil, err
@@ -329,7 +342,7 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth int, copyBW float64, o
 		return nil, err
 	}
 	p := &profileReport{Position: e.Len() - 1, DispatchesPerTok: e.DecodeOps(), Kernels: kt,
-		OnePassStepUS: float64(onePass.Nanoseconds()) / 1e3}
+		OnePassStepUS: float64(onePass.Nanoseconds()) / 1e3, PrefillTokens: pp, PrefillKernels: prefill}
 	for _, k := range kt {
 		p.GPUTimePerTokenUS += k.Nanos / 1e3
 	}
@@ -365,6 +378,17 @@ func printBench(r *benchReport) {
 		for _, k := range p.Kernels {
 			fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,
 				k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/1e3/p.GPUTimePerTokenUS)
+		}
+		if len(p.PrefillKernels) > 0 {
+			var total float64
+			for _, k := range p.PrefillKernels {
+				total += k.Nanos
+			}
+			fmt.Printf("\nprefill of %d tokens: %.2f ms of GPU time (one pass per dispatch)\n", p.PrefillTokens, total/1e6)
+			fmt.Printf("| %-40s | %10s | %12s | %6s |\n", "kernel", "dispatches", "µs total", "share")
+			for _, k := range p.PrefillKernels {
+				fmt.Printf("| %-40s | %10d | %12.1f | %5.1f%% |\n", truncate(k.Role, 40), k.Dispatches, k.Nanos/1e3, 100*k.Nanos/total)
+			}
 		}
 	}
 }

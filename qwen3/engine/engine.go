@@ -97,11 +97,14 @@ type Engine struct {
 	headOps      []*gpu.Op // final norm, LM head, argmax: shared by decode and prefill
 	headRoles    []string
 	lastTimings  []gpu.OpTiming // of the last decode step, on a profiling device
-	plans        []*prefill     // prepared prefill passes by token count, most recent last
-	owned        []*gpu.Op      // every op made at load, for Close
-	buffers      []*gpu.Buffer
-	matrices     []*gpu.Matrix
-	uploaded     int64 // weight bytes on the GPU
+	// lastPrefillTimings collects the prefill passes' timings on a
+	// profiling device (ProfilePrefill).
+	lastPrefillTimings []gpu.OpTiming
+	plans              []*prefill // prepared prefill passes by token count, most recent last
+	owned              []*gpu.Op  // every op made at load, for Close
+	buffers            []*gpu.Buffer
+	matrices           []*gpu.Matrix
+	uploaded           int64 // weight bytes on the GPU
 }
 
 // Load uploads a model to dev and prepares its decode step.

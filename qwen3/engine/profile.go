@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -51,6 +53,46 @@ func (e *Engine) ProfileDecode(token int) ([]KernelTime, error) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Nanos > out[j].Nanos })
 	return out, nil
 }
+
+// ProfilePrefill feeds tokens from an empty cache on a profiling device
+// and returns the GPU time of the prefill per kernel, largest first. Ops
+// are grouped by their label with the layer number and row range taken
+// out ("matmul mlp.gate_up").
+func (e *Engine) ProfilePrefill(tokens []int) ([]KernelTime, error) {
+	if !e.dev.Profiling() {
+		return nil, fmt.Errorf("the device was not opened for profiling")
+	}
+	e.Reset()
+	e.lastPrefillTimings = nil
+	if _, err := e.FeedArgmax(tokens); err != nil {
+		return nil, err
+	}
+	by := map[string]*KernelTime{}
+	var order []string
+	for _, t := range e.lastPrefillTimings {
+		name := layerRE.ReplaceAllString(t.Label, "")
+		name = strings.TrimSpace(rangeRE.ReplaceAllString(name, ""))
+		k := by[name]
+		if k == nil {
+			k = &KernelTime{Role: name}
+			by[name] = k
+			order = append(order, name)
+		}
+		k.Dispatches++
+		k.Nanos += t.Nanos
+	}
+	out := make([]KernelTime, 0, len(order))
+	for _, r := range order {
+		out = append(out, *by[r])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Nanos > out[j].Nanos })
+	return out, nil
+}
+
+var (
+	layerRE = regexp.MustCompile(`model\.layers\.\d+\.`)
+	rangeRE = regexp.MustCompile(`\[\d+:\d+\]`)
+)
 
 // DecodePassTime measures the GPU side of a decode step alone: steps
 // copies of the whole step (at the current position, without advancing

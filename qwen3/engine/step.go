@@ -51,7 +51,7 @@ func (c *collector) one(what string, op *gpu.Op, err error) {
 // prepareDecode builds the dispatches of one decode step:
 //
 //	x = E[token]
-//	per layer: n = rmsnorm(x); q, K[pos], V[pos] = qkv_norm_rope(n);
+//	per layer: q, K[pos], V[pos] = qkv_norm_rope(n) with n = rmsnorm(x) fused in;
 //	           a = attention(q, K, V); x += Wo·a;
 //	           h = SiLU(Wg·n)·(Wu·n) with n = rmsnorm(x) fused in; x += Wd·h
 //	n = rmsnorm(x); logits = Wlm·n; next = argmax(logits)
@@ -73,18 +73,27 @@ func (e *Engine) prepareDecode() error {
 	for i := range e.layers {
 		l := &e.layers[i]
 		name := fmt.Sprintf("layer %d", i)
-		op, err := d.RMSNorm(e.normed, e.x, l.attnNorm, 1, c.HiddenSize, eps)
-		col.one(name+" input_layernorm", op, err)
-		if col.err != nil {
-			return col.err
+		qkvArgs := gpu.QKVDecodeArgs{X: e.normed, W: l.wqkv, QNorm: l.qNorm, KNorm: l.kNorm,
+			Rope: e.rope, Q: e.q, Cache: l.cache, Eps: c.RMSNormEps}
+		role := "qkv_norm_rope"
+		if e.dev.Limits().MaxStorageBuffersPerShaderStage >= 9 {
+			// input_layernorm inside the qkv dispatch (one binding more than
+			// WebGPU guarantees, so only where the device allows it).
+			qkvArgs.X, qkvArgs.XNorm = e.x, l.attnNorm
+			role = "norm+qkv_norm_rope"
+		} else {
+			op, err := d.RMSNorm(e.normed, e.x, l.attnNorm, 1, c.HiddenSize, eps)
+			col.one(name+" input_layernorm", op, err)
+			if col.err != nil {
+				return col.err
+			}
 		}
-		l.qkv, err = d.QKVNormRope(e.shape, gpu.QKVDecodeArgs{X: e.normed, W: l.wqkv, QNorm: l.qNorm, KNorm: l.kNorm,
-			Rope: e.rope, Q: e.q, Cache: l.cache, Eps: c.RMSNormEps})
+		l.qkv, err = d.QKVNormRope(e.shape, qkvArgs)
 		if err != nil {
 			return fmt.Errorf("%s qkv_norm_rope: %w", name, err)
 		}
 		col.ops = append(col.ops, l.qkv.Op())
-		col.roles = append(col.roles, "qkv_norm_rope")
+		col.roles = append(col.roles, role)
 		l.attention, err = d.AttentionDecode(e.shape, gpu.AttentionDecodeArgs{Q: e.q, Cache: l.cache, Out: e.attnOut, Scratch: e.scratch})
 		if err != nil {
 			return fmt.Errorf("%s attention: %w", name, err)
@@ -334,6 +343,9 @@ func (e *Engine) prefillPass(tokens []int, last bool, read func(r *gpu.Recorder)
 	}
 	if err := r.Submit(); err != nil {
 		return fmt.Errorf("prefill of %d tokens at position %d: %w", len(tokens), e.pos, err)
+	}
+	if e.dev.Profiling() {
+		e.lastPrefillTimings = append(e.lastPrefillTimings, r.Timings()...)
 	}
 	e.pos += len(tokens)
 	return nil
