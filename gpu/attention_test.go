@@ -35,6 +35,7 @@ func TestAttentionDecode(t *testing.T) {
 		// k_norm weights near 90 (scores of hundreds) and values of 1e4.
 		{attnCase{AttentionShape{NHeads: 16, NKV: 8, HeadDim: 128}, 2, 90, 1e4}, 1000},
 		{attnCase{AttentionShape{NHeads: 4, NKV: 1, HeadDim: 64}, 2, 90, 1e4}, 4096},
+		{attnCase{AttentionShape{NHeads: 4, NKV: 2, HeadDim: 256}, 2, 90, 1e4}, 300}, // the largest head_dim
 	}
 	forEachBackend(t, "attention", func(t *testing.T, d *Device) {
 		for _, c := range cases {
@@ -162,6 +163,7 @@ func TestAttentionPrefill(t *testing.T) {
 		{attnCase{AttentionShape{NHeads: 16, NKV: 8, HeadDim: 128}, 2, 90, 1e4}, 3, 77, 77},
 		{attnCase{AttentionShape{NHeads: 4, NKV: 1, HeadDim: 32}, 2, 90, 1e4}, 0, 1000, 1000},
 		{attnCase{AttentionShape{NHeads: 4, NKV: 4, HeadDim: 16}, 1, 1, 1}, 1000, 127, 127}, // no GQA, long history
+		{attnCase{AttentionShape{NHeads: 4, NKV: 2, HeadDim: 256}, 2, 90, 1e4}, 3, 20, 20},  // the largest head_dim
 	}
 	forEachBackend(t, "attention", func(t *testing.T, d *Device) {
 		for _, c := range cases {
