@@ -88,7 +88,14 @@ func (d *Device) matmul(op string, epi epilogue, out, res, x *Buffer, w, up *Mat
 	if w.DType != F32 {
 		wt = "u32"
 	}
-	kern, err := d.Kernel("matmul", map[string]any{"DTYPE": w.DType.String(), "EPI": string(epi), "WT": wt})
+	bk := 32
+	if attnSmallWorkgroupArrays(d) {
+		bk = 8
+	}
+	if tune.matmulBK > 0 {
+		bk = tune.matmulBK
+	}
+	kern, err := d.Kernel("matmul", map[string]any{"DTYPE": w.DType.String(), "EPI": string(epi), "WT": wt, "BK": bk})
 	if err != nil {
 		return nil, err
 	}

@@ -54,4 +54,5 @@ var tune struct {
 	matvecTPR   int // threads per row in matvec
 	rmsnormWG   int // workgroup size in rmsnorm
 	argmaxChunk int // elements per workgroup in argmax's partial pass
+	matmulBK    int // columns staged per step in matmul
 }

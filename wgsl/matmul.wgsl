@@ -22,11 +22,13 @@
 //
 // Tiling: each workgroup computes a BT × BR = 64 × 64 tile of Y (workgroup
 // (wid.x, wid.y) covers rows wid.x·64… and tokens wid.y·64…). Its 256 threads
-// stage BK = 8 columns of X and W at a time in workgroup memory (k-major), then
+// stage BK columns of X and W at a time in workgroup memory (k-major), then
 // each thread accumulates a 4 × 4 block in f32 registers. Out-of-range tokens,
 // rows and columns load as zero, so any T, rows and cols work.
 //
-// Template: DTYPE (f32, bf16, f16), EPI, WT (f32 or u32).
+// Template: DTYPE (f32, bf16, f16), EPI, WT (f32 or u32), BK (a multiple of 8:
+// more columns per step means fewer barriers per multiply-add; GL keeps 8
+// because its compile time grows with the workgroup arrays' length).
 
 struct Params {
     T: u32,
@@ -56,16 +58,16 @@ struct Params {
 
 const BT = 64u;
 const BR = 64u;
-const BK = 8u;
+const BK = {{.BK}}u; // columns staged per step: 8 on GL, 32 elsewhere
 
 // Tiles, k-major, four tokens or four rows to a vec4: xs[kk * 16 + q] holds
 // X[t0 + 4q + 0..3, k0 + kk]. vec4 elements keep the arrays short, which
 // matters on GL: naga zero-fills workgroup memory there with one array
 // constructor per variable, and Mesa's GLSL compiler takes seconds on long ones.
-var<workgroup> xs: array<vec4<f32>, 128>;
-var<workgroup> ws: array<vec4<f32>, 128>;
+var<workgroup> xs: array<vec4<f32>, {{mul .BK 16}}>;
+var<workgroup> ws: array<vec4<f32>, {{mul .BK 16}}>;
 {{- if eq .EPI "swiglu"}}
-var<workgroup> us: array<vec4<f32>, 128>;
+var<workgroup> us: array<vec4<f32>, {{mul .BK 16}}>;
 {{- end}}
 
 // Element g (row-major index) of the gate/plain and up weights.
@@ -121,12 +123,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var up3 = vec4<f32>(0.0);
 {{- end}}
 
-    // Threads 0-127 stage X, threads 128-255 stage W (and U): one vec4
+    // Threads 0-127 stage X, threads 128-255 stage W (and U): BK/8 vec4s
     // each, 8 neighbouring threads reading 8 neighbouring columns.
-    let kk_s = lid % BK;
-    let q_s = (lid % 128u) / BK;
+    let kk_s = lid % 8u;
+    let q_s = (lid % 128u) / 8u;
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-        let k = k0 + kk_s;
+      // Each thread stages BK/8 columns: kk_s, kk_s + 8, ...
+      for (var sub = 0u; sub < BK; sub += 8u) {
+        let kk = kk_s + sub;
+        let k = k0 + kk;
         let in_k = k < p.cols;
         if (lid < 128u) {
             let t = t0 + 4u * q_s;
@@ -143,7 +148,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (in_k && t + 3u < p.T) {
                 v.w = x[(t + 3u) * p.cols + k];
             }
-            xs[kk_s * 16u + q_s] = v;
+            xs[kk * 16u + q_s] = v;
         } else {
             let r = r0 + 4u * q_s;
             var v = vec4<f32>(0.0);
@@ -174,11 +179,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 u.w = load_u((p.u_row0 + r + 3u) * p.cols + k);
 {{- end}}
             }
-            ws[kk_s * 16u + q_s] = v;
+            ws[kk * 16u + q_s] = v;
 {{- if eq .EPI "swiglu"}}
-            us[kk_s * 16u + q_s] = u;
+            us[kk * 16u + q_s] = u;
 {{- end}}
         }
+      }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             let a = xs[kk * 16u + ty];
