@@ -88,10 +88,12 @@ func (d *Device) matmul(op string, epi epilogue, out, res, x *Buffer, w, up *Mat
 	if w.DType != F32 {
 		wt = "u32"
 	}
-	bk := 32
-	if attnSmallWorkgroupArrays(d) {
-		bk = 8
-	}
+	// 8 columns a step: on the H100, 16 and 32 were no faster for the qkv
+	// and down shapes and 15% slower for gate/up SwiGLU, whose three
+	// staged tiles then take 24 KiB of workgroup memory (BenchmarkTuneMatMul,
+	// docs/PERFORMANCE.md). What bounds the kernel is workgroup-memory
+	// traffic of the 4×4 register tile, not the barriers.
+	bk := 8
 	if tune.matmulBK > 0 {
 		bk = tune.matmulBK
 	}

@@ -26,9 +26,8 @@
 // each thread accumulates a 4 × 4 block in f32 registers. Out-of-range tokens,
 // rows and columns load as zero, so any T, rows and cols work.
 //
-// Template: DTYPE (f32, bf16, f16), EPI, WT (f32 or u32), BK (a multiple of 8:
-// more columns per step means fewer barriers per multiply-add; GL keeps 8
-// because its compile time grows with the workgroup arrays' length).
+// Template: DTYPE (f32, bf16, f16), EPI, WT (f32 or u32), BK (a multiple of 8;
+// 8 by default, see gpu/matmul.go).
 
 struct Params {
     T: u32,
@@ -58,7 +57,7 @@ struct Params {
 
 const BT = 64u;
 const BR = 64u;
-const BK = {{.BK}}u; // columns staged per step: 8 on GL, 32 elsewhere
+const BK = {{.BK}}u; // columns staged per step (a multiple of 8)
 
 // Tiles, k-major, four tokens or four rows to a vec4: xs[kk * 16 + q] holds
 // X[t0 + 4q + 0..3, k0 + kk]. vec4 elements keep the arrays short, which
