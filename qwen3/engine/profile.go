@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/qwgpu/qwgpu/gpu"
 )
 
 // KernelTime is the GPU time one role of the decode step takes per token.
@@ -34,14 +36,19 @@ func (e *Engine) ProfileDecode(token int) ([]KernelTime, error) {
 	if len(e.lastTimings) != len(roles) {
 		return nil, fmt.Errorf("profile: %d timings for %d dispatches", len(e.lastTimings), len(roles))
 	}
+	return groupTimings(roles, e.lastTimings), nil
+}
+
+// groupTimings sums timings by name, largest total first.
+func groupTimings(names []string, timings []gpu.OpTiming) []KernelTime {
 	by := map[string]*KernelTime{}
 	var order []string
-	for i, t := range e.lastTimings {
-		k := by[roles[i]]
+	for i, t := range timings {
+		k := by[names[i]]
 		if k == nil {
-			k = &KernelTime{Role: roles[i]}
-			by[roles[i]] = k
-			order = append(order, roles[i])
+			k = &KernelTime{Role: names[i]}
+			by[names[i]] = k
+			order = append(order, names[i])
 		}
 		k.Dispatches++
 		k.Nanos += t.Nanos
@@ -51,7 +58,7 @@ func (e *Engine) ProfileDecode(token int) ([]KernelTime, error) {
 		out = append(out, *by[r])
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Nanos > out[j].Nanos })
-	return out, nil
+	return out
 }
 
 // ProfilePrefill feeds tokens from an empty cache on a profiling device
@@ -67,26 +74,11 @@ func (e *Engine) ProfilePrefill(tokens []int) ([]KernelTime, error) {
 	if _, err := e.FeedArgmax(tokens); err != nil {
 		return nil, err
 	}
-	by := map[string]*KernelTime{}
-	var order []string
-	for _, t := range e.lastPrefillTimings {
-		name := layerRE.ReplaceAllString(t.Label, "")
-		name = strings.TrimSpace(rangeRE.ReplaceAllString(name, ""))
-		k := by[name]
-		if k == nil {
-			k = &KernelTime{Role: name}
-			by[name] = k
-			order = append(order, name)
-		}
-		k.Dispatches++
-		k.Nanos += t.Nanos
+	names := make([]string, len(e.lastPrefillTimings))
+	for i, t := range e.lastPrefillTimings {
+		names[i] = strings.TrimSpace(rangeRE.ReplaceAllString(layerRE.ReplaceAllString(t.Label, ""), ""))
 	}
-	out := make([]KernelTime, 0, len(order))
-	for _, r := range order {
-		out = append(out, *by[r])
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Nanos > out[j].Nanos })
-	return out, nil
+	return groupTimings(names, e.lastPrefillTimings), nil
 }
 
 var (
