@@ -42,47 +42,16 @@ func (d *Device) MatMulSwiGLU(out, x *Buffer, gate, up *Matrix, T int) ([]*Op, e
 }
 
 func (d *Device) matmul(op string, epi epilogue, out, res, x *Buffer, w, up *Matrix, T int) ([]*Op, error) {
-	mats := []*Matrix{w}
-	if epi == epiSwiGLU {
-		if err := checkPair(op, w, up); err != nil {
-			return nil, err
-		}
-		mats = append(mats, up)
-	} else if err := checkMatrix(op, "weight", w); err != nil {
-		return nil, err
-	}
 	if T <= 0 {
 		return nil, fmt.Errorf("gpu: %s: T = %d", op, T)
+	}
+	bindings, mats, err := projectionIO(op, epi, out, res, x, nil, w, up, T)
+	if err != nil {
+		return nil, err
 	}
 	rows, cols := w.Rows, w.Cols
 	if tiles := ceilDiv(T, matmulTileT); tiles > int(d.limits.MaxComputeWorkgroupsPerDimension) {
 		return nil, fmt.Errorf("gpu: %s: %d tokens need %d workgroup rows, over the limit", op, T, tiles)
-	}
-	bx, err := needF32(op, "x", x, T*cols)
-	if err != nil {
-		return nil, err
-	}
-	bo, err := needF32(op, "out", out, T*rows)
-	if err != nil {
-		return nil, err
-	}
-	bindings := []Binding{bx}
-	if epi == epiAdd {
-		br, err := needF32(op, "res", res, T*rows)
-		if err != nil {
-			return nil, err
-		}
-		bindings = append(bindings, br)
-	}
-	bindings = append(bindings, bo)
-	if err := distinct(op, map[string]*Buffer{"out": out, "x": x}); err != nil {
-		return nil, err
-	}
-	if err := distinct(op, map[string]*Buffer{"res": res, "x": x}); err != nil {
-		return nil, err
-	}
-	if err := notIn(op, out, mats...); err != nil {
-		return nil, err
 	}
 	wt := "f32"
 	if w.DType != F32 {

@@ -103,3 +103,57 @@ func vecLoads(dt DType, cols int) bool {
 	}
 	return cols%8 == 0
 }
+
+// projectionIO checks the matrices and activation buffers of a matvec or
+// matmul over T tokens (T = 1 for a matvec) and returns the activation
+// bindings in shader order: x, the fused norm's weight if any, res (the
+// add epilogue), out. It also returns the matrices the op reads.
+func projectionIO(op string, epi epilogue, out, res, x, normW *Buffer, w, up *Matrix, T int) ([]Binding, []*Matrix, error) {
+	mats := []*Matrix{w}
+	if epi == epiSwiGLU {
+		if err := checkPair(op, w, up); err != nil {
+			return nil, nil, err
+		}
+		mats = append(mats, up)
+	} else if err := checkMatrix(op, "weight", w); err != nil {
+		return nil, nil, err
+	}
+	rows, cols := w.Rows, w.Cols
+	bx, err := needF32(op, "x", x, T*cols)
+	if err != nil {
+		return nil, nil, err
+	}
+	bo, err := needF32(op, "out", out, T*rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	bindings := []Binding{bx}
+	if normW != nil {
+		bn, err := needF32(op, "norm weight", normW, cols)
+		if err != nil {
+			return nil, nil, err
+		}
+		bindings = append(bindings, bn)
+		if err := distinct(op, map[string]*Buffer{"out": out, "norm weight": normW}); err != nil {
+			return nil, nil, err
+		}
+	}
+	if epi == epiAdd {
+		br, err := needF32(op, "res", res, T*rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		bindings = append(bindings, br)
+	}
+	bindings = append(bindings, bo)
+	if err := distinct(op, map[string]*Buffer{"out": out, "x": x}); err != nil {
+		return nil, nil, err
+	}
+	if err := distinct(op, map[string]*Buffer{"res": res, "x": x}); err != nil {
+		return nil, nil, err
+	}
+	if err := notIn(op, out, mats...); err != nil {
+		return nil, nil, err
+	}
+	return bindings, mats, nil
+}

@@ -80,55 +80,11 @@ func matvecLayout(loads int) (rows, tpr int) {
 }
 
 func (d *Device) matvec(op string, epi epilogue, out, res *Buffer, w, up *Matrix, x, normW *Buffer, eps float32) ([]*Op, error) {
-	mats := []*Matrix{w}
-	if epi == epiSwiGLU {
-		if err := checkPair(op, w, up); err != nil {
-			return nil, err
-		}
-		mats = append(mats, up)
-	} else if err := checkMatrix(op, "weight", w); err != nil {
-		return nil, err
-	}
-	rows, cols := w.Rows, w.Cols
-	bx, err := needF32(op, "x", x, cols)
+	bindings, mats, err := projectionIO(op, epi, out, res, x, normW, w, up, 1)
 	if err != nil {
 		return nil, err
 	}
-	bo, err := needF32(op, "out", out, rows)
-	if err != nil {
-		return nil, err
-	}
-	bindings := []Binding{bx}
-	if normW != nil {
-		bn, err := needF32(op, "norm weight", normW, cols)
-		if err != nil {
-			return nil, err
-		}
-		bindings = append(bindings, bn)
-	}
-	if epi == epiAdd {
-		br, err := needF32(op, "res", res, rows)
-		if err != nil {
-			return nil, err
-		}
-		bindings = append(bindings, br)
-	}
-	bindings = append(bindings, bo)
-	if err := distinct(op, map[string]*Buffer{"out": out, "x": x}); err != nil {
-		return nil, err
-	}
-	if err := distinct(op, map[string]*Buffer{"res": res, "x": x}); err != nil {
-		return nil, err
-	}
-	if normW != nil {
-		if err := distinct(op, map[string]*Buffer{"out": out, "norm weight": normW}); err != nil {
-			return nil, err
-		}
-	}
-	if err := notIn(op, out, mats...); err != nil {
-		return nil, err
-	}
-
+	cols := w.Cols
 	vec := vecLoads(w.DType, cols)
 	loads := cols
 	wt, xt := "f32", "f32"
