@@ -18,6 +18,16 @@ var qwen3JSON []byte
 const qwen3Name = "qwen3_tokenizer.json.gz (embedded)"
 
 var qwen3 = sync.OnceValues(func() (*Tokenizer, error) {
+	data, err := Qwen3JSON()
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, qwen3Name)
+})
+
+// Qwen3JSON returns the embedded tokenizer.json itself, for writing a
+// model directory in the published layout.
+func Qwen3JSON() ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(qwen3JSON))
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", qwen3Name, err)
@@ -26,8 +36,8 @@ var qwen3 = sync.OnceValues(func() (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", qwen3Name, err)
 	}
-	return Parse(data, qwen3Name)
-})
+	return data, nil
+}
 
 // Qwen3 returns the tokenizer of the Qwen3 model family, built into the
 // package. It is parsed on first use, which takes a few hundred
