@@ -5,9 +5,11 @@ package qwen3
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 )
 
@@ -81,11 +83,11 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	var c Config
 	if err := json.Unmarshal(data, &c); err != nil {
-		return Config{}, fmt.Errorf("invalid field: %v", err)
+		return Config{}, fieldError(err)
 	}
 	var raw rawConfig
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return Config{}, fmt.Errorf("invalid field: %v", err)
+		return Config{}, fieldError(err)
 	}
 	has := func(k string) bool {
 		v, ok := present[k]
@@ -206,6 +208,31 @@ func (c Config) NumParams() int64 {
 		n += int64(c.VocabSize) * h
 	}
 	return n
+}
+
+// fieldError names the config.json field a decoding error is about in
+// JSON's terms, rather than the Go types encoding/json names.
+func fieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return fmt.Errorf("invalid field: %v", err)
+	}
+	want := "a " + te.Type.Kind().String()
+	switch te.Type.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		want = "an integer"
+	case reflect.Float64:
+		want = "a number"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.String:
+		want = "a string"
+	case reflect.Slice:
+		want = "a list"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		want = "an object"
+	}
+	return fmt.Errorf("field %q: want %s, got %s", te.Field, want, te.Value)
 }
 
 func parseIDs(raw json.RawMessage) ([]int, error) {

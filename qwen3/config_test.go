@@ -82,7 +82,7 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"zero layers", func(m map[string]any) { m["num_hidden_layers"] = 0 }, "num_hidden_layers must be > 0"},
 		{"architecture", func(m map[string]any) { m["architectures"] = []string{"LlamaForCausalLM"} }, `unsupported architecture "LlamaForCausalLM"`},
 		{"eos string", func(m map[string]any) { m["eos_token_id"] = "x" }, "eos_token_id"},
-		{"bad type", func(m map[string]any) { m["hidden_size"] = "big" }, "invalid field"},
+		{"bad type", func(m map[string]any) { m["hidden_size"] = "big" }, `field "hidden_size": want an integer`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,4 +103,22 @@ func TestLoadConfigErrorsNameTheFile(t *testing.T) {
 	_, err = LoadConfig(p)
 	require.ErrorContains(t, err, p)
 	require.ErrorContains(t, err, "invalid JSON")
+}
+
+// A field of the wrong JSON type is named in JSON's terms, not Go's.
+func TestParseConfigWrongTypeNamesTheField(t *testing.T) {
+	cases := []struct {
+		key  string
+		val  any
+		want string
+	}{
+		{"hidden_size", "1024", `field "hidden_size": want an integer, got string`},
+		{"num_hidden_layers", 2.5, `field "num_hidden_layers": want an integer, got number 2.5`},
+		{"tie_word_embeddings", 1, `field "tie_word_embeddings": want true or false, got number`},
+		{"architectures", "Qwen3ForCausalLM", `field "architectures": want a list, got string`},
+	}
+	for _, c := range cases {
+		_, err := ParseConfig(edit(t, func(m map[string]any) { m[c.key] = c.val }))
+		require.EqualError(t, err, c.want)
+	}
 }

@@ -249,7 +249,7 @@ func TestInfo(t *testing.T) {
 	needGPU(t)
 	r := qwgpu(t, append([]string{"info"}, testBackend()...)...)
 	requireOK(t, r)
-	require.Regexp(t, `(?m)^adapter 0: .+\n  backend (vulkan|metal|dx12|gl), type (discrete|integrated|cpu|unknown), driver`, r.stdout)
+	require.Regexp(t, `(?m)^(vulkan|metal|dx12|gl) adapter 0: .+\n  backend (vulkan|metal|dx12|gl), type (discrete|integrated|cpu|unknown), driver`, r.stdout)
 
 	r = qwgpu(t, append([]string{"info", "--json"}, testBackend()...)...)
 	requireOK(t, r)
@@ -261,8 +261,10 @@ func TestInfo(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &list), r.stdout)
 	require.NotEmpty(t, list)
-	for i, a := range list {
-		require.Equal(t, i, a.Index)
+	next := map[string]int{} // indices count per backend, as --adapter takes them
+	for _, a := range list {
+		require.Equal(t, next[a.Backend], a.Index, "%s adapter", a.Backend)
+		next[a.Backend]++
 		require.NotEmpty(t, a.Name)
 		require.Contains(t, []string{"vulkan", "metal", "dx12", "gl"}, a.Backend)
 		require.Greater(t, a.Limits.MaxStorageBufferBindingSize, uint64(0))
@@ -290,9 +292,9 @@ type benchJSON struct {
 		DispatchesPerToken int     `json:"dispatches_per_token"`
 		GPUTimeUS          float64 `json:"gpu_time_per_token_us"`
 		Kernels            []struct {
-			Role       string
-			Dispatches int
-			Nanos      float64 // per token
+			Role       string  `json:"role"`
+			Dispatches int     `json:"dispatches"`
+			Nanos      float64 `json:"ns"` // per token
 		}
 	}
 }
@@ -351,9 +353,10 @@ func TestBenchJSON(t *testing.T) {
 			}
 			require.Equal(t, p.DispatchesPerToken, sum)
 			require.InDelta(t, p.GPUTimeUS, gpuTime, 1e-6*gpuTime+1e-9)
-			// tiny: per layer 2 norms, qkv, attention + combine, o_proj,
-			// gate_up, down; then the head. At least 8 per layer.
-			require.GreaterOrEqual(t, sum, 8*qwen3.Shapes["tiny"].NumHiddenLayers)
+			// Whatever the kernels fuse, each layer takes at least one
+			// dispatch, and the LM head one more.
+			require.Greater(t, sum, qwen3.Shapes["tiny"].NumHiddenLayers)
+			require.Greater(t, gpuTime, 0.0)
 		})
 	}
 }

@@ -16,11 +16,24 @@ func cmdInfo(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	adapters, err := gpu.ListAdapters(*backend)
-	if err != nil {
-		return err
+	// Every backend by default, GL included, each with its own indices
+	// (the ones --adapter takes together with --backend).
+	backends := []string{"vulkan", "metal", "dx12", "gl"}
+	if *backend != "" {
+		backends = []string{*backend}
+	}
+	var adapters []gpu.AdapterInfo
+	for _, b := range backends {
+		list, err := gpu.ListAdapters(b)
+		if err != nil {
+			return fmt.Errorf("--backend %q: %w", b, err)
+		}
+		adapters = append(adapters, list...)
 	}
 	if *asJSON {
+		if adapters == nil {
+			adapters = []gpu.AdapterInfo{} // [] rather than null
+		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(adapters)
@@ -29,7 +42,7 @@ func cmdInfo(args []string) error {
 		return fmt.Errorf("no GPU adapter found (on Linux without a GPU, install mesa-vulkan-drivers for lavapipe)")
 	}
 	for _, a := range adapters {
-		fmt.Printf("adapter %d: %s\n", a.Index, a.Name)
+		fmt.Printf("%s adapter %d: %s\n", a.Backend, a.Index, a.Name)
 		fmt.Printf("  backend %s, type %s, driver %q\n", a.Backend, a.Type, a.Driver)
 		l := a.Limits
 		fmt.Printf("  limits: max buffer %s, max storage binding %s, storage buffers/stage %d, workgroup storage %d B, invocations/workgroup %d, workgroups/dimension %d\n",

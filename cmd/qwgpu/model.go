@@ -43,6 +43,11 @@ func (m *modelFlags) check(fs *pflag.FlagSet) error {
 	default:
 		return fmt.Errorf("--dtype %q: want auto, f32, bf16 or f16", m.dtype)
 	}
+	switch strings.ToLower(m.backend) {
+	case "", "vulkan", "metal", "dx12", "gl":
+	default:
+		return fmt.Errorf("--backend %q: want vulkan, metal, dx12 or gl", m.backend)
+	}
 	if m.gpuMemory != "" {
 		if _, err := parseBytes(m.gpuMemory); err != nil {
 			return fmt.Errorf("--gpu-memory %q: %v", m.gpuMemory, err)
@@ -188,6 +193,14 @@ func (m *model) eos() []int {
 func openDevice(f *modelFlags, profile bool) (*gpu.Device, error) {
 	dev, err := gpu.Open(gpu.Options{Backend: f.backend, Adapter: f.adapter, Profile: profile})
 	if err != nil {
+		// Name the flag at fault when one was given.
+		msg := err.Error()
+		switch {
+		case f.adapter != "" && strings.Contains(msg, fmt.Sprintf("no adapter %q", f.adapter)):
+			return nil, fmt.Errorf("--adapter %q: %w", f.adapter, err)
+		case f.backend != "":
+			return nil, fmt.Errorf("--backend %s: %w", f.backend, err)
+		}
 		return nil, err
 	}
 	return dev, nil

@@ -135,6 +135,7 @@ func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *
 	defer func() {
 		if err != nil {
 			e.Close()
+			_ = dev.Submit() // let wgpu free the staging copies of what was uploaded
 			e = nil
 		}
 	}()
@@ -148,6 +149,11 @@ func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *
 		return nil, err
 	}
 	if err := e.prepareDecode(); err != nil {
+		return nil, err
+	}
+	// wgpu keeps the staging copies of buffers created with data until a
+	// submission follows; an empty one lets it free them now.
+	if err := dev.Submit(); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -66,16 +66,16 @@ func (e *Engine) checkLimits() error {
 	c := e.cfg
 	cacheLayer := uint64(e.ctx) * uint64(c.KVDim()) * 4
 	if cacheLayer > maxBind {
-		return fmt.Errorf("--ctx %d: one layer's KV cache needs %d MiB, above this device's %d MiB binding limit (largest ctx: %d)",
-			e.ctx, cacheLayer>>20, maxBind>>20, maxBind/(uint64(c.KVDim())*4))
+		return fmt.Errorf("--ctx %d: one layer's KV cache needs %.1f MiB, above this device's %.1f MiB binding limit (largest ctx: %d)",
+			e.ctx, mib(cacheLayer), mib(maxBind), maxBind/(uint64(c.KVDim())*4))
 	}
 	widest := max(c.HiddenSize, e.shape.QKVDim(), c.IntermediateSize)
 	if act := uint64(e.chunk) * uint64(widest) * 4; act > maxBind {
-		return fmt.Errorf("--prefill-chunk %d: activations need %d MiB per buffer, above this device's %d MiB binding limit",
-			e.chunk, act>>20, maxBind>>20)
+		return fmt.Errorf("prefill chunk of %d tokens: activations need %.1f MiB per buffer, above this device's %.1f MiB binding limit",
+			e.chunk, mib(act), mib(maxBind))
 	}
 	if v := uint64(c.VocabSize) * 4; v > maxBind {
-		return fmt.Errorf("vocab_size %d: the logits do not fit one binding of %d MiB", c.VocabSize, maxBind>>20)
+		return fmt.Errorf("vocab_size %d: the logits do not fit one binding of %.1f MiB", c.VocabSize, mib(maxBind))
 	}
 	return nil
 }
@@ -88,6 +88,8 @@ func (e *Engine) oom(what string, err error) error {
 }
 
 func gib(n int64) float64 { return float64(n) / (1 << 30) }
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // uploadWeights moves every tensor the model reads to the GPU, one at a
 // time so that host memory holds at most one layer's matrix.

@@ -12,9 +12,9 @@ import (
 
 // KernelTime is the GPU time one role of the decode step takes per token.
 type KernelTime struct {
-	Role       string  // "o_proj", "attention", "lm_head", ...
-	Dispatches int     // per token
-	Nanos      float64 // per token, summed over the layers
+	Role       string  `json:"role"`       // "o_proj", "attention", "lm_head", ...
+	Dispatches int     `json:"dispatches"` // per token
+	Nanos      float64 `json:"ns"`         // per token, summed over the layers
 }
 
 // DecodeOps is the number of dispatches in one decode step.
