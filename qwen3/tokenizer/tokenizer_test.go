@@ -13,15 +13,15 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// realTokenizerPath is the uncompressed original of the embedded file, in
-// the shared folder beside the repository.
-const realTokenizerPath = "../../../shared/qwen3-tokenizer/tokenizer.json"
-
-func skipWithoutRealFile(t testing.TB) {
+// realTokenizerFile writes the embedded Qwen3 tokenizer.json (the real
+// file, byte for byte) to a temporary path for the tests of Load.
+func realTokenizerFile(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(realTokenizerPath); err != nil {
-		t.Skipf("no %s: %v", realTokenizerPath, err)
-	}
+	data, err := Qwen3JSON()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	return path
 }
 
 func mustQwen3(t testing.TB) *Tokenizer {
@@ -92,11 +92,11 @@ func slicesEqual(a, b []int) bool {
 }
 
 func TestLoadRealFile(t *testing.T) {
-	skipWithoutRealFile(t)
+	path := realTokenizerFile(t)
 	start := time.Now()
-	tok, err := Load(realTokenizerPath)
+	tok, err := Load(path)
 	require.NoError(t, err)
-	t.Logf("Load %s: %v", filepath.Base(realTokenizerPath), time.Since(start))
+	t.Logf("Load %s: %v", filepath.Base(path), time.Since(start))
 	require.Equal(t, 151669, tok.VocabSize())
 }
 
