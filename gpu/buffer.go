@@ -50,40 +50,28 @@ func (d *Device) checkSize(label string, size uint64) error {
 
 // NewBuffer allocates a zero-filled buffer of size bytes (rounded up to 4).
 func (d *Device) NewBuffer(label string, size uint64) (*Buffer, error) {
-	size = align4(size)
-	if err := d.checkSize(label, size); err != nil {
-		return nil, err
-	}
-	var buf *wgpu.Buffer
-	err := scoped(d.dev, func() (err error) {
-		buf, err = d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: label, Size: size, Usage: storageUsage})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gpu: buffer %q (%d bytes): %w", label, size, err)
-	}
-	b := &Buffer{d: d, buf: buf, size: size, label: label}
-	if err := d.track(b, nil); err != nil {
-		buf.Release()
-		return nil, err
-	}
-	return b, nil
+	return d.createBuffer(label, align4(size), nil)
 }
 
 // UploadBytes creates a buffer holding data (zero-padded to a multiple of 4).
 func (d *Device) UploadBytes(label string, data []byte) (*Buffer, error) {
-	size := align4(uint64(len(data)))
+	return d.createBuffer(label, align4(uint64(len(data))), data)
+}
+
+// createBuffer makes a storage buffer of size bytes, holding data when it
+// is not nil. Such a buffer is mapped at creation and data copied straight
+// into the driver's memory, instead of through a second staging copy as
+// WriteBuffer does.
+func (d *Device) createBuffer(label string, size uint64, data []byte) (*Buffer, error) {
 	if err := d.checkSize(label, size); err != nil {
 		return nil, err
 	}
 	var buf *wgpu.Buffer
 	err := scoped(d.dev, func() (err error) {
-		buf, err = d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: label, Size: size, Usage: storageUsage, MappedAtCreation: true})
-		if err != nil {
+		desc := &wgpu.BufferDescriptor{Label: label, Size: size, Usage: storageUsage, MappedAtCreation: data != nil}
+		if buf, err = d.dev.CreateBuffer(desc); err != nil || data == nil {
 			return err
 		}
-		// Mapped at creation: copy straight into the driver's memory
-		// instead of through a second staging copy as WriteBuffer does.
 		copy(buf.GetMappedRange(0, uint(size)), data)
 		return buf.Unmap()
 	})
