@@ -339,8 +339,10 @@ func BenchmarkTuneArgmax(b *testing.B) {
 	}
 }
 
-// BenchmarkTuneMatMul sweeps the columns matmul stages per step (BK) on
-// Qwen3-0.6B's prefill shapes at T = 512.
+// BenchmarkTuneMatMul sweeps matmul's tilings (tokens × rows a workgroup /
+// tokens × rows a thread) and the columns it stages per step (BK) on
+// Qwen3-0.6B's prefill shapes at T = 512. Select with e.g.
+// -bench 'TuneMatMul/.*/64x64-8x4/bk16'.
 func BenchmarkTuneMatMul(b *testing.B) {
 	d := benchDevice(b)
 	const T = 512
@@ -349,26 +351,35 @@ func BenchmarkTuneMatMul(b *testing.B) {
 		rows, cols int
 		swiglu     bool
 	}{{"qkv", 4096, 1024, false}, {"gate_up", 3072, 1024, true}, {"down", 1024, 3072, false}} {
-		for _, bk := range []int{8, 16, 32} {
-			b.Run(fmt.Sprintf("%s/bk%d", c.name, bk), func(b *testing.B) {
-				tune.matmulBK = bk
-				defer func() { tune.matmulBK = 0 }()
-				w := benchMatrix(b, d, BF16, c.rows, c.cols)
-				x, out := benchBuffer(b, d, "x", T*c.cols), benchBuffer(b, d, "out", T*c.rows)
-				var ops []*Op
-				var err error
-				mats := 1
-				if c.swiglu {
-					ops, err = d.MatMulSwiGLU(out, x, w, benchMatrix(b, d, BF16, c.rows, c.cols), T)
-					mats = 2
-				} else {
-					ops, err = d.MatMul(out, x, w, T)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				benchOps(b, d, 0, float64(mats*2*T*c.rows*c.cols), ops...)
-			})
+		for _, tile := range matmulTiles {
+			for _, bk := range []int{8, 16, 32} {
+				b.Run(fmt.Sprintf("%s/%v/bk%d", c.name, tile, bk), func(b *testing.B) {
+					tuneMatMulTile, tune.matmulBK = tile, bk
+					defer func() { tuneMatMulTile, tune.matmulBK = matmulTile{}, 0 }()
+					epi := epiStore
+					if c.swiglu {
+						epi = epiSwiGLU
+					}
+					if n := matmulShared(epi, tile, bk, 1); n > int(d.limits.MaxComputeWorkgroupStorageSize) {
+						b.Skipf("%d bytes of workgroup memory", n)
+					}
+					w := benchMatrix(b, d, BF16, c.rows, c.cols)
+					x, out := benchBuffer(b, d, "x", T*c.cols), benchBuffer(b, d, "out", T*c.rows)
+					var ops []*Op
+					var err error
+					mats := 1
+					if c.swiglu {
+						ops, err = d.MatMulSwiGLU(out, x, w, benchMatrix(b, d, BF16, c.rows, c.cols), T)
+						mats = 2
+					} else {
+						ops, err = d.MatMul(out, x, w, T)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					benchOps(b, d, 0, float64(mats*2*T*c.rows*c.cols), ops...)
+				})
+			}
 		}
 	}
 }

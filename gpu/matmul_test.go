@@ -37,6 +37,17 @@ var matmulCases = []matmulCase{
 	{T: 1, rows: 77, cols: 77, dt: F16, epi: epiSwiGLU},
 	{T: 77, rows: 1000, cols: 256, dt: BF16, epi: epiStore, per: 300},
 	{T: 3, rows: 127, cols: 77, dt: BF16, epi: epiSwiGLU, per: 40},
+	// Edges of the vector loads (X: cols % 4 == 0; W: f32 cols % 4 == 0,
+	// bf16/f16 cols % 8 == 0), the staging step (16 or 32 columns on
+	// Vulkan) and the 64- and 128-token tiles.
+	{T: 129, rows: 65, cols: 36, dt: BF16, epi: epiStore},           // X vec4, W by element
+	{T: 65, rows: 130, cols: 136, dt: F16, epi: epiAddInPlace},      // both vec4, 136 = 8·17
+	{T: 66, rows: 67, cols: 1002, dt: F32, epi: epiAdd},             // f32 by element, even cols
+	{T: 200, rows: 33, cols: 100, dt: F32, epi: epiStore},           // f32 vec4, cols % 16 != 0
+	{T: 5, rows: 9, cols: 8, dt: BF16, epi: epiSwiGLU},              // fewer cols than a step
+	{T: 70, rows: 200, cols: 72, dt: BF16, epi: epiSwiGLU, per: 72}, // vec4 over parts
+	{T: 64, rows: 64, cols: 1, dt: BF16, epi: epiStore},
+	{T: 2, rows: 200, cols: 41, dt: F16, epi: epiAdd, per: 66}, // odd cols over parts
 }
 
 func TestMatMul(t *testing.T) {
@@ -45,6 +56,36 @@ func TestMatMul(t *testing.T) {
 			t.Run(c.name(), func(t *testing.T) { testMatMul(t, d, c) })
 		}
 	})
+}
+
+// TestMatMulTiles runs every tiling BenchmarkTuneMatMul may pick, at 8, 16
+// and 32 columns a step, on the primary backend (GL runs its own default in
+// TestMatMul).
+func TestMatMulTiles(t *testing.T) {
+	d := openTestDevice(t, primaryBackend())
+	cases := []matmulCase{
+		{T: 130, rows: 127, cols: 1000, dt: F32, epi: epiStore},
+		{T: 77, rows: 127, cols: 1024, dt: BF16, epi: epiSwiGLU, wScale: 90, xScale: 1e4},
+		{T: 129, rows: 65, cols: 36, dt: BF16, epi: epiStore},
+		{T: 65, rows: 130, cols: 136, dt: F16, epi: epiAddInPlace},
+		{T: 66, rows: 67, cols: 1002, dt: F32, epi: epiAdd},
+		{T: 70, rows: 200, cols: 72, dt: BF16, epi: epiSwiGLU, per: 72},
+		{T: 3, rows: 127, cols: 77, dt: BF16, epi: epiSwiGLU, per: 40},
+	}
+	defer func() { tuneMatMulTile, tune.matmulBK = matmulTile{}, 0 }()
+	for _, tile := range matmulTiles {
+		for _, bk := range []int{8, 16, 32} {
+			t.Run(fmt.Sprintf("%v/bk%d", tile, bk), func(t *testing.T) {
+				tuneMatMulTile, tune.matmulBK = tile, bk
+				if n := matmulShared(epiSwiGLU, tile, bk, 1); n > int(d.limits.MaxComputeWorkgroupStorageSize) {
+					t.Skipf("%d bytes of workgroup memory", n)
+				}
+				for _, c := range cases {
+					t.Run(c.name(), func(t *testing.T) { testMatMul(t, d, c) })
+				}
+			})
+		}
+	}
 }
 
 func testMatMul(t *testing.T, d *Device, c matmulCase) {

@@ -13,21 +13,36 @@
 //   3 out  [T, out_stride] f32             3 res [T, out_stride] 3 x
 //                                          4 out               4 out
 // Weights: [≥ w_row0 + rows, cols] of DTYPE, row-major; f32 as f32, bf16 and f16
-// packed two per u32 (element 2k in the low half). Any cols: element loads.
+// packed two per u32 (element 2k in the low half).
 //
 // Params: T, rows (rows of W in this dispatch: one matrix part), cols, w_row0 and
 // u_row0 (first row of the dispatch inside the w and wu bindings), out0 (first
 // output column, the part's first row), out_stride (output row length: all rows
 // of the whole matrix).
 //
-// Tiling: each workgroup computes a BT × BR = 64 × 64 tile of Y (workgroup
-// (wid.x, wid.y) covers rows wid.x·64… and tokens wid.y·64…). Its 256 threads
-// stage BK columns of X and W at a time in workgroup memory (k-major), then
-// each thread accumulates a 4 × 4 block in f32 registers. Out-of-range tokens,
-// rows and columns load as zero, so any T, rows and cols work.
+// Tiling: each workgroup computes a BT × BR tile of Y (workgroup (wid.x, wid.y)
+// covers rows wid.x·BR… and tokens wid.y·BT…) with NT = (BT/TT)·(BR/TR)
+// threads; each thread accumulates TT tokens × TR rows in f32 registers (vec4s
+// of four rows). Per step the workgroup stages BK columns of X and W (and U)
+// in workgroup memory, k-major, four tokens or four rows to a vec4, rows of the
+// staged tiles padded by PAD vec4s against bank conflicts on the stores. The
+// global loads of step k+1 are issued into registers (gx, gw, gu) before step
+// k is computed, so their latency overlaps the FMAs. A thread's tokens are the
+// vec4s ty, ty + BT/TT, … and its rows the vec4s tx, tx + BR/TR, …, so that the
+// threads of a warp read neighbouring vec4s of workgroup memory.
 //
-// Template: DTYPE (f32, bf16, f16), EPI, WT (f32 or u32), BK (a multiple of 8;
-// 8 by default, see gpu/matmul.go).
+// Global loads: XVEC (cols % 4 == 0) loads X as vec4<f32> along columns, else
+// one f32 per element; WVEC (f32: cols % 4 == 0, bf16/f16: cols % 8 == 0)
+// loads W as vec4<WT> (four f32 or eight packed halves, both halves unpacked),
+// else one element per load (a packed row may then start mid-u32). Out-of-range
+// tokens, rows and columns load as zero, so any T, rows and cols work.
+//
+// Template (gpu/matmul.go fills it): DTYPE (f32, bf16, f16), EPI, WT (f32 or
+// u32), BT, BR, TT, TR, NT, BK (a multiple of 8), XS and RS (staged row strides
+// in vec4s: BT/4 + PAD, BR/4 + PAD), XVEC, WVEC, EPV (elements per W vec4),
+// the load slots XSLOTS/WSLOTS (thread offsets; XGUARD/WGUARD when the last
+// slot is partial; XN/WN the slot count), XUNITS/WUNITS (load units per step,
+// WUNITS per matrix), and the unrolled register tile AV, BV, ACC.
 
 struct Params {
     T: u32,
@@ -40,46 +55,60 @@ struct Params {
     _pad: u32,
 }
 
+{{- $swiglu := eq .EPI "swiglu"}}
+{{- $wv := "f32"}}{{if .WVEC}}{{$wv = printf "vec4<%s>" .WT}}{{end}}
+{{- $xv := "f32"}}{{if .XVEC}}{{$xv = "vec4<f32>"}}{{end}}
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<{{.WT}}>;
-{{- if eq .EPI "swiglu"}}
-@group(0) @binding(2) var<storage, read> wu: array<{{.WT}}>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+{{- if $swiglu}}
+@group(0) @binding(2) var<storage, read> wu: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+@group(0) @binding(3) var<storage, read> x: array<{{$xv}}>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 {{- else if eq .EPI "add"}}
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<{{$xv}}>;
 @group(0) @binding(3) var<storage, read> res: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 {{- else}}
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<{{$xv}}>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 {{- end}}
 
-const BT = 64u;
-const BR = 64u;
-const BK = {{.BK}}u; // columns staged per step (a multiple of 8)
+const BK = {{.BK}}u; // columns staged per step
+const XS = {{.XS}}u; // vec4s per staged column of X
+const RS = {{.RS}}u; // vec4s per staged column of W
 
-// Tiles, k-major, four tokens or four rows to a vec4: xs[kk * 16 + q] holds
-// X[t0 + 4q + 0..3, k0 + kk]. vec4 elements keep the arrays short, which
-// matters on GL: naga zero-fills workgroup memory there with one array
-// constructor per variable, and Mesa's GLSL compiler takes seconds on long ones.
-var<workgroup> xs: array<vec4<f32>, {{mul .BK 16}}>;
-var<workgroup> ws: array<vec4<f32>, {{mul .BK 16}}>;
-{{- if eq .EPI "swiglu"}}
-var<workgroup> us: array<vec4<f32>, {{mul .BK 16}}>;
+// Staged tiles: xs[kk * XS + q] holds X[t0 + 4q + 0..3, k0 + kk], ws[kk * RS + q]
+// W[r0 + 4q + 0..3, k0 + kk]. vec4 elements keep the arrays short, which matters
+// on GL: naga zero-fills workgroup memory there with one array constructor per
+// variable, and Mesa's GLSL compiler takes seconds on long ones.
+var<workgroup> xs: array<vec4<f32>, {{mul .BK .XS}}>;
+var<workgroup> ws: array<vec4<f32>, {{mul .BK .RS}}>;
+{{- if $swiglu}}
+var<workgroup> us: array<vec4<f32>, {{mul .BK .RS}}>;
 {{- end}}
 
-// Element g (row-major index) of the gate/plain and up weights.
+// The next step's global loads, held in registers.
+var<private> gx: array<{{$xv}}, {{.XN}}>;
+var<private> gw: array<{{$wv}}, {{.WN}}>;
+{{- if and $swiglu (not .WVEC)}}
+var<private> gu: array<f32, {{.WN}}>;
+{{- end}}
+
+{{- if not .WVEC}}
 {{- if eq .DTYPE "f32"}}
+
+// Element g (row-major index) of the gate/plain and up weights.
 fn load_w(g: u32) -> f32 {
     return w[g];
 }
-{{- if eq .EPI "swiglu"}}
+{{- if $swiglu}}
 fn load_u(g: u32) -> f32 {
     return wu[g];
 }
 {{- end}}
 {{- else}}
+
 fn unpack_half(word: u32, half: u32) -> f32 {
 {{- if eq .DTYPE "bf16"}}
     return bitcast<f32>(select(word << 16u, word & 0xffff0000u, half == 1u));
@@ -88,165 +117,254 @@ fn unpack_half(word: u32, half: u32) -> f32 {
     return select(v.x, v.y, half == 1u);
 {{- end}}
 }
+
+// Element g (row-major index) of the gate/plain and up weights.
 fn load_w(g: u32) -> f32 {
     return unpack_half(w[g >> 1u], g & 1u);
 }
-{{- if eq .EPI "swiglu"}}
+{{- if $swiglu}}
 fn load_u(g: u32) -> f32 {
     return unpack_half(wu[g >> 1u], g & 1u);
 }
 {{- end}}
 {{- end}}
-{{- if eq .EPI "swiglu"}}
+{{- end}}
+{{- if $swiglu}}
 
 fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 {{- end}}
 
-@compute @workgroup_size(256)
+// fetch loads step k0's tiles of X and W (and U) into the registers.
+fn fetch(k0: u32, t0: u32, r0: u32, lid: u32) {
+{{- range $i, $s := .XSLOTS}}
+    {
+        let e = lid + {{$s}}u;
+{{- if $.XVEC}}
+        let t = t0 + e / {{div $.BK 4}}u;
+        let k = k0 + 4u * (e % {{div $.BK 4}}u);
+        var v = vec4<f32>(0.0);
+        if ({{if $.XGUARD}}e < {{$.XUNITS}}u && {{end}}t < p.T && k < p.cols) {
+            v = x[t * (p.cols / 4u) + k / 4u];
+        }
+{{- else}}
+        let t = t0 + e / BK;
+        let k = k0 + e % BK;
+        var v = 0.0;
+        if ({{if $.XGUARD}}e < {{$.XUNITS}}u && {{end}}t < p.T && k < p.cols) {
+            v = x[t * p.cols + k];
+        }
+{{- end}}
+        gx[{{$i}}] = v;
+    }
+{{- end}}
+{{- range $i, $s := .WSLOTS}}
+    {
+        let e = lid + {{$s}}u;
+{{- if $.WVEC}}
+{{- if $swiglu}}
+        let m = e / {{$.WUNITS}}u; // 0: gate, 1: up
+        let f = e % {{$.WUNITS}}u;
+{{- else}}
+        let f = e;
+{{- end}}
+        let r = r0 + f / {{div $.BK $.EPV}}u;
+        let k = k0 + {{$.EPV}}u * (f % {{div $.BK $.EPV}}u);
+        var v = vec4<{{$.WT}}>();
+        if ({{if $.WGUARD}}e < {{if $swiglu}}{{mul 2 $.WUNITS}}{{else}}{{$.WUNITS}}{{end}}u && {{end}}r < p.rows && k < p.cols) {
+{{- if $swiglu}}
+            if (m == 0u) {
+                v = w[(p.w_row0 + r) * (p.cols / {{$.EPV}}u) + k / {{$.EPV}}u];
+            } else {
+                v = wu[(p.u_row0 + r) * (p.cols / {{$.EPV}}u) + k / {{$.EPV}}u];
+            }
+{{- else}}
+            v = w[(p.w_row0 + r) * (p.cols / {{$.EPV}}u) + k / {{$.EPV}}u];
+{{- end}}
+        }
+        gw[{{$i}}] = v;
+{{- else}}
+        let r = r0 + e / BK;
+        let k = k0 + e % BK;
+        var v = 0.0;
+{{- if $swiglu}}
+        var u = 0.0;
+{{- end}}
+        if ({{if $.WGUARD}}e < {{$.WUNITS}}u && {{end}}r < p.rows && k < p.cols) {
+            v = load_w((p.w_row0 + r) * p.cols + k);
+{{- if $swiglu}}
+            u = load_u((p.u_row0 + r) * p.cols + k);
+{{- end}}
+        }
+        gw[{{$i}}] = v;
+{{- if $swiglu}}
+        gu[{{$i}}] = u;
+{{- end}}
+{{- end}}
+    }
+{{- end}}
+}
+{{- if .WVEC}}
+{{- range $.MATS}}
+
+// put_{{.}} stores EPV columns c… of staged row 4q + j from one loaded vec4.
+fn put_{{.}}(c: u32, q: u32, j: u32, v: vec4<{{$.WT}}>) {
+{{- if eq $.DTYPE "f32"}}
+    {{.}}[c * RS + q][j] = v.x;
+    {{.}}[(c + 1u) * RS + q][j] = v.y;
+    {{.}}[(c + 2u) * RS + q][j] = v.z;
+    {{.}}[(c + 3u) * RS + q][j] = v.w;
+{{- else}}
+{{- $m := .}}
+{{- range $h, $comp := $.COMPS}}
+{{- if eq $.DTYPE "bf16"}}
+    {{$m}}[(c + {{mul 2 $h}}u) * RS + q][j] = bitcast<f32>(v.{{$comp}} << 16u);
+    {{$m}}[(c + {{add 1 (mul 2 $h)}}u) * RS + q][j] = bitcast<f32>(v.{{$comp}} & 0xffff0000u);
+{{- else}}
+    let h{{$h}} = unpack2x16float(v.{{$comp}});
+    {{$m}}[(c + {{mul 2 $h}}u) * RS + q][j] = h{{$h}}.x;
+    {{$m}}[(c + {{add 1 (mul 2 $h)}}u) * RS + q][j] = h{{$h}}.y;
+{{- end}}
+{{- end}}
+{{- end}}
+}
+{{- end}}
+{{- end}}
+
+// stash stores the fetched registers into the staged tiles.
+fn stash(lid: u32) {
+{{- range $i, $s := .XSLOTS}}
+    {
+        let e = lid + {{$s}}u;
+{{- if $.XGUARD}}
+        if (e < {{$.XUNITS}}u) {
+{{- end}}
+{{- if $.XVEC}}
+        let tt = e / {{div $.BK 4}}u;
+        let c = 4u * (e % {{div $.BK 4}}u);
+        let q = tt / 4u;
+        let j = tt % 4u;
+        let v = gx[{{$i}}];
+        xs[c * XS + q][j] = v.x;
+        xs[(c + 1u) * XS + q][j] = v.y;
+        xs[(c + 2u) * XS + q][j] = v.z;
+        xs[(c + 3u) * XS + q][j] = v.w;
+{{- else}}
+        let tt = e / BK;
+        xs[(e % BK) * XS + tt / 4u][tt % 4u] = gx[{{$i}}];
+{{- end}}
+{{- if $.XGUARD}}
+        }
+{{- end}}
+    }
+{{- end}}
+{{- range $i, $s := .WSLOTS}}
+    {
+        let e = lid + {{$s}}u;
+{{- if $.WVEC}}
+{{- if $.WGUARD}}
+        if (e < {{if $swiglu}}{{mul 2 $.WUNITS}}{{else}}{{$.WUNITS}}{{end}}u) {
+{{- end}}
+{{- if $swiglu}}
+        let f = e % {{$.WUNITS}}u;
+{{- else}}
+        let f = e;
+{{- end}}
+        let rr = f / {{div $.BK $.EPV}}u;
+        let c = {{$.EPV}}u * (f % {{div $.BK $.EPV}}u);
+{{- if $swiglu}}
+        if (e < {{$.WUNITS}}u) {
+            put_ws(c, rr / 4u, rr % 4u, gw[{{$i}}]);
+        } else {
+            put_us(c, rr / 4u, rr % 4u, gw[{{$i}}]);
+        }
+{{- else}}
+        put_ws(c, rr / 4u, rr % 4u, gw[{{$i}}]);
+{{- end}}
+{{- if $.WGUARD}}
+        }
+{{- end}}
+{{- else}}
+{{- if $.WGUARD}}
+        if (e < {{$.WUNITS}}u) {
+{{- end}}
+        let rr = e / BK;
+        ws[(e % BK) * RS + rr / 4u][rr % 4u] = gw[{{$i}}];
+{{- if $swiglu}}
+        us[(e % BK) * RS + rr / 4u][rr % 4u] = gu[{{$i}}];
+{{- end}}
+{{- if $.WGUARD}}
+        }
+{{- end}}
+{{- end}}
+    }
+{{- end}}
+}
+
+// put applies the epilogue to y (rows r … r+3 of token t).
+fn put(t: u32, r: u32, y: vec4<f32>{{if $swiglu}}, u: vec4<f32>{{end}}) {
+    if (t >= p.T) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (r + j < p.rows) {
+            let o = t * p.out_stride + p.out0 + r + j;
+{{- if eq .EPI "store"}}
+            out[o] = y[j];
+{{- else if eq .EPI "add"}}
+            out[o] = res[o] + y[j];
+{{- else if eq .EPI "addinplace"}}
+            out[o] = out[o] + y[j];
+{{- else if $swiglu}}
+            out[o] = silu(y[j]) * u[j];
+{{- end}}
+        }
+    }
+}
+
+@compute @workgroup_size({{.NT}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let r0 = wid.x * BR;
-    let t0 = wid.y * BT;
-    let tx = lid % 16u; // this thread's rows r0 + 4·tx …
-    let ty = lid / 16u; // and tokens t0 + 4·ty …
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-{{- if eq .EPI "swiglu"}}
-    var up0 = vec4<f32>(0.0);
-    var up1 = vec4<f32>(0.0);
-    var up2 = vec4<f32>(0.0);
-    var up3 = vec4<f32>(0.0);
+    let r0 = wid.x * {{.BR}}u;
+    let t0 = wid.y * {{.BT}}u;
+    let tx = lid % {{div .BR .TR}}u; // this thread's row vec4s tx, tx + BR/TR, …
+    let ty = lid / {{div .BR .TR}}u; // and token vec4s ty, ty + BT/TT, …
+{{- range .ACC}}
+    var acc{{.N}} = vec4<f32>(0.0);
+{{- if $swiglu}}
+    var up{{.N}} = vec4<f32>(0.0);
+{{- end}}
 {{- end}}
 
-    // Threads 0-127 stage X, threads 128-255 stage W (and U): BK/8 vec4s
-    // each, 8 neighbouring threads reading 8 neighbouring columns.
-    let kk_s = lid % 8u;
-    let q_s = (lid % 128u) / 8u;
+    fetch(0u, t0, r0, lid);
     for (var k0 = 0u; k0 < p.cols; k0 += BK) {
-      // Each thread stages BK/8 columns: kk_s, kk_s + 8, ...
-      for (var sub = 0u; sub < BK; sub += 8u) {
-        let kk = kk_s + sub;
-        let k = k0 + kk;
-        let in_k = k < p.cols;
-        if (lid < 128u) {
-            let t = t0 + 4u * q_s;
-            var v = vec4<f32>(0.0);
-            if (in_k && t < p.T) {
-                v.x = x[t * p.cols + k];
-            }
-            if (in_k && t + 1u < p.T) {
-                v.y = x[(t + 1u) * p.cols + k];
-            }
-            if (in_k && t + 2u < p.T) {
-                v.z = x[(t + 2u) * p.cols + k];
-            }
-            if (in_k && t + 3u < p.T) {
-                v.w = x[(t + 3u) * p.cols + k];
-            }
-            xs[kk * 16u + q_s] = v;
-        } else {
-            let r = r0 + 4u * q_s;
-            var v = vec4<f32>(0.0);
-{{- if eq .EPI "swiglu"}}
-            var u = vec4<f32>(0.0);
-{{- end}}
-            if (in_k && r < p.rows) {
-                v.x = load_w((p.w_row0 + r) * p.cols + k);
-{{- if eq .EPI "swiglu"}}
-                u.x = load_u((p.u_row0 + r) * p.cols + k);
-{{- end}}
-            }
-            if (in_k && r + 1u < p.rows) {
-                v.y = load_w((p.w_row0 + r + 1u) * p.cols + k);
-{{- if eq .EPI "swiglu"}}
-                u.y = load_u((p.u_row0 + r + 1u) * p.cols + k);
-{{- end}}
-            }
-            if (in_k && r + 2u < p.rows) {
-                v.z = load_w((p.w_row0 + r + 2u) * p.cols + k);
-{{- if eq .EPI "swiglu"}}
-                u.z = load_u((p.u_row0 + r + 2u) * p.cols + k);
-{{- end}}
-            }
-            if (in_k && r + 3u < p.rows) {
-                v.w = load_w((p.w_row0 + r + 3u) * p.cols + k);
-{{- if eq .EPI "swiglu"}}
-                u.w = load_u((p.u_row0 + r + 3u) * p.cols + k);
-{{- end}}
-            }
-            ws[kk * 16u + q_s] = v;
-{{- if eq .EPI "swiglu"}}
-            us[kk * 16u + q_s] = u;
-{{- end}}
-        }
-      }
+        stash(lid);
         workgroupBarrier();
+        // The next step's loads are in flight while this step computes
+        // (past the last column they load zeros and touch no memory).
+        fetch(k0 + BK, t0, r0, lid);
         for (var kk = 0u; kk < BK; kk++) {
-            let a = xs[kk * 16u + ty];
-            let b = ws[kk * 16u + tx];
-            acc0 += a.x * b;
-            acc1 += a.y * b;
-            acc2 += a.z * b;
-            acc3 += a.w * b;
-{{- if eq .EPI "swiglu"}}
-            let u = us[kk * 16u + tx];
-            up0 += a.x * u;
-            up1 += a.y * u;
-            up2 += a.z * u;
-            up3 += a.w * u;
+{{- range .AV}}
+            let a{{.I}} = xs[kk * XS + {{.Off}}u + ty];
+{{- end}}
+{{- range .BV}}
+            let b{{.I}} = ws[kk * RS + {{.Off}}u + tx];
+{{- if $swiglu}}
+            let c{{.I}} = us[kk * RS + {{.Off}}u + tx];
+{{- end}}
+{{- end}}
+{{- range .ACC}}
+            acc{{.N}} += a{{.A}}.{{.C}} * b{{.B}};
+{{- if $swiglu}}
+            up{{.N}} += a{{.A}}.{{.C}} * c{{.B}};
+{{- end}}
 {{- end}}
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < 4u; i++) {
-        let t = t0 + 4u * ty + i;
-        if (t >= p.T) {
-            break;
-        }
-        var y = acc0;
-{{- if eq .EPI "swiglu"}}
-        var u = up0;
+{{- range .ACC}}
+    put(t0 + 4u * ty + {{.Tok}}u, r0 + 4u * tx + {{.Row}}u, acc{{.N}}{{if $swiglu}}, up{{.N}}{{end}});
 {{- end}}
-        switch i {
-            case 1u: {
-                y = acc1;
-{{- if eq .EPI "swiglu"}}
-                u = up1;
-{{- end}}
-            }
-            case 2u: {
-                y = acc2;
-{{- if eq .EPI "swiglu"}}
-                u = up2;
-{{- end}}
-            }
-            case 3u: {
-                y = acc3;
-{{- if eq .EPI "swiglu"}}
-                u = up3;
-{{- end}}
-            }
-            default: {}
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let r = r0 + 4u * tx + j;
-            if (r < p.rows) {
-                let o = t * p.out_stride + p.out0 + r;
-{{- if eq .EPI "store"}}
-                out[o] = y[j];
-{{- else if eq .EPI "add"}}
-                out[o] = res[o] + y[j];
-{{- else if eq .EPI "addinplace"}}
-                out[o] = out[o] + y[j];
-{{- else if eq .EPI "swiglu"}}
-                out[o] = silu(y[j]) * u[j];
-{{- end}}
-            }
-        }
-    }
 }
