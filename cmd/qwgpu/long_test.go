@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/gpu/gputest"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/qwen3/generate"
@@ -73,17 +74,7 @@ func sampleMem(t *testing.T) memSample {
 }
 
 // openTestDevice opens the test backend's device in this process.
-func openTestDevice(t *testing.T) *gpu.Device {
-	t.Helper()
-	dev, err := gpu.Open(gpu.Options{Backend: os.Getenv("QWGPU_TEST_BACKEND")})
-	if err != nil {
-		if os.Getenv("QWGPU_REQUIRE_GPU") == "1" {
-			t.Fatalf("QWGPU_REQUIRE_GPU=1 but no device: %v", err)
-		}
-		t.Skipf("no GPU device: %v", err)
-	}
-	return dev
-}
+func openTestDevice(t *testing.T) *gpu.Device { return gputest.Open(t) }
 
 type goldenSource struct {
 	cfg qwen3.Config

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/gpu/gputest"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/generate"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
@@ -25,25 +26,18 @@ const gpuTol = 2e-3
 var (
 	devOnce sync.Once
 	dev     *gpu.Device
-	devErr  error
 )
 
-// testDevice opens the primary test backend once (lavapipe in CI). Without
-// an adapter the test fails under QWGPU_REQUIRE_GPU=1, else it is skipped.
+// testDevice opens the test backend's device once for the package
+// (lavapipe in CI; a missing adapter fails under QWGPU_REQUIRE_GPU=1).
 func testDevice(t *testing.T) *gpu.Device {
 	t.Helper()
-	devOnce.Do(func() {
-		backend := os.Getenv("QWGPU_TEST_BACKEND")
-		if backend == "" {
-			backend = "vulkan"
-		}
-		dev, devErr = gpu.Open(gpu.Options{Backend: backend})
-	})
-	if devErr != nil {
+	devOnce.Do(func() { dev = gputest.Open(t) })
+	if dev == nil { // the first test already failed or skipped with the reason
 		if os.Getenv("QWGPU_REQUIRE_GPU") == "1" {
-			t.Fatalf("QWGPU_REQUIRE_GPU=1 but no device: %v", devErr)
+			t.Fatal("QWGPU_REQUIRE_GPU=1 but no GPU device")
 		}
-		t.Skipf("no GPU device: %v", devErr)
+		t.Skip("no GPU device")
 	}
 	return dev
 }
