@@ -91,10 +91,7 @@ func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
 	if !c.TieWordEmbeddings {
 		unit(v*h, qwen3.NameLMHead)
 	}
-	f.cache = 2 * int64(c.NumHiddenLayers) * int64(ctx) * kv * 4
-	T := int64(chunk)
-	f.act = 4 * (T*(2*h+q+2*kv+2*q+in) + v + 2*h + 2*q + in)
-	f.act += 2 * 4 * int64(ctx) * int64(c.HeadDim) // RoPE tables
+	f.cache, f.act = engine.RuntimeBytes(c, ctx, chunk)
 	return f
 }
 

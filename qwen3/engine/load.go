@@ -49,12 +49,22 @@ func (e *Engine) estimate() (weightsBytes, cacheBytes, actBytes int64) {
 			weightsBytes += per * n
 		}
 	}
-	cacheBytes = 2 * int64(c.NumHiddenLayers) * int64(e.ctx) * int64(c.KVDim()) * 4
-	T := int64(e.chunk)
-	actBytes = 4 * (T*(2*int64(c.HiddenSize)+int64(e.shape.QKVDim())+2*int64(c.QDim())+int64(c.IntermediateSize)) +
-		int64(c.VocabSize) + 2*int64(c.HiddenSize) + 2*int64(c.QDim()) + int64(c.IntermediateSize))
+	cacheBytes, actBytes = RuntimeBytes(c, e.ctx, e.chunk)
 	actBytes += int64(e.dev.AttentionDecodeScratchBytes(e.shape, e.ctx))
 	return
+}
+
+// RuntimeBytes is what a model allocates on the GPU besides its weights:
+// the float32 KV cache of ctx positions, and the activations of prefill
+// chunks of chunk tokens and of a decode step with the RoPE tables (the
+// decode attention's scratch, which depends on the device, aside).
+func RuntimeBytes(c qwen3.Config, ctx, chunk int) (cache, act int64) {
+	h, q, kv, in, v := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize), int64(c.VocabSize)
+	cache = 2 * int64(c.NumHiddenLayers) * int64(ctx) * kv * 4
+	T := int64(chunk)
+	act = 4 * (T*(2*h+q+2*kv+2*q+in) + v + 2*h + 2*q + in)
+	act += 2 * 4 * int64(ctx) * int64(c.HeadDim/2) // RoPE cos and sin tables
+	return cache, act
 }
 
 // checkLimits refuses, before anything is allocated, buffers that cannot
