@@ -102,8 +102,7 @@ func (e *Engine) DecodePassTime(steps int) (time.Duration, error) {
 	run := func(n int) (time.Duration, error) {
 		r := e.dev.NewRecorder()
 		for range n {
-			r.Run(e.decodeOps...)
-			r.Run(e.headOps...)
+			e.recordStep(r, false)
 		}
 		start := time.Now()
 		err := r.Submit()

@@ -6,21 +6,20 @@ import (
 	"github.com/qwgpu/qwgpu/gpu"
 )
 
-// keep records ops made at load so Close frees them, and passes them on.
-func (e *Engine) keep(ops ...*gpu.Op) []*gpu.Op {
-	e.owned = append(e.owned, ops...)
-	return ops
-}
-
-// collect appends the ops of one constructor call, or records its error.
+// collector gathers the ops of a list of constructor calls in order and
+// keeps the first error. Every op that was made is handed to own, even
+// after an error, so that whoever releases the list releases it too.
 type collector struct {
-	e     *Engine
+	own   func(ops []*gpu.Op)
 	ops   []*gpu.Op
 	roles []string // what each op computes, for profiles: "o_proj", "attention", ...
 	err   error
 }
 
 func (c *collector) add(what string, ops []*gpu.Op, err error) {
+	if err == nil {
+		c.own(ops)
+	}
 	if c.err != nil {
 		return
 	}
@@ -28,11 +27,14 @@ func (c *collector) add(what string, ops []*gpu.Op, err error) {
 		c.err = fmt.Errorf("%s: %w", what, err)
 		return
 	}
-	c.ops = append(c.ops, c.e.keep(ops...)...)
+	c.ops = append(c.ops, ops...)
 	for range ops {
 		c.roles = append(c.roles, role(what))
 	}
 }
+
+// ownForLife records ops that live as long as the engine (Close frees them).
+func (e *Engine) ownForLife(ops []*gpu.Op) { e.owned = append(e.owned, ops...) }
 
 // role strips the layer number from an op's description.
 func role(what string) string {
@@ -59,7 +61,7 @@ func (e *Engine) prepareDecode() error {
 	c := e.cfg
 	d := e.dev
 	eps := float32(c.RMSNormEps)
-	col := &collector{e: e}
+	col := &collector{own: e.ownForLife}
 	ops, err := d.Embedding(e.x, e.embed, e.token, 1)
 	col.add("embedding", ops, err)
 	e.nEmbed = len(col.ops)
@@ -69,7 +71,8 @@ func (e *Engine) prepareDecode() error {
 	if err != nil {
 		return fmt.Errorf("embedding: %w", err)
 	}
-	e.chainedEmbed = e.keep(chained...)
+	e.ownForLife(chained)
+	e.chainedEmbed = chained
 	for i := range e.layers {
 		l := &e.layers[i]
 		name := fmt.Sprintf("layer %d", i)
@@ -113,7 +116,7 @@ func (e *Engine) prepareDecode() error {
 	}
 	e.decodeOps, e.decodeRoles = col.ops, col.roles
 
-	head := &collector{e: e}
+	head := &collector{own: e.ownForLife}
 	op, err := d.RMSNorm(e.normed, e.x, e.finalNorm, 1, c.HiddenSize, eps)
 	head.one("final norm", op, err)
 	ops, err = d.MatVec(e.logits, e.lmHead, e.normed)
@@ -189,58 +192,49 @@ func (e *Engine) newPlan(T int) (*prefill, error) {
 			o.Release()
 		}
 	}
-	var firstErr error
-	add := func(what string, ops []*gpu.Op, err error) {
-		if firstErr == nil && err != nil {
-			firstErr = fmt.Errorf("prefill %s: %w", what, err)
-		}
-		if err == nil {
-			made = append(made, ops...)
-			p.ops = append(p.ops, ops...)
-		}
-	}
-	one := func(what string, op *gpu.Op, err error) { add(what, []*gpu.Op{op}, err) }
+	col := &collector{own: func(ops []*gpu.Op) { made = append(made, ops...) }}
 	ops, err := d.Embedding(e.px, e.embed, e.pTokens, T)
-	add("embedding", ops, err)
+	col.add("prefill embedding", ops, err)
 	for i := range e.layers {
-		p.bounds = append(p.bounds, len(p.ops))
+		p.bounds = append(p.bounds, len(col.ops))
 		l := &e.layers[i]
-		name := fmt.Sprintf("layer %d", i)
+		name := fmt.Sprintf("prefill layer %d", i)
 		op, err := d.RMSNorm(e.pNormed, e.px, l.attnNorm, T, c.HiddenSize, eps)
-		one(name+" input_layernorm", op, err)
+		col.one(name+" input_layernorm", op, err)
 		ops, err = d.MatMul(e.pQKV, e.pNormed, l.wqkv, T)
-		add(name+" qkv_proj", ops, err)
-		if firstErr != nil {
+		col.add(name+" qkv_proj", ops, err)
+		if col.err != nil {
 			break
 		}
 		qo, err := d.QKVNormRopePrefill(e.shape, gpu.QKVPrefillArgs{QKV: e.pQKV, QNorm: l.qNorm, KNorm: l.kNorm,
 			Rope: e.rope, Q: e.pQ, Cache: l.cache, MaxT: T, Eps: c.RMSNormEps})
 		if err != nil {
-			firstErr = fmt.Errorf("prefill %s qkv_norm_rope: %w", name, err)
+			col.err = fmt.Errorf("%s qkv_norm_rope: %w", name, err)
 			break
 		}
 		p.qkv = append(p.qkv, qo)
-		p.ops = append(p.ops, qo.Op())
+		col.ops = append(col.ops, qo.Op())
 		ao, err := d.AttentionPrefill(e.shape, gpu.AttentionPrefillArgs{Q: e.pQ, Cache: l.cache, Out: e.pAttn, MaxT: T})
 		if err != nil {
-			firstErr = fmt.Errorf("prefill %s attention: %w", name, err)
+			col.err = fmt.Errorf("%s attention: %w", name, err)
 			break
 		}
 		p.attn = append(p.attn, ao)
-		p.ops = append(p.ops, ao.Op())
+		col.ops = append(col.ops, ao.Op())
 		ops, err = d.MatMulAdd(e.px, e.px, e.pAttn, l.wo, T)
-		add(name+" o_proj", ops, err)
+		col.add(name+" o_proj", ops, err)
 		op, err = d.RMSNorm(e.pNormed, e.px, l.mlpNorm, T, c.HiddenSize, eps)
-		one(name+" post_attention_layernorm", op, err)
+		col.one(name+" post_attention_layernorm", op, err)
 		ops, err = d.MatMulSwiGLU(e.pAct, e.pNormed, l.gate, l.up, T)
-		add(name+" gate_up", ops, err)
+		col.add(name+" gate_up", ops, err)
 		ops, err = d.MatMulAdd(e.px, e.px, e.pAct, l.wdown, T)
-		add(name+" down_proj", ops, err)
+		col.add(name+" down_proj", ops, err)
 	}
-	p.bounds = append(p.bounds, len(p.ops))
-	if firstErr != nil {
+	p.bounds = append(p.bounds, len(col.ops))
+	p.ops = col.ops
+	if col.err != nil {
 		p.release()
-		return nil, firstErr
+		return nil, col.err
 	}
 	return p, nil
 }
@@ -293,6 +287,19 @@ func (e *Engine) run(tokens []int, read func(r *gpu.Recorder)) error {
 	return nil
 }
 
+// recordStep records one decode step: the embedding of the token in
+// e.token, or with chained of the previous step's argmax, then every layer
+// and the head.
+func (e *Engine) recordStep(r *gpu.Recorder, chained bool) {
+	if chained {
+		r.Run(e.chainedEmbed...)
+		r.Run(e.decodeOps[e.nEmbed:]...)
+	} else {
+		r.Run(e.decodeOps...)
+	}
+	r.Run(e.headOps...)
+}
+
 func (e *Engine) decodeStep(token int, read func(r *gpu.Recorder)) error {
 	if err := e.dev.WriteU32(e.token, 0, []uint32{uint32(token)}); err != nil {
 		return err
@@ -301,8 +308,7 @@ func (e *Engine) decodeStep(token int, read func(r *gpu.Recorder)) error {
 		return err
 	}
 	r := e.dev.NewRecorder()
-	r.Run(e.decodeOps...)
-	r.Run(e.headOps...)
+	e.recordStep(r, false)
 	read(r)
 	if err := r.Submit(); err != nil {
 		return fmt.Errorf("decode step at position %d: %w", e.pos, err)
@@ -398,13 +404,7 @@ func (e *Engine) DecodeGreedy(token, n int, yield func(int) bool) error {
 			return nil, nil, err
 		}
 		r := e.dev.NewRecorder()
-		if first {
-			r.Run(e.decodeOps...)
-		} else {
-			r.Run(e.chainedEmbed...)
-			r.Run(e.decodeOps[e.nEmbed:]...)
-		}
-		r.Run(e.headOps...)
+		e.recordStep(r, !first)
 		rb := r.ReadU32(e.next, 0, 1)
 		p, err := r.Start()
 		if err != nil {
