@@ -1,0 +1,116 @@
+package weights
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// Size bounds for the small files a model directory holds. A config, a
+// tokenizer or a prompt larger than these is not one; refusing it before
+// reading keeps an endless or hostile file from exhausting memory.
+const (
+	MaxConfigBytes    = 4 << 20   // config.json, generation_config.json, index files
+	MaxTokenizerBytes = 256 << 20 // tokenizer.json (Qwen3's is 11 MB)
+	MaxPromptBytes    = 64 << 20  // a prompt file or a chat line
+)
+
+// OpenRegular opens path for reading and makes sure it is a regular file
+// (or a symbolic link to one) before anything is read from it. A FIFO, a
+// device or a socket where a file is expected would otherwise block in
+// open or read forever; the open itself does not block (O_NONBLOCK on
+// Unix, cleared again for regular files). A dangling or looping link is
+// reported as such rather than as a missing file.
+func OpenRegular(path string) (*os.File, error) {
+	f, err := openNonblock(path)
+	if err != nil {
+		return nil, describeOpenError(path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	if err := clearNonblock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// ReadFileLimited reads a whole regular file of at most limit bytes. The
+// bound is checked on the size before reading, and the read itself stops
+// past it, so a file that grows while being read cannot run away either.
+func ReadFileLimited(path string, limit int64) ([]byte, error) {
+	f, err := OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %s this kind of file may have", path, fi.Size(), HumanBytes(limit))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, stripPath(err))
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: grew past %s while being read", path, HumanBytes(limit))
+	}
+	return data, nil
+}
+
+// describeOpenError turns a failed open into a message in the user's terms.
+func describeOpenError(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		if target, lerr := os.Readlink(path); lerr == nil {
+			return fmt.Errorf("%s: dangling symbolic link to %s", path, target)
+		}
+		return fmt.Errorf("%s: no such file", path)
+	}
+	if isLinkLoop(err) {
+		return fmt.Errorf("%s: symbolic links loop", path)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%s: permission denied", path)
+	}
+	return fmt.Errorf("%s: %w", path, stripPath(err))
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
+}
+
+// HumanBytes formats a byte count with a binary unit, e.g. "4.0 MiB".
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
