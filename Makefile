@@ -27,8 +27,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./qwen3/
 	$(GO) test -run '^$$' -fuzz '^FuzzEncodeDecode$$' -fuzztime $(FUZZTIME) ./qwen3/tokenizer/
 
+# End-to-end speed, llama-bench style (meaningful on a real GPU only).
 bench:
-	QWGPU_REQUIRE_GPU=1 $(GO) test -run '^$$' -bench . -benchtime 20x ./gpu/
+	$(GO) run ./cmd/qwgpu bench --shape 0.6B -p 512 -n 128
 
 # The CPU reference against transformers' golden data, alone.
 golden:

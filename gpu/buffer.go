@@ -8,13 +8,16 @@ import (
 	"github.com/rajveermalviya/go-webgpu/wgpu"
 )
 
-// Buffer is a storage buffer on the device (usable as a kernel binding and as
-// the source or destination of copies). Sizes are in bytes, a multiple of 4.
+// Buffer is a buffer on the device: a storage buffer (a kernel binding and
+// the source or destination of copies) or, made with Scope.Uniform, a
+// uniform buffer the host rewrites between steps. Sizes are in bytes, a
+// multiple of 4. The Scope that made it frees it.
 type Buffer struct {
-	d     *Device
-	buf   *wgpu.Buffer
-	size  uint64
-	label string
+	d       *Device
+	buf     *wgpu.Buffer
+	size    uint64
+	label   string
+	uniform bool
 }
 
 // Size returns the buffer's size in bytes.
@@ -23,52 +26,63 @@ func (b *Buffer) Size() uint64 { return b.size }
 // Label returns the name the buffer was created with.
 func (b *Buffer) Label() string { return b.label }
 
-// Release frees the buffer. Ops that bind it must be released first.
-func (b *Buffer) Release() {
-	if b == nil || b.buf == nil {
-		return
+func (b *Buffer) release() {
+	if b.buf != nil {
+		b.buf.Release()
+		b.buf = nil
 	}
-	b.d.untrack(b, nil)
-	b.buf.Release()
-	b.buf = nil
 }
 
-const storageUsage = wgpu.BufferUsage_Storage | wgpu.BufferUsage_CopySrc | wgpu.BufferUsage_CopyDst
+const (
+	storageUsage = wgpu.BufferUsage_Storage | wgpu.BufferUsage_CopySrc | wgpu.BufferUsage_CopyDst
+	uniformUsage = wgpu.BufferUsage_Uniform | wgpu.BufferUsage_CopyDst
+)
 
 func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
-// checkSize refuses sizes the device cannot allocate before wgpu sees them.
-func (d *Device) checkSize(label string, size uint64) error {
+// Buffer allocates a zero-filled storage buffer of size bytes (rounded up
+// to 4).
+func (s *Scope) Buffer(label string, size uint64) (*Buffer, error) {
+	return s.create(label, align4(size), nil, false)
+}
+
+// Upload creates a storage buffer holding data (zero-padded to a multiple
+// of 4). The buffer is mapped at creation and data copied straight into the
+// driver's memory, instead of through a second staging copy as Write does.
+func (s *Scope) Upload(label string, data []byte) (*Buffer, error) {
+	return s.create(label, align4(uint64(len(data))), data, false)
+}
+
+// Uniform allocates a zero-filled uniform buffer of size bytes (a multiple
+// of 16), for values the host writes each step.
+func (s *Scope) Uniform(label string, size uint64) (*Buffer, error) {
+	if size == 0 || size%16 != 0 {
+		return nil, fmt.Errorf("gpu: uniform %q: %d bytes, want a positive multiple of 16", label, size)
+	}
+	if size > s.d.limits.MaxUniformBufferBindingSize {
+		return nil, fmt.Errorf("gpu: uniform %q: %d bytes exceeds the device's %d-byte uniform binding limit", label, size, s.d.limits.MaxUniformBufferBindingSize)
+	}
+	return s.create(label, size, nil, true)
+}
+
+func (s *Scope) create(label string, size uint64, data []byte, uniform bool) (*Buffer, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	d := s.d
 	if size == 0 {
-		return fmt.Errorf("gpu: buffer %q: size 0", label)
+		return nil, fmt.Errorf("gpu: buffer %q: size 0", label)
 	}
 	if size > d.limits.MaxBufferSize {
-		return fmt.Errorf("gpu: buffer %q: %d bytes exceeds the device's maxBufferSize %d", label, size, d.limits.MaxBufferSize)
+		return nil, fmt.Errorf("gpu: buffer %q: %d bytes exceeds the device's maxBufferSize %d", label, size, d.limits.MaxBufferSize)
 	}
-	return nil
-}
-
-// NewBuffer allocates a zero-filled buffer of size bytes (rounded up to 4).
-func (d *Device) NewBuffer(label string, size uint64) (*Buffer, error) {
-	return d.createBuffer(label, align4(size), nil)
-}
-
-// UploadBytes creates a buffer holding data (zero-padded to a multiple of 4).
-func (d *Device) UploadBytes(label string, data []byte) (*Buffer, error) {
-	return d.createBuffer(label, align4(uint64(len(data))), data)
-}
-
-// createBuffer makes a storage buffer of size bytes, holding data when it
-// is not nil. Such a buffer is mapped at creation and data copied straight
-// into the driver's memory, instead of through a second staging copy as
-// WriteBuffer does.
-func (d *Device) createBuffer(label string, size uint64, data []byte) (*Buffer, error) {
-	if err := d.checkSize(label, size); err != nil {
-		return nil, err
+	usage := storageUsage
+	if uniform {
+		usage = uniformUsage
 	}
 	var buf *wgpu.Buffer
 	err := scoped(d.dev, func() (err error) {
-		desc := &wgpu.BufferDescriptor{Label: label, Size: size, Usage: storageUsage, MappedAtCreation: data != nil}
+		desc := &wgpu.BufferDescriptor{Label: label, Size: size, Usage: usage, MappedAtCreation: data != nil}
 		if buf, err = d.dev.CreateBuffer(desc); err != nil || data == nil {
 			return err
 		}
@@ -81,27 +95,15 @@ func (d *Device) createBuffer(label string, size uint64, data []byte) (*Buffer, 
 		}
 		return nil, fmt.Errorf("gpu: buffer %q (%d bytes): %w", label, size, err)
 	}
-	b := &Buffer{d: d, buf: buf, size: size, label: label}
-	if err := d.track(b, nil); err != nil {
-		buf.Release()
-		return nil, err
-	}
+	b := &Buffer{d: d, buf: buf, size: size, label: label, uniform: uniform}
+	s.bufs = append(s.bufs, b)
 	return b, nil
 }
 
-// UploadF32 creates a buffer holding data as little-endian float32.
-func (d *Device) UploadF32(label string, data []float32) (*Buffer, error) {
-	return d.UploadBytes(label, f32Bytes(data))
-}
-
-// UploadU32 creates a buffer holding data as little-endian uint32 (token ids).
-func (d *Device) UploadU32(label string, data []uint32) (*Buffer, error) {
-	return d.UploadBytes(label, u32Bytes(data))
-}
-
-// WriteBytes queues a write of data at byte offset of b; it lands before the
-// next submitted step. offset and len(data) must be multiples of 4.
-func (d *Device) WriteBytes(b *Buffer, offset uint64, data []byte) error {
+// Write queues a write of data at byte offset of b; it lands before the
+// next submitted step (and after every step already submitted). offset and
+// len(data) must be multiples of 4.
+func (d *Device) Write(b *Buffer, offset uint64, data []byte) error {
 	if err := b.usable(d); err != nil {
 		return err
 	}
@@ -117,20 +119,10 @@ func (d *Device) WriteBytes(b *Buffer, offset uint64, data []byte) error {
 	return scoped(d.dev, func() error { return d.queue.WriteBuffer(b.buf, offset, data) })
 }
 
-// WriteF32 queues a write of data starting at float32 element offsetElems.
-func (d *Device) WriteF32(b *Buffer, offsetElems int, data []float32) error {
-	return d.WriteBytes(b, uint64(offsetElems)*4, f32Bytes(data))
-}
-
-// WriteU32 queues a write of data starting at uint32 element offsetElems.
-func (d *Device) WriteU32(b *Buffer, offsetElems int, data []uint32) error {
-	return d.WriteBytes(b, uint64(offsetElems)*4, u32Bytes(data))
-}
-
-// ReadBytes copies size bytes at offset of b back to the host. It submits a
+// Read copies size bytes at offset of b back to the host. It submits a
 // copy and waits for it: use Recorder.Read to read inside a step instead.
-func (d *Device) ReadBytes(b *Buffer, offset, size uint64) ([]byte, error) {
-	r := d.NewRecorder()
+func (d *Device) Read(b *Buffer, offset, size uint64) ([]byte, error) {
+	r := d.NewRecorder(Extent{})
 	rb := r.Read(b, offset, size)
 	if err := r.Submit(); err != nil {
 		return nil, err
@@ -140,20 +132,11 @@ func (d *Device) ReadBytes(b *Buffer, offset, size uint64) ([]byte, error) {
 
 // ReadF32 reads n float32 values starting at element offsetElems.
 func (d *Device) ReadF32(b *Buffer, offsetElems, n int) ([]float32, error) {
-	raw, err := d.ReadBytes(b, uint64(offsetElems)*4, uint64(n)*4)
+	raw, err := d.Read(b, uint64(offsetElems)*4, uint64(n)*4)
 	if err != nil {
 		return nil, err
 	}
-	return bytesF32(raw), nil
-}
-
-// ReadU32 reads n uint32 values starting at element offsetElems.
-func (d *Device) ReadU32(b *Buffer, offsetElems, n int) ([]uint32, error) {
-	raw, err := d.ReadBytes(b, uint64(offsetElems)*4, uint64(n)*4)
-	if err != nil {
-		return nil, err
-	}
-	return bytesU32(raw), nil
+	return BytesF32(raw), nil
 }
 
 // usable reports why b cannot be used on d, if it cannot.
@@ -171,23 +154,8 @@ func (b *Buffer) usable(d *Device) error {
 	return nil
 }
 
-func f32Bytes(v []float32) []byte {
-	out := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(x))
-	}
-	return out
-}
-
-func u32Bytes(v []uint32) []byte {
-	out := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(out[4*i:], x)
-	}
-	return out
-}
-
-func bytesF32(b []byte) []float32 {
+// BytesF32 decodes little-endian float32 values.
+func BytesF32(b []byte) []float32 {
 	out := make([]float32, len(b)/4)
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
@@ -195,7 +163,8 @@ func bytesF32(b []byte) []float32 {
 	return out
 }
 
-func bytesU32(b []byte) []uint32 {
+// BytesU32 decodes little-endian uint32 values.
+func BytesU32(b []byte) []uint32 {
 	out := make([]uint32, len(b)/4)
 	for i := range out {
 		out[i] = binary.LittleEndian.Uint32(b[4*i:])

@@ -1,6 +1,8 @@
-// Package gpu is qwgpu's WebGPU runtime: it opens a device, holds buffers
-// and weight matrices, compiles the WGSL kernels of package wgsl into cached
-// pipelines, and records many dispatches into one compute pass per step.
+// Package gpu is qwgpu's WebGPU runtime, and nothing model-specific: it
+// opens a device, compiles WGSL into cached pipelines (Kernel), holds
+// buffers and prepared dispatches (Op) in scopes that free them together,
+// and records many dispatches into one compute pass per step (Recorder),
+// optionally timing each one. The kernels themselves live in gpu/kernels.
 //
 // Every import of go-webgpu stays inside this package so that the binding can
 // be swapped. Errors carry the driver's message; sizes are checked against the
@@ -80,8 +82,9 @@ type Device struct {
 
 	mu      sync.Mutex
 	kernels map[string]*Kernel
-	buffers map[*Buffer]struct{}
-	ops     map[*Op]struct{}
+	scopes  map[*Scope]struct{}   // every scope not yet released
+	pending map[*Pending]struct{} // every started step not yet waited for
+	staging stagingPool
 	closed  bool
 }
 
@@ -371,8 +374,8 @@ func Open(opt Options) (_ *Device, err error) {
 		timestamps: timestamps,
 		uncaptured: newErrorSlot(),
 		kernels:    map[string]*Kernel{},
-		buffers:    map[*Buffer]struct{}{},
-		ops:        map[*Op]struct{}{},
+		scopes:     map[*Scope]struct{}{},
+		pending:    map[*Pending]struct{}{},
 	}
 	setUncaptured(dev, d.uncaptured)
 	// A request that wgpu silently ignores leaves the 128/256 MiB defaults,
@@ -392,15 +395,12 @@ func (d *Device) Info() AdapterInfo { return d.info }
 // Limits returns the limits the device was granted.
 func (d *Device) Limits() Limits { return d.limits }
 
-// HasTimestamps reports whether the device can write GPU timestamps.
-func (d *Device) HasTimestamps() bool { return d.timestamps }
-
 // Profiling reports whether the device was opened with Options.Profile.
 func (d *Device) Profiling() bool { return d.profile }
 
 var errClosed = errors.New("gpu: device is closed")
 
-// Close releases every object created on the device that is still alive,
+// Close releases every scope not yet released, the compiled kernels, and
 // then the device itself. The device is unusable afterwards.
 func (d *Device) Close() {
 	d.mu.Lock()
@@ -408,22 +408,27 @@ func (d *Device) Close() {
 		d.mu.Unlock()
 		return
 	}
-	d.closed = true
-	ops := mapsKeys(d.ops)
-	bufs := mapsKeys(d.buffers)
-	kernels := d.kernels
+	scopes, pending := mapsKeys(d.scopes), mapsKeys(d.pending)
 	d.mu.Unlock()
 
 	d.drain()
-	for _, o := range ops {
-		o.Release()
+	for _, s := range scopes {
+		s.Release()
 	}
-	for _, b := range bufs {
-		b.Release()
+	// Steps started and never waited for have run (drain): free them; a
+	// later Wait reports the closed device.
+	for _, p := range pending {
+		p.release()
 	}
+	d.mu.Lock()
+	d.closed = true
+	kernels := d.kernels
+	d.kernels = nil
+	d.mu.Unlock()
 	for _, k := range kernels {
 		k.release()
 	}
+	d.staging.free()
 	waitIdle(d.dev, d.queue)
 	d.queue.Release()
 	d.dev.Release()
@@ -458,29 +463,6 @@ func mapsKeys[K comparable, V any](m map[K]V) []K {
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// track and untrack keep the set of live objects that Close releases.
-func (d *Device) track(b *Buffer, o *Op) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return errClosed
-	}
-	if b != nil {
-		d.buffers[b] = struct{}{}
-	}
-	if o != nil {
-		d.ops[o] = struct{}{}
-	}
-	return nil
-}
-
-func (d *Device) untrack(b *Buffer, o *Op) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.buffers, b)
-	delete(d.ops, o)
 }
 
 func (d *Device) isClosed() bool {

@@ -7,21 +7,24 @@ import (
 	"github.com/rajveermalviya/go-webgpu/wgpu"
 )
 
-// Recorder collects one step's work: ops, buffer copies and readbacks. Submit
-// encodes the ops into ONE command encoder and ONE compute pass (a pass costs
-// ~61 µs on an H100 against ~4.5 µs per dispatch inside a pass), submits, and
-// waits. A copy ends the pass it follows, so copies are best grouped. In
-// profile mode each op gets its own pass between two timestamps.
+// Recorder collects one step's work: ops, buffer copies and readbacks.
+// Start encodes the ops into ONE command encoder and ONE compute pass (a
+// pass costs ~61 µs on an H100 against ~4.5 µs per dispatch inside a pass)
+// and submits it. A copy ends the pass it follows, so copies are best
+// grouped. In profile mode each op gets its own pass between two
+// timestamps.
 type Recorder struct {
 	d       *Device
+	extent  Extent
 	cmds    []command
 	reads   []*Readback
 	timings []OpTiming
 }
 
 type command struct {
-	op   *Op
-	copy *copyCmd
+	op     *Op
+	groups Groups
+	copy   *copyCmd
 }
 
 type copyCmd struct {
@@ -33,11 +36,12 @@ type copyCmd struct {
 // OpTiming is the GPU time of one op in profile mode.
 type OpTiming struct {
 	Label string
+	Role  string
 	Nanos float64 // timestamp ticks, which are nanoseconds on NVIDIA and lavapipe
 }
 
 // Readback receives bytes copied at the end of a step; they are valid once
-// Submit has returned without error.
+// the step has been waited for without error.
 type Readback struct {
 	buf          *Buffer
 	offset, size uint64
@@ -48,18 +52,19 @@ type Readback struct {
 func (r *Readback) Bytes() []byte { return r.data }
 
 // F32 returns the bytes read back as float32 values.
-func (r *Readback) F32() []float32 { return bytesF32(r.data) }
+func (r *Readback) F32() []float32 { return BytesF32(r.data) }
 
 // U32 returns the bytes read back as uint32 values.
-func (r *Readback) U32() []uint32 { return bytesU32(r.data) }
+func (r *Readback) U32() []uint32 { return BytesU32(r.data) }
 
-// NewRecorder starts an empty step.
-func (d *Device) NewRecorder() *Recorder { return &Recorder{d: d} }
+// NewRecorder starts an empty step of extent e, which sizes the ops whose
+// dispatch depends on the step (Dispatch.Size).
+func (d *Device) NewRecorder(e Extent) *Recorder { return &Recorder{d: d, extent: e} }
 
 // Run appends ops to the step in order.
 func (r *Recorder) Run(ops ...*Op) {
 	for _, o := range ops {
-		r.cmds = append(r.cmds, command{op: o})
+		r.cmds = append(r.cmds, command{op: o, groups: o.GroupsFor(r.extent)})
 	}
 }
 
@@ -77,21 +82,11 @@ func (r *Recorder) Read(b *Buffer, offset, size uint64) *Readback {
 	return rb
 }
 
-// ReadF32 is Read for n float32 values starting at element offsetElems.
-func (r *Recorder) ReadF32(b *Buffer, offsetElems, n int) *Readback {
-	return r.Read(b, uint64(offsetElems)*4, uint64(n)*4)
-}
-
-// ReadU32 is Read for n uint32 values starting at element offsetElems.
-func (r *Recorder) ReadU32(b *Buffer, offsetElems, n int) *Readback {
-	return r.Read(b, uint64(offsetElems)*4, uint64(n)*4)
-}
-
 // Len returns the number of ops and copies recorded.
 func (r *Recorder) Len() int { return len(r.cmds) }
 
-// Timings returns the per-op GPU times of the last Submit in profile mode,
-// in the order the ops ran; nil otherwise.
+// Timings returns the per-op GPU times of the last step waited for in
+// profile mode, in the order the ops ran; nil otherwise.
 func (r *Recorder) Timings() []OpTiming { return r.timings }
 
 // check validates the step before anything is encoded: a validation error
@@ -114,6 +109,9 @@ func (r *Recorder) check() error {
 				if err := b.usable(d); err != nil {
 					return fmt.Errorf("gpu: step item %d: op %s: %w", i, o.Label, err)
 				}
+			}
+			if err := d.checkGroups(c.groups); err != nil {
+				return fmt.Errorf("gpu: step item %d: op %s: %w", i, o.Label, err)
 			}
 			continue
 		}
@@ -180,30 +178,41 @@ type Pending struct {
 	done     doneFlag // set by the queue's work-done callback
 	enc      *wgpu.CommandEncoder
 	cmdBuf   *wgpu.CommandBuffer
-	staging  *wgpu.Buffer
+	staging  *stagingBuf
 	queries  *wgpu.QuerySet
 	resolved *wgpu.Buffer
-	size     uint64 // of staging
+	size     uint64 // bytes of staging used
 	tsOffset uint64
 	nQueries int
 	waited   bool
 }
 
+// release frees the step's objects once; Device.Close calls it for steps
+// never waited for.
 func (p *Pending) release() {
+	d := p.r.d
+	d.mu.Lock()
+	delete(d.pending, p)
+	d.mu.Unlock()
 	if p.cmdBuf != nil {
 		p.cmdBuf.Release()
+		p.cmdBuf = nil
 	}
 	if p.enc != nil {
 		p.enc.Release()
+		p.enc = nil
 	}
 	if p.queries != nil {
 		p.queries.Release()
-	}
-	if p.staging != nil {
-		p.staging.Release()
+		p.queries = nil
 	}
 	if p.resolved != nil {
 		p.resolved.Release()
+		p.resolved = nil
+	}
+	if p.staging != nil {
+		d.staging.put(d, p.staging)
+		p.staging = nil
 	}
 }
 
@@ -252,7 +261,7 @@ func (r *Recorder) Start() (*Pending, error) {
 			}
 		}
 		if p.size > 0 {
-			if p.staging, err = d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: "qwgpu readback", Size: p.size, Usage: wgpu.BufferUsage_MapRead | wgpu.BufferUsage_CopyDst}); err != nil {
+			if p.staging, err = d.staging.get(d, p.size); err != nil {
 				return err
 			}
 		}
@@ -260,7 +269,7 @@ func (r *Recorder) Start() (*Pending, error) {
 			return err
 		}
 		for i, rb := range r.reads {
-			if err := p.enc.CopyBufferToBuffer(rb.buf.buf, rb.offset, p.staging, p.offsets[i], rb.size); err != nil {
+			if err := p.enc.CopyBufferToBuffer(rb.buf.buf, rb.offset, p.staging.buf, p.offsets[i], rb.size); err != nil {
 				return err
 			}
 		}
@@ -268,7 +277,7 @@ func (r *Recorder) Start() (*Pending, error) {
 			if err := p.enc.ResolveQuerySet(p.queries, 0, uint32(p.nQueries), p.resolved, 0); err != nil {
 				return err
 			}
-			if err := p.enc.CopyBufferToBuffer(p.resolved, 0, p.staging, p.tsOffset, 8*uint64(p.nQueries)); err != nil {
+			if err := p.enc.CopyBufferToBuffer(p.resolved, 0, p.staging.buf, p.tsOffset, 8*uint64(p.nQueries)); err != nil {
 				return err
 			}
 		}
@@ -281,6 +290,9 @@ func (r *Recorder) Start() (*Pending, error) {
 	}
 	d.queue.Submit(p.cmdBuf)
 	p.done = workDone(d.queue)
+	d.mu.Lock()
+	d.pending[p] = struct{}{}
+	d.mu.Unlock()
 	return p, nil
 }
 
@@ -292,8 +304,11 @@ func (p *Pending) Wait() error {
 		return fmt.Errorf("gpu: step waited for twice")
 	}
 	p.waited = true
-	defer p.release()
 	d := p.r.d
+	if d.isClosed() {
+		return errClosed // Close waited for the step and freed it
+	}
+	defer p.release()
 	waitDone(d.dev, p.done)
 	if err := d.uncaptured.take(); err != nil {
 		return fmt.Errorf("gpu: step: %w", err)
@@ -301,10 +316,10 @@ func (p *Pending) Wait() error {
 	if p.staging == nil {
 		return nil
 	}
-	if err := mapRead(d.dev, p.staging, 0, p.size); err != nil {
+	if err := mapRead(d.dev, p.staging.buf, 0, p.size); err != nil {
 		return fmt.Errorf("gpu: reading back: %w", err)
 	}
-	mapped := p.staging.GetMappedRange(0, uint(p.size))
+	mapped := p.staging.buf.GetMappedRange(0, uint(p.size))
 	for i, rb := range p.reads {
 		rb.data = append([]byte(nil), mapped[p.offsets[i]:p.offsets[i]+rb.size]...)
 	}
@@ -318,13 +333,13 @@ func (p *Pending) Wait() error {
 				continue
 			}
 			t := binary.LittleEndian.Uint64(ts[8*k:])
-			timings = append(timings, OpTiming{Label: c.op.Label, Nanos: float64(int64(t - prev))})
+			timings = append(timings, OpTiming{Label: c.op.Label, Role: c.op.Role, Nanos: float64(int64(t - prev))})
 			prev = t
 			k++
 		}
 		p.r.timings = timings
 	}
-	return p.staging.Unmap()
+	return p.staging.buf.Unmap()
 }
 
 // encode records the commands. Outside profile mode consecutive ops share one
@@ -368,8 +383,8 @@ func (r *Recorder) encode(enc *wgpu.CommandEncoder, queries *wgpu.QuerySet) erro
 			lastPipeline = o.k.pipeline
 		}
 		pass.SetBindGroup(0, o.bindGroup, nil)
-		if o.groups.X > 0 && o.groups.Y > 0 && o.groups.Z > 0 {
-			pass.DispatchWorkgroups(o.groups.X, o.groups.Y, o.groups.Z)
+		if g := c.groups; g.X > 0 && g.Y > 0 && g.Z > 0 {
+			pass.DispatchWorkgroups(g.X, g.Y, g.Z)
 		}
 		if queries != nil {
 			if err := endPass(); err != nil {
@@ -384,9 +399,70 @@ func (r *Recorder) encode(enc *wgpu.CommandEncoder, queries *wgpu.QuerySet) erro
 	return endPass()
 }
 
-// Submit runs ops as one step and waits for them.
-func (d *Device) Submit(ops ...*Op) error {
-	r := d.NewRecorder()
-	r.Run(ops...)
-	return r.Submit()
+// stagingBuf is a MapRead buffer that readbacks are copied into.
+type stagingBuf struct {
+	buf  *wgpu.Buffer
+	size uint64
+}
+
+// stagingPool keeps the readback buffers of finished steps for the next
+// ones, so that a decode step allocates nothing: each step in flight takes
+// one, and Wait gives it back.
+type stagingPool struct {
+	idle []*stagingBuf
+}
+
+// maxPooled bounds the idle staging buffers kept (two steps in flight need
+// two; profiling and validation need a few more sizes).
+const maxPooled = 4
+
+func (p *stagingPool) get(d *Device, size uint64) (*stagingBuf, error) {
+	d.mu.Lock()
+	for i, s := range p.idle {
+		if s.size >= size {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			d.mu.Unlock()
+			return s, nil
+		}
+	}
+	d.mu.Unlock()
+	// Round up so that slightly different sizes share a buffer.
+	size = max(4096, nextPow2u(size))
+	buf, err := d.dev.CreateBuffer(&wgpu.BufferDescriptor{Label: "qwgpu readback", Size: size, Usage: wgpu.BufferUsage_MapRead | wgpu.BufferUsage_CopyDst})
+	if err != nil {
+		return nil, err
+	}
+	return &stagingBuf{buf: buf, size: size}, nil
+}
+
+func (p *stagingPool) put(d *Device, s *stagingBuf) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p.idle = append(p.idle, s)
+	if len(p.idle) > maxPooled {
+		// Drop the smallest.
+		small := 0
+		for i, b := range p.idle {
+			if b.size < p.idle[small].size {
+				small = i
+			}
+		}
+		p.idle[small].buf.Release()
+		p.idle = append(p.idle[:small], p.idle[small+1:]...)
+	}
+}
+
+func (p *stagingPool) free() {
+	for _, s := range p.idle {
+		s.buf.Release()
+	}
+	p.idle = nil
+}
+
+func nextPow2u(n uint64) uint64 {
+	p := uint64(1)
+	for p < n {
+		p <<= 1
+	}
+	return p
 }

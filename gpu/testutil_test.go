@@ -1,9 +1,8 @@
 package gpu
 
 import (
-	"fmt"
+	"encoding/binary"
 	"math"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +16,9 @@ import (
 //	QWGPU_REQUIRE_GPU=1 a missing adapter fails the tests instead of
 //	                    skipping them (CI sets it: lavapipe and llvmpipe
 //	                    GL are installed there).
+//
+// The runtime tests use inline WGSL (Device.KernelSource) so that they do
+// not depend on gpu/kernels; the kernels are tested there.
 
 // requireGPU reports whether a missing adapter must fail the tests.
 func requireGPU() bool { return os.Getenv("QWGPU_REQUIRE_GPU") == "1" }
@@ -29,8 +31,8 @@ func primaryBackend() string {
 	return "vulkan"
 }
 
-// testBackends lists the backends each kernel test runs on: the primary one
-// and, unless disabled, GL.
+// testBackends lists the backends each runtime test runs on: the primary
+// one and, unless disabled, GL.
 func testBackends() []string {
 	bs := []string{primaryBackend()}
 	if bs[0] != "gl" && os.Getenv("QWGPU_TEST_GL") != "0" {
@@ -40,8 +42,7 @@ func testBackends() []string {
 }
 
 // Devices are opened once per backend and shared by all tests: opening one
-// and recompiling every pipeline per test would dominate the run time on
-// lavapipe. TestMain closes them.
+// per test would dominate the run time on lavapipe. TestMain closes them.
 var (
 	devMu   sync.Mutex
 	devs    = map[string]*Device{}
@@ -72,6 +73,24 @@ func openTestDevice(t testing.TB, backend string) *Device {
 	return d
 }
 
+// openOwnDevice opens a device of its own on backend ("" for the primary
+// backend), for tests that close it or need a second one; the test closes
+// it at cleanup (closing twice is harmless).
+func openOwnDevice(t testing.TB, backend string, opt Options) *Device {
+	t.Helper()
+	openTestDevice(t, backend) // skips or fails when the backend is missing
+	if backend == "" {
+		backend = primaryBackend()
+	}
+	opt.Backend = backend
+	d, err := Open(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, d := range devs {
@@ -82,61 +101,45 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// glUnsupported names the kernels that wgpu 0.17's GL backend cannot run
-// and why; their tests log the reason and skip on "gl". Every kernel of this
-// package runs there today (llvmpipe through EGL). What GL does cost is
-// compile time: naga zero-fills each var<workgroup> with one array
-// constructor, and Mesa's GLSL compiler takes seconds on long ones, so
-// shaders keep workgroup arrays short (see wgsl/matmul.wgsl).
-var glUnsupported = map[string]string{}
-
 // forEachBackend runs fn as a subtest on every test backend.
-func forEachBackend(t *testing.T, kernel string, fn func(t *testing.T, d *Device)) {
+func forEachBackend(t *testing.T, fn func(t *testing.T, d *Device)) {
 	for _, be := range testBackends() {
 		t.Run(be, func(t *testing.T) {
-			if why, ok := glUnsupported[kernel]; ok && be == "gl" {
-				t.Logf("%s does not run on wgpu's GL backend: %s", kernel, why)
-				t.Skip("listed in glUnsupported")
-			}
 			fn(t, openTestDevice(t, be))
 		})
 	}
 }
 
-// newRand returns a generator seeded from the test name, so every test has
-// its own reproducible inputs.
-func newRand(t testing.TB) *rand.Rand {
-	var h uint64 = 14695981039346656037
-	for _, c := range []byte(t.Name()) {
-		h = (h ^ uint64(c)) * 1099511628211
-	}
-	return rand.New(rand.NewPCG(h, 0x9e3779b97f4a7c15))
+// newScope starts a scope that the test releases at cleanup.
+func newScope(t testing.TB, d *Device) *Scope {
+	t.Helper()
+	s := d.NewScope(t.Name())
+	t.Cleanup(s.Release)
+	return s
 }
 
-// randF32 returns n values uniform in [-scale, scale).
-func randF32(r *rand.Rand, n int, scale float32) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = (2*r.Float32() - 1) * scale
-	}
-	return v
-}
-
-// roundTo rounds v to what dt can hold, so that CPU references use exactly
-// the weights the GPU sees.
-func roundTo(dt DType, v []float32) []float32 {
-	out := make([]float32, len(v))
+// f32Bytes encodes float32 values little-endian.
+func f32Bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
 	for i, x := range v {
-		switch dt {
-		case BF16:
-			out[i] = BF16Value(BF16Bits(x))
-		case F16:
-			out[i] = F16Value(F16Bits(x))
-		default:
-			out[i] = x
-		}
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
-	return out
+	return b
+}
+
+// u32Bytes encodes uint32 values little-endian.
+func u32Bytes(v ...uint32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], x)
+	}
+	return b
+}
+
+// upload creates a storage buffer in s holding data; the test fails on error.
+func upload(t testing.TB, s *Scope, label string, data []float32) *Buffer {
+	t.Helper()
+	return must[*Buffer](t)(s.Upload(label, f32Bytes(data)))
 }
 
 func nanF32(n int) []float32 {
@@ -147,40 +150,32 @@ func nanF32(n int) []float32 {
 	return v
 }
 
-// upload creates a buffer holding data; the test fails on error.
-func upload(t testing.TB, d *Device, label string, data []float32) *Buffer {
-	t.Helper()
-	b, err := d.UploadF32(label, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Release)
-	return b
-}
-
 // poisoned creates a buffer of n float32 NaNs, so that any element a kernel
 // fails to write shows up in the comparison.
-func poisoned(t testing.TB, d *Device, label string, n int) *Buffer {
+func poisoned(t testing.TB, s *Scope, label string, n int) *Buffer {
 	t.Helper()
-	return upload(t, d, label, nanF32(n))
+	return upload(t, s, label, nanF32(n))
 }
 
-// uploadMatrix uploads data as a [rows, cols] matrix of dt.
-func uploadMatrix(t testing.TB, d *Device, label string, dt DType, rows, cols int, data []float32) *Matrix {
+// kernel compiles inline WGSL; the test fails on error.
+func kernel(t testing.TB, d *Device, key, code string) *Kernel {
 	t.Helper()
-	m, err := d.UploadMatrixF32(label, dt, rows, cols, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Release)
-	return m
+	return must[*Kernel](t)(d.KernelSource(key, code))
 }
 
-// run submits ops as one step; the test fails on error.
-func run(t testing.TB, d *Device, ops ...*Op) {
+// op prepares a dispatch in s; the test fails on error.
+func op(t testing.TB, s *Scope, k *Kernel, spec Dispatch) *Op {
 	t.Helper()
-	t.Cleanup(func() { ReleaseOps(ops) })
-	if err := d.Submit(ops...); err != nil {
+	return must[*Op](t)(s.Op(k, spec))
+}
+
+// run submits ops as one step of extent e and waits; the test fails on
+// error.
+func run(t testing.TB, d *Device, e Extent, ops ...*Op) {
+	t.Helper()
+	r := d.NewRecorder(e)
+	r.Run(ops...)
+	if err := r.Submit(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -205,10 +200,66 @@ func readF32(t testing.TB, d *Device, b *Buffer, n int) []float32 {
 	return v
 }
 
-func shape(dims ...int) string {
-	s := make([]string, len(dims))
-	for i, v := range dims {
-		s[i] = fmt.Sprint(v)
+// checkEqual fails the test unless got equals want exactly (NaN matches
+// NaN): the runtime tests only move and add small integers.
+func checkEqual(t testing.TB, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
-	return strings.Join(s, "x")
+	for i := range got {
+		g, w := got[i], want[i]
+		if g != w && !(math.IsNaN(float64(g)) && math.IsNaN(float64(w))) {
+			t.Fatalf("%s: index %d: got %v, want %v (got %v)", what, i, g, w, got)
+		}
+	}
 }
+
+// wantErr fails the test unless err is non-nil and mentions want.
+func wantErr(t testing.TB, what string, err error, want string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: no error, want one mentioning %q", what, want)
+	case !strings.Contains(err.Error(), want):
+		t.Errorf("%s: error %q does not mention %q", what, err, want)
+	default:
+		t.Logf("%s: %v", what, err)
+	}
+}
+
+// Shaders shared by the runtime tests.
+const (
+	// addWGSL: c = a + b over n floats, 64 per workgroup.
+	addWGSL = `
+struct Params { n: u32, _a: u32, _b: u32, _c: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    if (g.x < p.n) { c[g.x] = a[g.x] + b[g.x]; }
+}`
+	// accWGSL: acc += x over n floats, 64 per workgroup.
+	accWGSL = `
+struct Params { n: u32, _a: u32, _b: u32, _c: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> acc: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    if (g.x < p.n) { acc[g.x] = acc[g.x] + x[g.x]; }
+}`
+	// markWGSL: out[workgroup id] = 1 + out[workgroup id], no params: the
+	// number of times each workgroup ran.
+	markWGSL = `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>) {
+    out[wid.x] = out[wid.x] + 1.0;
+}`
+)
+
+// n4 is a params struct of one count, padded to 16 bytes.
+type n4 struct{ N, _, _, _ uint32 }

@@ -30,8 +30,25 @@ type TensorSpec struct {
 	Shape []int
 }
 
+// The positions of a layer's tensors in LayerTensors, for code that needs
+// one of them by what it is.
+const (
+	InputNorm = iota
+	QProj
+	KProj
+	VProj
+	QNorm
+	KNorm
+	OProj
+	PostAttentionNorm
+	GateProj
+	UpProj
+	DownProj
+)
+
 // LayerTensors lists the tensors of decoder layer i in the order the
-// forward pass uses them, with the shapes the config implies.
+// forward pass uses them (indexed by InputNorm ... DownProj), with the
+// shapes the config implies.
 func (c Config) LayerTensors(i int) []TensorSpec {
 	p := LayerPrefix(i)
 	h, q, kv, in, hd := c.HiddenSize, c.QDim(), c.KVDim(), c.IntermediateSize, c.HeadDim

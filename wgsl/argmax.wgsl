@@ -1,20 +1,24 @@
-// argmax: out[0] = the lowest index i with x[i] = max x (greedy decoding
-// without reading the logits back). NaN counts as -∞.
+// argmax: out[b] = the lowest index i with x[b, i] = max x[b, :], for each of
+// the B rows of logits (greedy decoding without reading the logits back).
+// A row holding any NaN or infinity gets the flag bit 0x80000000 set in its
+// answer, so that the host reports the non-finite logits instead of
+// decoding them (the index bits then come from the finite values).
 //
-// Two variants (ENTRY), dispatched one after the other:
-//   partial  workgroup g scans x[g·chunk, (g+1)·chunk) and writes the index of
-//            its best element to best[g] (0xffffffff when the chunk is empty)
-//   final    one workgroup picks the best of best[0..groups) by re-reading x
+// Two variants (Entry), dispatched one after the other:
+//   partial  workgroup (g, b) scans x[b, g·chunk .. (g+1)·chunk) and writes the
+//            index of its best element to best[b·groups + g] (0xffffffff when
+//            the chunk is empty), flagged when the chunk is not all finite
+//   final    workgroup (0, b) picks the best of best[b·groups ..] by re-reading x
 //
 // Bindings:
 //   0 p     uniform Params
-//   1 x     [n] f32
-//   2 best  [groups] u32   (partial: written; final: read)
-//   3 out   [1] u32        (final only)
-// Params: n, groups (workgroups of the partial pass), chunk (elements per
-// workgroup).
+//   1 x     [B, n] f32
+//   2 best  [B, groups] u32   (partial: written; final: read)
+//   3 out   [B] u32           (final only)
+// Params: n, groups (workgroups per row of the partial pass), chunk
+// (elements per workgroup).
 //
-// Template: ENTRY (partial or final).
+// Template (kernels.ArgmaxVars): Entry (partial or final).
 // Ties go to the lower index at every step, so the result matches a
 // sequential scan with a strict comparison.
 
@@ -27,7 +31,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-{{- if eq .ENTRY "partial"}}
+{{- if eq .Entry "partial"}}
 @group(0) @binding(2) var<storage, read_write> best: array<u32>;
 {{- else}}
 @group(0) @binding(2) var<storage, read> best: array<u32>;
@@ -35,16 +39,21 @@ struct Params {
 {{- end}}
 
 const NONE = 0xffffffffu;
+const FLAG = 0x80000000u;
 
 var<workgroup> wv: array<f32, 256>;
 var<workgroup> wi: array<u32, 256>;
+var<workgroup> bad: array<u32, 256>;
 
-// value reads x[i] with NaN turned into -∞ so that it never wins. NaN is
-// recognised by its bits: drivers may fold v != v to false.
+// finite is recognised by the bits: drivers may fold v != v to false.
+fn finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+// value reads x[i] with a non-finite value turned into -∞, so that it never wins.
 fn value(i: u32) -> f32 {
     let v = x[i];
-    let nan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-    return select(v, bitcast<f32>(0xff800000u), nan);
+    return select(bitcast<f32>(0xff800000u), v, finite(v));
 }
 
 // better reports whether candidate (v, i) beats (bv, bi): larger value, or
@@ -53,13 +62,17 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     return i != NONE && (bi == NONE || v > bv || (v == bv && i < bi));
 }
 
-// reduce leaves the best (value, index) of the workgroup in slot 0.
+// reduce leaves the best (value, index) of the workgroup in slot 0 and the
+// OR of the non-finite flags in bad[0].
 fn reduce(lid: u32) {
     for (var s = 128u; s > 0u; s >>= 1u) {
         workgroupBarrier();
-        if (lid < s && better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
-            wv[lid] = wv[lid + s];
-            wi[lid] = wi[lid + s];
+        if (lid < s) {
+            if (better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
+                wv[lid] = wv[lid + s];
+                wi[lid] = wi[lid + s];
+            }
+            bad[lid] = bad[lid] | bad[lid + s];
         }
     }
     workgroupBarrier();
@@ -68,14 +81,21 @@ fn reduce(lid: u32) {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y;
+    let base = row * p.n;
     var bv = 0.0;
     var bi = NONE;
-{{- if eq .ENTRY "partial"}}
+    var flag = 0u;
+{{- if eq .Entry "partial"}}
     let lo = wid.x * p.chunk;
     let hi = min(lo + p.chunk, p.n);
     // Ascending strided scan: a later equal value never replaces an earlier one.
     for (var i = lo + lid; i < hi; i += 256u) {
-        let v = value(i);
+        let raw = x[base + i];
+        if (!finite(raw)) {
+            flag = FLAG;
+        }
+        let v = value(base + i);
         if (better(v, i, bv, bi)) {
             bv = v;
             bi = i;
@@ -83,25 +103,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
 {{- else}}
     for (var g = lid; g < p.groups; g += 256u) {
-        let i = best[g];
-        if (i != NONE) {
-            let v = value(i);
-            if (better(v, i, bv, bi)) {
-                bv = v;
-                bi = i;
-            }
+        let e = best[row * p.groups + g];
+        if (e == NONE) {
+            continue;
+        }
+        flag = flag | (e & FLAG);
+        let i = e & ~FLAG;
+        let v = value(base + i);
+        if (better(v, i, bv, bi)) {
+            bv = v;
+            bi = i;
         }
     }
 {{- end}}
     wv[lid] = bv;
     wi[lid] = bi;
+    bad[lid] = flag;
     reduce(lid);
     if (lid == 0u) {
-{{- if eq .ENTRY "partial"}}
-        best[wid.x] = wi[0];
+{{- if eq .Entry "partial"}}
+        var e = wi[0];
+        if (e != NONE) {
+            e = e | bad[0];
+        }
+        best[row * p.groups + wid.x] = e;
 {{- else}}
-        // All NaN (or n = 0) leaves NONE: answer 0 like a sequential scan.
-        out[0] = select(wi[0], 0u, wi[0] == NONE);
+        // All non-finite (or n = 0) leaves NONE: answer 0 like a sequential scan.
+        out[row] = select(wi[0], 0u, wi[0] == NONE) | bad[0];
 {{- end}}
     }
 }

@@ -1,15 +1,18 @@
-// attention_decode: one query token against KV cache rows [0, n), the first
+// attention_decode: the query token of each step row against its
+// sequence's KV cache rows [0, n) (n = the row's position + 1), the first
 // of two dispatches (flash-decoding). The rows are cut into chunks of CH;
-// workgroup (chunk, kv head) scores the chunk's rows for the G query heads
-// that share the kv head (grouped-query attention: query head h reads kv
-// head h / G), and writes for each of them a partial result:
+// workgroup (chunk, kv head, step row b) scores the chunk's rows for the G
+// query heads that share the kv head (grouped-query attention: query head h
+// reads kv head h / G), and writes for each of them a partial result:
 //   m   = max_j s_j                 s_j = q_h · k_j / sqrt(HD)
 //   l   = Σ_j exp(s_j − m)
 //   acc = Σ_j exp(s_j − m) · v_j    [HD]
-// attention_combine merges the chunks' partials into the output. Reading
-// each cache row once per kv head (not once per query head) and spreading
-// the rows over many workgroups keeps the kernel bandwidth-bound as the
-// context grows.
+// attention_combine merges the chunks' partials into the output. When the
+// step's longest row fits one chunk (step.keys ≤ CH) there is nothing to
+// merge: this kernel writes acc / l to the output itself and the combine
+// dispatch is skipped. Reading each cache row once per kv head (not once
+// per query head) and spreading the rows over many workgroups keeps the
+// kernel bandwidth-bound as the context grows.
 //
 // Thread j scores row j of the chunk (the workgroup has CH threads, CH a
 // power of two); a tree finds the maximum; for the values, thread (slice, c)
@@ -18,23 +21,24 @@
 //
 // Bindings:
 //   0 p       uniform Params
-//   1 q       [NQ·HD] f32 as vec4
-//   2 kcache  [CTX, NKV·HD] f32 as vec4
-//   3 vcache  [CTX, NKV·HD] f32 as vec4
-//   4 part    [NQ, MAXCH, 1 + HD/4] vec4<f32>  out: per record (m, l, 0, 0), then acc
+//   1 step    uniform Step (lib_step): row b's cache slot and position
+//   2 q       [B, NQ·HD] f32 as vec4
+//   3 kcache  [SLOTS, CTX, NKV·HD] f32 as vec4
+//   4 vcache  [SLOTS, CTX, NKV·HD] f32 as vec4
+//   5 part    [B, NQ, MAXCH, 1 + HD/4] vec4<f32>  out: per record (m, l, 0, 0), then acc
+//   6 out     [B, NQ·HD] f32 as vec4              out, when step.keys ≤ CH
 //
-// Params: n        rows of the cache to attend to, 1 ≤ n ≤ CTX
-//         nchunks  ⌈n / CH⌉, the number of workgroups along x
-//         scale    1 / sqrt(HD)
+// Params: scale  1 / sqrt(HD)
 //
-// Dispatch: (nchunks, NKV, 1) workgroups of CH threads.
+// Dispatch: (⌈step.keys / CH⌉, NKV, B) workgroups of CH threads.
 
 struct Params {
-    n: u32,
-    nchunks: u32,
     scale: f32,
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
+{{template "step" .}}
 
 const D4: u32 = {{.D4}}u;             // HD / 4
 const G: u32 = {{.G}}u;               // query heads per kv head
@@ -42,13 +46,17 @@ const KVD4: u32 = {{.KVD4}}u;         // NKV · HD / 4: vec4s per cache row
 const CH: u32 = {{.CH}}u;             // rows per chunk = threads per workgroup
 const MAXCH: u32 = {{.MAXCH}}u;       // chunks in CTX rows
 const SLICES: u32 = {{.SLICES}}u;     // CH / D4: row slices while summing values
+const CTX: u32 = {{.CTX}}u;           // cache rows per slot
+const NQ: u32 = {{.NQ}}u;
 const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> kcache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> vcache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> part: array<vec4<f32>>;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kcache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> vcache: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> part: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
 var<workgroup> sc: array<f32, {{.SCSIZE}}>;       // [G, CH] max tree over the scores, then exp(s − m)
 var<workgroup> red: array<vec4<f32>, {{.CH}}>;    // [SLICES, D4] value sums of the slices
@@ -59,10 +67,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
     let chunk = wid.x;
     let kvh = wid.y;
+    let b = wid.z;
+    let n = step.row[b].y + 1u;          // cache rows this step row attends to
+    let cache0 = step.row[b].x * CTX * KVD4; // its slot's first vec4
     let row0 = chunk * CH;
-    let rows = min(CH, p.n - min(row0, p.n));
-    let col0 = kvh * D4;     // the kv head's first vec4 within a cache row
-    let q0 = kvh * G * D4;   // the group's first query vec4
+    // Chunks past this row's length (other rows of the step are longer)
+    // have nothing to do; the combine never reads them. The whole
+    // workgroup returns, so the barriers below stay uniform.
+    if (row0 >= n) {
+        return;
+    }
+    let rows = min(CH, n - row0);
+    let single = step.keys <= CH;        // no combine: write the output here
+    let col0 = cache0 + kvh * D4;        // the kv head's first vec4 within the slot
+    let q0 = b * NQ * D4 + kvh * G * D4; // the group's first query vec4
 
     // Scores. Each vec4 lane keeps its own partial sum, added pairwise at
     // the end: half the rounding error of one running sum.
@@ -133,14 +151,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             for (var sl = 1u; sl < SLICES; sl++) {
                 s += red[sl * D4 + tid];
             }
-            let rec = ((kvh * G + g) * MAXCH + chunk) * (D4 + 1u);
-            part[rec + 1u + tid] = s;
-            if (tid == 0u) {
-                var lt = 0.0;
-                for (var sl = 0u; sl < SLICES; sl++) {
-                    lt += lsum[g * SLICES + sl];
+            var lt = 0.0;
+            for (var sl = 0u; sl < SLICES; sl++) {
+                lt += lsum[g * SLICES + sl];
+            }
+            if (single) {
+                out[q0 + g * D4 + tid] = s / lt;
+            } else {
+                let rec = ((b * NQ + kvh * G + g) * MAXCH + chunk) * (D4 + 1u);
+                part[rec + 1u + tid] = s;
+                if (tid == 0u) {
+                    part[rec] = vec4<f32>(m[g], lt, 0.0, 0.0);
                 }
-                part[rec] = vec4<f32>(m[g], lt, 0.0, 0.0);
             }
         }
     }

@@ -1,5 +1,6 @@
-// attention_prefill: causal grouped-query attention for T query tokens at
-// positions pos0 .. pos0+T-1 against KV cache rows [0, pos0+T), the keys
+// attention_prefill: causal grouped-query attention for the T = step.rows
+// query tokens of one sequence, at positions pos0 .. pos0+T-1 of cache slot
+// `slot` (both from step row 0), against its cache rows [0, pos0+T), the keys
 // and values of the tokens themselves already written by qkv_norm_rope.
 // Token t sees cache rows [0, pos0 + t].
 //
@@ -14,23 +15,23 @@
 //
 // Bindings:
 //   0 p       uniform Params
-//   1 q       [T, NQ·HD] f32 as vec4
-//   2 kcache  [CTX, NKV·HD] f32 as vec4
-//   3 vcache  [CTX, NKV·HD] f32 as vec4
-//   4 out     [T, NQ·HD] f32 as vec4
+//   1 step    uniform Step (lib_step)
+//   2 q       [T, NQ·HD] f32 as vec4
+//   3 kcache  [SLOTS, CTX, NKV·HD] f32 as vec4
+//   4 vcache  [SLOTS, CTX, NKV·HD] f32 as vec4
+//   5 out     [T, NQ·HD] f32 as vec4
 //
-// Params: pos0   the position of token 0
-//         t      the number of tokens
-//         scale  1 / sqrt(HD)
+// Params: scale  1 / sqrt(HD)
 //
 // Dispatch: (⌈T·G / BQ⌉, NKV, 1) workgroups of BQ·LANES threads.
 
 struct Params {
-    pos0: u32,
-    t: u32,
     scale: f32,
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
+{{template "step" .}}
 
 const D4: u32 = {{.D4}}u;             // HD / 4
 const G: u32 = {{.G}}u;               // query heads per kv head
@@ -43,13 +44,15 @@ const KPL: u32 = {{.KPL}}u;           // BK / LANES: keys per thread
 const CPL: u32 = {{.CPL}}u;           // ⌈D4 / LANES⌉: vec4 columns per thread
 const WG: u32 = {{.WG}}u;             // BQ · LANES
 const ST: u32 = {{.ST}}u;             // D4 + 1: padded row stride in workgroup memory
+const CTX: u32 = {{.CTX}}u;           // cache rows per slot
 const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> kcache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> vcache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kcache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> vcache: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
 var<workgroup> qs: array<vec4<f32>, {{.QSSIZE}}>;  // [BQ, ST]
 var<workgroup> kv: array<vec4<f32>, {{.KVSIZE}}>;  // [BK, ST] the key tile, then the value tile
@@ -60,7 +63,10 @@ var<workgroup> pr: array<f32, {{.SSIZE}}>;          // [BQ, BK] exp(s − m)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
     let kvh = wid.y;
-    let rowsTotal = p.t * G;
+    let t = step.rows;
+    let pos0 = step.row[0].y;
+    let cache0 = step.row[0].x * CTX * KVD4; // the slot's first vec4
+    let rowsTotal = t * G;
     let r0 = wid.x * BQ;
     let r = tid / LANES;
     let lane = tid % LANES;
@@ -68,10 +74,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let myRow = min(r0 + r, rowsTotal - 1u);
     let tok = myRow / G;
     let qhead = kvh * G + myRow % G;
-    let qpos = p.pos0 + tok;
+    let qpos = pos0 + tok;
     // Keys [0, kend) are visible to some row of the tile.
     let lastTok = (min(r0 + BQ, rowsTotal) - 1u) / G;
-    let kend = p.pos0 + lastTok + 1u;
+    let kend = pos0 + lastTok + 1u;
 
     for (var i = tid; i < BQ * D4; i += WG) {
         let rr = i / D4;
@@ -90,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let c = i % D4;
             var k = vec4<f32>(0.0);
             if (k0 + jj < kend) {
-                k = kcache[(k0 + jj) * KVD4 + kvh * D4 + c];
+                k = kcache[cache0 + (k0 + jj) * KVD4 + kvh * D4 + c];
             }
             kv[jj * ST + c] = k;
         }
@@ -130,7 +136,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let c = i % D4;
             var v = vec4<f32>(0.0);
             if (k0 + jj < kend) {
-                v = vcache[(k0 + jj) * KVD4 + kvh * D4 + c];
+                v = vcache[cache0 + (k0 + jj) * KVD4 + kvh * D4 + c];
             }
             kv[jj * ST + c] = v;
         }

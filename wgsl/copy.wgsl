@@ -5,7 +5,7 @@
 //   @binding(0) p  uniform Params
 //   @binding(1) x  array<vec4<f32>> [n] (read)
 //   @binding(2) y  array<vec4<f32>> [n] (written)
-// Params: n (vec4 elements).
+// Params: n (vec4 elements). Template: kernels.CopyVars (none).
 //
 // One element per thread, 256 threads per workgroup; past 65535 workgroups
 // the grid is 2-D and the linear workgroup id is wid.x + wid.y * nwg.x.

@@ -1,13 +1,15 @@
-// embedding: out[t, c] = E[ids[t], c], gathering token rows of the embedding
-// matrix (Qwen3's embed_tokens) into float32 activations.
+// embedding: out[t, c] = E[ids[t], c] for the rows t < step.rows of a step,
+// gathering token rows of the embedding matrix (Qwen3's embed_tokens) into
+// float32 activations.
 //
 // Bindings:
-//   0 p    uniform Params
-//   1 e    [≥ buf_row0 + rows, cols] DTYPE: one part of the embedding matrix; f32
-//          as f32, bf16 and f16 packed two per u32 (element 2k in the low half)
-//   2 ids  [T] u32 token ids
-//   3 out  [T, cols] f32
-// Params: T, cols, row0 and rows (the matrix rows this part holds), buf_row0
+//   0 p     uniform Params
+//   1 step  uniform Step (lib_step)
+//   2 e     [≥ buf_row0 + rows, cols] DType: one part of the embedding matrix; f32
+//           as f32, bf16 and f16 packed two per u32 (element 2k in the low half)
+//   3 ids   [MaxRows] u32 token ids
+//   4 out   [MaxRows, cols] f32
+// Params: cols, row0 and rows (the matrix rows this part holds), buf_row0
 // (row0's row inside the e binding), vocab (rows of the whole matrix), zero_oov
 // (1 in one dispatch per matrix: ids ≥ vocab get a zero row there).
 //
@@ -15,28 +17,29 @@
 // its part, so the parts together write every row exactly once. Grid: x covers
 // cols in 256-wide blocks, y is the token.
 //
-// Template: DTYPE (f32, bf16, f16), ET (f32 or u32).
+// Template (kernels.EmbeddingVars): DType (F32, BF16, F16), ET (f32 or u32), MaxRows.
 
 struct Params {
-    T: u32,
     cols: u32,
     row0: u32,
     rows: u32,
     buf_row0: u32,
     vocab: u32,
     zero_oov: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
-
+{{template "step" .}}
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> e: array<{{.ET}}>;
-@group(0) @binding(2) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> e: array<{{.ET}}>;
+@group(0) @binding(3) var<storage, read> ids: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 fn load(g: u32) -> f32 {
-{{- if eq .DTYPE "f32"}}
+{{- if eq .DType "F32"}}
     return e[g];
-{{- else if eq .DTYPE "bf16"}}
+{{- else if eq .DType "BF16"}}
     let word = e[g >> 1u];
     return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (g & 1u) == 1u));
 {{- else}}
@@ -50,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let c = wid.x * 256u + lid;
     let t = wid.y;
-    if (c >= p.cols || t >= p.T) {
+    if (c >= p.cols || t >= step.rows) {
         return;
     }
     let id = ids[t];

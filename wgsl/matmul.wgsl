@@ -1,21 +1,22 @@
 // matmul: Y[t, r] = Σ_c X[t, c] · W[r, c] over T tokens (prefill), with an epilogue.
 //
 // Epilogues (EPI), o = t * out_stride + out0 + r:
-//   store       out[o] = Y[t, r]
-//   add         out[o] = res[o] + Y[t, r]        (residual, separate buffers)
-//   addinplace  out[o] = out[o] + Y[t, r]        (h += X · W_oᵀ on the residual itself)
-//   swiglu      out[o] = SiLU(X·Gᵀ)[t, r] · (X·Uᵀ)[t, r]   (Qwen3 MLP gate/up)
+//   store   out[o] = Y[t, r]
+//   add     out[o] = out[o] + Y[t, r]        (h += X · W_oᵀ on the residual itself)
+//   swiglu  out[o] = SiLU(X·Gᵀ)[t, r] · (X·Uᵀ)[t, r]   (Qwen3 MLP gate/up)
 //
-// Bindings (store, addinplace):          (add):              (swiglu):
-//   0 p    uniform Params                  0 p                 0 p
-//   1 w    weights, see below              1 w                 1 w   gate weights
-//   2 x    [T, cols] f32                   2 x                 2 wu  up weights
-//   3 out  [T, out_stride] f32             3 res [T, out_stride] 3 x
-//                                          4 out               4 out
+// Bindings (store, add):                  (swiglu):
+//   0 p     uniform Params                  0 p
+//   1 step  uniform Step (lib_step):        1 step
+//           T = step.rows tokens
+//   2 w     weights, see below              2 w   gate weights
+//   3 x     [T, cols] f32                   3 wu  up weights
+//   4 out   [T, out_stride] f32             4 x
+//                                           5 out
 // Weights: [≥ w_row0 + rows, cols] of DTYPE, row-major; f32 as f32, bf16 and f16
 // packed two per u32 (element 2k in the low half).
 //
-// Params: T, rows (rows of W in this dispatch: one matrix part), cols, w_row0 and
+// Params: rows (rows of W in this dispatch: one matrix part), cols, w_row0 and
 // u_row0 (first row of the dispatch inside the w and wu bindings), out0 (first
 // output column, the part's first row), out_stride (output row length: all rows
 // of the whole matrix).
@@ -37,7 +38,7 @@
 // else one element per load (a packed row may then start mid-u32). Out-of-range
 // tokens, rows and columns load as zero, so any T, rows and cols work.
 //
-// Template (gpu/matmul.go fills it): DTYPE (f32, bf16, f16), EPI, WT (f32 or
+// Template (kernels.MatMulVars): DTYPE (F32, BF16, F16), EPI, MaxRows, WT (f32 or
 // u32), BT, BR, TT, TR, NT, BK (a multiple of 8), XS and RS (staged row strides
 // in vec4s: BT/4 + PAD, BR/4 + PAD), XVEC, WVEC, EPV (elements per W vec4),
 // the load slots XSLOTS/WSLOTS (thread offsets; XGUARD/WGUARD when the last
@@ -45,33 +46,31 @@
 // WUNITS per matrix), and the unrolled register tile AV, BV, ACC.
 
 struct Params {
-    T: u32,
     rows: u32,
     cols: u32,
     w_row0: u32,
     u_row0: u32,
     out0: u32,
     out_stride: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
+{{template "step" .}}
 
 {{- $swiglu := eq .EPI "swiglu"}}
 {{- $wv := "f32"}}{{if .WVEC}}{{$wv = printf "vec4<%s>" .WT}}{{end}}
 {{- $xv := "f32"}}{{if .XVEC}}{{$xv = "vec4<f32>"}}{{end}}
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> w: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
 {{- if $swiglu}}
-@group(0) @binding(2) var<storage, read> wu: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+@group(0) @binding(3) var<storage, read> wu: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+@group(0) @binding(4) var<storage, read> x: array<{{$xv}}>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+{{- else}}
 @group(0) @binding(3) var<storage, read> x: array<{{$xv}}>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-{{- else if eq .EPI "add"}}
-@group(0) @binding(2) var<storage, read> x: array<{{$xv}}>;
-@group(0) @binding(3) var<storage, read> res: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-{{- else}}
-@group(0) @binding(2) var<storage, read> x: array<{{$xv}}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 {{- end}}
 
 const BK = {{.BK}}u; // columns staged per step
@@ -96,7 +95,7 @@ var<private> gu: array<f32, {{.WN}}>;
 {{- end}}
 
 {{- if not .WVEC}}
-{{- if eq .DTYPE "f32"}}
+{{- if eq .DTYPE "F32"}}
 
 // Element g (row-major index) of the gate/plain and up weights.
 fn load_w(g: u32) -> f32 {
@@ -110,7 +109,7 @@ fn load_u(g: u32) -> f32 {
 {{- else}}
 
 fn unpack_half(word: u32, half: u32) -> f32 {
-{{- if eq .DTYPE "bf16"}}
+{{- if eq .DTYPE "BF16"}}
     return bitcast<f32>(select(word << 16u, word & 0xffff0000u, half == 1u));
 {{- else}}
     let v = unpack2x16float(word);
@@ -145,14 +144,14 @@ fn fetch(k0: u32, t0: u32, r0: u32, lid: u32) {
         let t = t0 + e / {{div $.BK 4}}u;
         let k = k0 + 4u * (e % {{div $.BK 4}}u);
         var v = vec4<f32>(0.0);
-        if ({{if $.XGUARD}}e < {{$.XUNITS}}u && {{end}}t < p.T && k < p.cols) {
+        if ({{if $.XGUARD}}e < {{$.XUNITS}}u && {{end}}t < step.rows && k < p.cols) {
             v = x[t * (p.cols / 4u) + k / 4u];
         }
 {{- else}}
         let t = t0 + e / BK;
         let k = k0 + e % BK;
         var v = 0.0;
-        if ({{if $.XGUARD}}e < {{$.XUNITS}}u && {{end}}t < p.T && k < p.cols) {
+        if ({{if $.XGUARD}}e < {{$.XUNITS}}u && {{end}}t < step.rows && k < p.cols) {
             v = x[t * p.cols + k];
         }
 {{- end}}
@@ -210,7 +209,7 @@ fn fetch(k0: u32, t0: u32, r0: u32, lid: u32) {
 
 // put_{{.}} stores EPV columns c… of staged row 4q + j from one loaded vec4.
 fn put_{{.}}(c: u32, q: u32, j: u32, v: vec4<{{$.WT}}>) {
-{{- if eq $.DTYPE "f32"}}
+{{- if eq $.DTYPE "F32"}}
     {{.}}[c * RS + q][j] = v.x;
     {{.}}[(c + 1u) * RS + q][j] = v.y;
     {{.}}[(c + 2u) * RS + q][j] = v.z;
@@ -218,7 +217,7 @@ fn put_{{.}}(c: u32, q: u32, j: u32, v: vec4<{{$.WT}}>) {
 {{- else}}
 {{- $m := .}}
 {{- range $h, $comp := $.COMPS}}
-{{- if eq $.DTYPE "bf16"}}
+{{- if eq $.DTYPE "BF16"}}
     {{$m}}[(c + {{mul 2 $h}}u) * RS + q][j] = bitcast<f32>(v.{{$comp}} << 16u);
     {{$m}}[(c + {{add 1 (mul 2 $h)}}u) * RS + q][j] = bitcast<f32>(v.{{$comp}} & 0xffff0000u);
 {{- else}}
@@ -304,7 +303,7 @@ fn stash(lid: u32) {
 
 // put applies the epilogue to y (rows r … r+3 of token t).
 fn put(t: u32, r: u32, y: vec4<f32>{{if $swiglu}}, u: vec4<f32>{{end}}) {
-    if (t >= p.T) {
+    if (t >= step.rows) {
         return;
     }
     for (var j = 0u; j < 4u; j++) {
@@ -313,8 +312,6 @@ fn put(t: u32, r: u32, y: vec4<f32>{{if $swiglu}}, u: vec4<f32>{{end}}) {
 {{- if eq .EPI "store"}}
             out[o] = y[j];
 {{- else if eq .EPI "add"}}
-            out[o] = res[o] + y[j];
-{{- else if eq .EPI "addinplace"}}
             out[o] = out[o] + y[j];
 {{- else if $swiglu}}
             out[o] = silu(y[j]) * u[j];

@@ -9,16 +9,18 @@
 // rotate-half (NeoX) form: element i pairs with element i + HD/2, rotated by
 // the uploaded tables cos[pos, i], sin[pos, i] (the same tables as the CPU
 // reference, never computed here). q goes to its own buffer, k and v into
-// the layer's KV cache at row pos.
+// the layer's KV cache at row (slot, pos) of the token's step row.
 //
 // Two variants, chosen by the template:
-//   decode  (PREFILL false): one token. The kernel also projects: each
-//           workgroup computes the HD rows of one head of W · x (f32 sums),
-//           then normalises and rotates them in workgroup memory.
-//           Workgroup h < NQ is q head h, then NKV k heads, then NKV v heads.
-//   prefill (PREFILL true): T tokens already projected by a matmul into
-//           qkv rows; workgroup (t, h) (linear id t·NH3 + h) takes head h of
-//           row t, at position pos0 + t.
+//   decode  (PREFILL false): one token, step row 0. The kernel also
+//           projects: each workgroup computes the HD rows of one head of
+//           W · x (f32 sums), then normalises and rotates them in workgroup
+//           memory. Workgroup h < NQ is q head h, then NKV k heads, then NKV
+//           v heads.
+//   rows    (PREFILL true): the step's T = step.rows tokens, already
+//           projected (by a matmul or a batched matvec) into qkv rows;
+//           workgroup (t, h) (linear id t·NH3 + h) takes head h of row t, at
+//           the slot and position of step row t.
 //
 // Bindings (decode):
 //   0 p      uniform Params
@@ -29,28 +31,28 @@
 //   4 knorm  [HD] f32
 //   5 rope   [2, MAXPOS, HD/2] f32         the cos table, then the sin table
 //   6 q      [NQ·HD] f32                   out
-//   7 kcache [CTX, NKV·HD] f32             out: row pos
-//   8 vcache [CTX, NKV·HD] f32             out: row pos
+//   7 kcache [SLOTS, CTX, NKV·HD] f32      out: row (slot, pos)
+//   8 vcache [SLOTS, CTX, NKV·HD] f32      out: row (slot, pos)
 //   9 xnorm  [HIDDEN] f32                  with NORM: input_layernorm's weight;
 //                                          x is then the raw layer input and is
 //                                          normalised here (each workgroup sums x²)
-// Bindings (prefill): 1 qkv [T, NH3·HD] f32 instead of x and w, then qnorm,
-// knorm, rope as 2..4, q [T, NQ·HD] f32 out as 5, kcache, vcache as 6, 7
-// (rows pos0 .. pos0+T-1).
+//  10 step   uniform Step (lib_step)       the token's slot and position: row 0
+// Bindings (rows): 1 qkv [T, NH3·HD] f32 instead of x and w, then qnorm,
+// knorm, rope as 2..4, q [T, NQ·HD] f32 out as 5, kcache, vcache as 6, 7,
+// step as 8.
 //
-// Params: pos  decode: the token's position; prefill: the position of row 0
-//         t    prefill: the number of rows (decode: 1)
-//         eps  rms_norm_eps
+// Params: eps  rms_norm_eps
 //
-// Dispatch: decode (NH3, 1, 1) workgroups of WG threads; prefill
+// Dispatch: decode (NH3, 1, 1) workgroups of WG threads; rows
 // Groups1D(T·NH3) workgroups of P2 threads.
 
 struct Params {
-    pos: u32,
-    t: u32,
     eps: f32,
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
+{{template "step" .}}
 
 const HD: u32 = {{.HD}}u;
 const HALF: u32 = {{.HALF}}u;
@@ -59,6 +61,7 @@ const NKV: u32 = {{.NKV}}u;
 const NH3: u32 = {{.NH3}}u;
 const KVDIM: u32 = {{.KVDIM}}u;
 const SIN_OFFSET: u32 = {{.SINOFF}}u; // MAXPOS · HALF: where the sin table starts
+const CTX: u32 = {{.CTX}}u;           // cache rows per slot
 const WG: u32 = {{.WG}}u;
 const P2: u32 = {{.P2}}u;             // HALF rounded up to a power of two, ≤ WG
 
@@ -71,6 +74,7 @@ const P2: u32 = {{.P2}}u;             // HALF rounded up to a power of two, ≤ 
 @group(0) @binding(5) var<storage, read_write> qout: array<f32>;
 @group(0) @binding(6) var<storage, read_write> kcache: array<f32>;
 @group(0) @binding(7) var<storage, read_write> vcache: array<f32>;
+@group(0) @binding(8) var<uniform> step: Step;
 {{else}}
 const TPR: u32 = {{.TPR}}u;           // threads that share one weight row
 const RPP: u32 = {{.RPP}}u;           // WG / TPR: rows per pass of the workgroup
@@ -89,6 +93,9 @@ const ROW0: u32 = {{.ROW0}}u;         // the first row of w within its buffer (a
 @group(0) @binding(8) var<storage, read_write> vcache: array<f32>;
 {{- if .NORM}}
 @group(0) @binding(9) var<storage, read> xnorm: array<{{.XTYPE}}>;
+@group(0) @binding(10) var<uniform> step: Step;
+{{- else}}
+@group(0) @binding(9) var<uniform> step: Step;
 {{- end}}
 
 var<workgroup> partial: array<f32, {{.REDSIZE}}>; // [HD, RS]
@@ -151,10 +158,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if .PREFILL}}
     // Groups may be a 2-D grid when T·NH3 exceeds 65535 workgroups.
     let id = wid.y * nwg.x + wid.x;
-    let live = id < p.t * NH3;
-    let row = min(id / NH3, p.t - 1u);
+    let live = id < step.rows * NH3;
+    let row = min(id / NH3, step.rows - 1u);
     let head = id % NH3;
-    let pos = p.pos + row;
+    let slot = step.row[row].x;
+    let pos = step.row[row].y;
     if (tid < HALF) {
         let src = row * (NH3 * HD) + head * HD + tid;
         y[tid] = qkv[src];
@@ -164,7 +172,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let live = true;
     let row = 0u;
     let head = wid.x;
-    let pos = p.pos;
+    let slot = step.row[0].x;
+    let pos = step.row[0].y;
 
     // W · x for the head's HD rows: thread (r0, lane) owns rows r0, r0+RPP,
     // … (RPT of them) and sums every TPR-th load unit of each, so that
@@ -267,11 +276,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         qout[dst] = a;
         qout[dst + HALF] = b;
     } else if (head < NQ + NKV) {
-        let dst = pos * KVDIM + (head - NQ) * HD + tid;
+        let dst = (slot * CTX + pos) * KVDIM + (head - NQ) * HD + tid;
         kcache[dst] = a;
         kcache[dst + HALF] = b;
     } else {
-        let dst = pos * KVDIM + (head - NQ - NKV) * HD + tid;
+        let dst = (slot * CTX + pos) * KVDIM + (head - NQ - NKV) * HD + tid;
         vcache[dst] = a;
         vcache[dst + HALF] = b;
     }

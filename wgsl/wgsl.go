@@ -1,5 +1,7 @@
 // Package wgsl holds the WGSL compute shaders of qwgpu, one file per kernel
-// family (wgsl/<name>.wgsl), embedded into the binary.
+// family (wgsl/<name>.wgsl), embedded into the binary, and the library
+// files wgsl/lib_*.wgsl: {{define}} blocks (the step uniform, weight
+// formats) that every shader template may use.
 //
 // The sources are text/template templates: naga 0.13 has no override
 // constants and accepts only literals in @workgroup_size, so workgroup sizes,
@@ -27,15 +29,29 @@ func Source(name string) (string, error) {
 	return string(b), nil
 }
 
-// Names lists the embedded shaders, without the .wgsl suffix, sorted.
+// Names lists the embedded shaders (not the library files), without the
+// .wgsl suffix, sorted.
 func Names() []string {
 	entries, _ := files.ReadDir(".")
 	var names []string
 	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".wgsl"); ok {
+		if n, ok := strings.CutSuffix(e.Name(), ".wgsl"); ok && !strings.HasPrefix(n, "lib_") {
 			names = append(names, n)
 		}
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Library returns the text of every library file, sorted by name.
+func Library() []string {
+	entries, _ := files.ReadDir(".")
+	var libs []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "lib_") && strings.HasSuffix(e.Name(), ".wgsl") {
+			b, _ := files.ReadFile(e.Name())
+			libs = append(libs, string(b))
+		}
+	}
+	return libs
 }

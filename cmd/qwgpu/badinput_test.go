@@ -438,7 +438,7 @@ func TestBadGPU(t *testing.T) {
 			return ts
 		})
 		r := qwgpuWith(t, runOpts{shell: "ulimit -v 4000000;"}, runModel(dir, "--ctx", strconv.FormatUint(ctx, 10))...)
-		requireCleanError(t, r, "--ctx "+strconv.FormatUint(ctx, 10), "KV cache", "binding limit", "largest ctx: "+strconv.FormatUint(ctx-1, 10))
+		requireCleanError(t, r, "--ctx "+strconv.FormatUint(ctx, 10), "KV cache", "binding limit", "largest context: "+strconv.FormatUint(ctx-1, 10))
 	})
 	t.Run("model above --gpu-memory", func(t *testing.T) {
 		needGPU(t)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/weights"
@@ -246,7 +247,7 @@ func cmdBench(args []string) error {
 		}
 	}
 	if *profile {
-		bw, err := dev.CopyBandwidth()
+		bw, err := kernels.CopyBandwidth(dev)
 		if err != nil {
 			return fmt.Errorf("copy bandwidth: %w", err)
 		}

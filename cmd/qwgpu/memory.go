@@ -42,7 +42,7 @@ func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
 		ctx = min(engine.DefaultCtx, c.MaxPositionEmbeddings)
 	}
 	if chunk <= 0 {
-		chunk = 512
+		chunk = engine.DefaultChunk
 	}
 	chunk = min(chunk, ctx)
 	random, isRandom := m.src.(*qwen3.RandomSource)
@@ -91,7 +91,8 @@ func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
 	if !c.TieWordEmbeddings {
 		unit(v*h, qwen3.NameLMHead)
 	}
-	f.cache, f.act = engine.RuntimeBytes(c, ctx, chunk)
+	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk}, 2)
+	f.cache, f.act = rt.KVCache, rt.Activations
 	return f
 }
 

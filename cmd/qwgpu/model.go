@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -221,6 +222,15 @@ func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.En
 	bar := newProgress("loading " + m.name())
 	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, PrefillChunk: chunk, Progress: bar.update})
 	bar.done()
+	if oe := (*engine.OptionError)(nil); errors.As(err, &oe) {
+		// Name the flag that set the option.
+		switch oe.Option {
+		case "Ctx":
+			return nil, 0, fmt.Errorf("--ctx %d: %w", f.ctx, err)
+		case "DType":
+			return nil, 0, fmt.Errorf("--dtype %q: %w", f.dtype, err)
+		}
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -1,11 +1,22 @@
-// Package engine runs Qwen3 on a GPU through the kernels of package gpu.
+// Package engine runs Qwen3 on a GPU through the kernels of gpu/kernels.
 //
-// Everything is allocated when the model loads: weights (packed as in the
-// checkpoint unless asked otherwise), every activation, the KV cache, and
-// the prepared dispatches of a decode step. A decode step is then one
-// compute pass of a fixed list of dispatches, one small write of the token
-// id and position uniforms, and a read-back of the chosen token id (or of
-// the logits when the caller samples on the CPU).
+// Where things are:
+//   - load.go uploads the weights (layer, below) and allocates the KV cache
+//     and the activations (acts), all in the engine's one gpu.Scope, which
+//     Close frees.
+//   - graph.go is the model: one description of a decoder layer, lowered
+//     to dispatches for a decode step of B sequences or a prefill chunk.
+//   - step.go runs steps: the host writes the step uniform (each row's
+//     cache slot and position) and the token ids, records a graph, and
+//     reads back logits or argmax ids.
+//
+// A Qwen3 layer on the GPU, as in qwen3/model.go on the CPU:
+//
+//	h = input_layernorm(x); q, k, v = qkv(h); q, k = q_norm(q), k_norm(k); q, k = rope(q, k)
+//	x += o_proj(attention(q, K, V))
+//	x += down_proj(SiLU(gate_proj(n)) · up_proj(n)),  n = post_attention_layernorm(x)
+//
+// An Engine is used by one goroutine at a time.
 package engine
 
 import (
@@ -13,101 +24,111 @@ import (
 	"strings"
 
 	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
 )
 
 // Options controls how a model is loaded.
 type Options struct {
-	// Ctx is the number of positions the KV cache holds (0: 4096, bounded
-	// by max_position_embeddings).
+	// Ctx is the number of positions the KV cache holds per sequence (0:
+	// DefaultCtx, bounded by max_position_embeddings).
 	Ctx int
 	// DType stores the weight matrices as "f32", "bf16" or "f16"; "" or
 	// "auto" keeps each tensor's checkpoint dtype.
 	DType string
-	// PrefillChunk is the most tokens one prefill pass takes (0: 512).
-	// Longer prompts run in several passes.
+	// PrefillChunk is the most tokens one prefill pass takes (0:
+	// DefaultChunk). Longer prompts run in several passes.
 	PrefillChunk int
+	// Slots is the number of sequences the KV cache holds at once, each
+	// decoded in its own slot; a batched decode step advances several
+	// (0: 1).
+	Slots int
 	// Progress, if set, is called after each tensor is uploaded with the
 	// bytes done and the total.
 	Progress func(done, total int64)
 }
 
-// DefaultCtx is the KV cache length when Options.Ctx is 0.
-const DefaultCtx = 4096
+// OptionError is an error caused by one field of Options, named so that a
+// caller can report it by its own name for the setting (a CLI flag).
+type OptionError struct {
+	Option string // "Ctx", "DType", "PrefillChunk" or "Slots"
+	Err    error
+}
 
-// layer holds one decoder layer's weights, cache and prepared dispatches.
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func optionError(option, format string, args ...any) error {
+	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
+}
+
+// Defaults for a zero Options.
+const (
+	DefaultCtx   = 4096
+	DefaultChunk = 512
+)
+
+// maxChunk bounds PrefillChunk: the step uniform holds one 16-byte row per
+// token and a uniform binding holds 64 KiB.
+const maxChunk = 4000
+
+// layer is one decoder layer's weights and KV cache on the GPU.
 type layer struct {
-	attnNorm *gpu.Buffer // [hidden] f32, input_layernorm
-	qNorm    *gpu.Buffer // [head_dim] f32
-	kNorm    *gpu.Buffer // [head_dim] f32
-	mlpNorm  *gpu.Buffer // [hidden] f32, post_attention_layernorm
-	wqkv     *gpu.Matrix // [(heads+2·kv_heads)·head_dim, hidden]: q_proj, k_proj, v_proj stacked
-	wo       *gpu.Matrix // [hidden, heads·head_dim]
-	wgateUp  *gpu.Matrix // [2·intermediate, hidden]: gate_proj then up_proj
-	gate, up *gpu.Matrix // views of wgateUp
-	wdown    *gpu.Matrix // [hidden, intermediate]
-	cache    *gpu.KVCache
+	attnNorm *gpu.Buffer     // [hidden] input_layernorm
+	qNorm    *gpu.Buffer     // [head_dim]
+	kNorm    *gpu.Buffer     // [head_dim]
+	mlpNorm  *gpu.Buffer     // [hidden] post_attention_layernorm
+	qkv      *kernels.Matrix // [(heads+2·kv_heads)·head_dim, hidden]: q_proj, k_proj, v_proj stacked
+	o        *kernels.Matrix // [hidden, heads·head_dim]
+	gateUp   *kernels.Matrix // [2·intermediate, hidden]: gate_proj then up_proj
+	gate, up *kernels.Matrix // views of gateUp
+	down     *kernels.Matrix // [hidden, intermediate]
+	cache    *kernels.KVCache
+}
 
-	qkv       *gpu.QKVDecodeOp
-	attention *gpu.AttentionDecodeOp
+// acts are the activations of one step, rows tokens: a decode step's
+// sequences or a prefill chunk. Steps run one after another on the GPU
+// queue, so every kind of step shares them.
+type acts struct {
+	step    *gpu.Buffer // the step uniform (kernels.EncodeStep)
+	tokens  *gpu.Buffer // [rows] u32: the tokens fed
+	x       *gpu.Buffer // [rows, hidden] the residual stream
+	normed  *gpu.Buffer // [rows, hidden] an RMSNorm output
+	qkv     *gpu.Buffer // [rows, (heads+2·kv_heads)·head_dim] projected, before the head norms
+	q       *gpu.Buffer // [rows, heads·head_dim] after norm and RoPE
+	attn    *gpu.Buffer // [rows, heads·head_dim] attention output
+	act     *gpu.Buffer // [rows, intermediate] SiLU(gate)·up
+	logits  *gpu.Buffer // [slots, vocab]
+	next    *gpu.Buffer // [slots] u32: argmax of each row's logits
+	scratch *gpu.Buffer // decode attention's partials, shared by the layers
 }
 
 // Engine is a loaded Qwen3 model on one GPU device.
 type Engine struct {
 	dev   *gpu.Device
+	scope *gpu.Scope // owns every buffer and op below
 	cfg   qwen3.Config
 	ctx   int
 	chunk int
-	pos   int // positions filled in the KV cache
-	shape gpu.AttentionShape
-	dtype string // what the matrices are stored as, for reports
+	rows  int   // max(chunk, slots): the rows acts hold
+	pos   []int // per slot: positions filled in the KV cache
+	shape kernels.AttentionShape
 
-	embed     *gpu.Matrix // [vocab, hidden]
-	lmHead    *gpu.Matrix // [vocab, hidden]; embed itself when tied
-	finalNorm *gpu.Buffer // [hidden]
+	embed     *kernels.Matrix // [vocab, hidden]
+	lmHead    *kernels.Matrix // [vocab, hidden]; embed itself when tied
+	finalNorm *gpu.Buffer     // [hidden]
 	layers    []layer
-	rope      *gpu.RopeTables
+	rope      *kernels.RopeTables
+	a         acts
+	uploaded  int64 // weight bytes on the GPU
 
-	// Decode activations, one token.
-	token   *gpu.Buffer // [1] u32: the token being fed
-	x       *gpu.Buffer // [hidden] residual stream
-	normed  *gpu.Buffer // [hidden] RMSNorm output
-	q       *gpu.Buffer // [heads·head_dim]
-	attnOut *gpu.Buffer // [heads·head_dim]
-	act     *gpu.Buffer // [intermediate] SiLU(gate)·up
-	logits  *gpu.Buffer // [vocab]
-	next    *gpu.Buffer // [1] u32: argmax of logits
-	scratch *gpu.Buffer // decode attention partials, shared by the layers
-
-	// Prefill activations, up to chunk tokens.
-	pTokens *gpu.Buffer // [chunk] u32
-	px      *gpu.Buffer // [chunk, hidden]
-	pNormed *gpu.Buffer // [chunk, hidden]
-	pQKV    *gpu.Buffer // [chunk, (heads+2·kv_heads)·head_dim]
-	pQ      *gpu.Buffer // [chunk, heads·head_dim]
-	pAttn   *gpu.Buffer // [chunk, heads·head_dim]
-	pAct    *gpu.Buffer // [chunk, intermediate]
-
-	decodeOps []*gpu.Op // the whole decode step, in order
-	nEmbed    int       // decodeOps starts with this many embedding ops
-	// chainedEmbed replaces them when the token comes from the previous
-	// step's argmax (DecodeGreedy).
-	chainedEmbed []*gpu.Op
-	decodeRoles  []string  // what each of decodeOps computes
-	headOps      []*gpu.Op // final norm, LM head, argmax: shared by decode and prefill
-	headRoles    []string
-	lastTimings  []gpu.OpTiming // of the last decode step, on a profiling device
-	// lastPrefillTimings collects the prefill passes' timings on a
-	// profiling device (ProfilePrefill).
-	lastPrefillTimings []gpu.OpTiming
-	plans              []*prefill // prepared prefill passes by token count, most recent last
-	owned              []*gpu.Op  // every op made at load, for Close
-	buffers            []*gpu.Buffer
-	matrices           []*gpu.Matrix
-	uploaded           int64 // weight bytes on the GPU
+	prefill *graph         // one chunk of one sequence
+	decode  map[int]*graph // by batch size, made on first use
+	// timings collects per-op GPU times on a profiling device.
+	timings []gpu.OpTiming
 }
 
-// Load uploads a model to dev and prepares its decode step.
+// Load uploads a model to dev and prepares its steps.
 func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *Engine, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -117,66 +138,93 @@ func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *
 		ctx = min(DefaultCtx, cfg.MaxPositionEmbeddings)
 	}
 	if ctx < 1 || ctx > cfg.MaxPositionEmbeddings {
-		return nil, fmt.Errorf("--ctx %d outside [1, %d] (max_position_embeddings)", ctx, cfg.MaxPositionEmbeddings)
+		return nil, optionError("Ctx", "context of %d positions outside [1, %d] (max_position_embeddings)", ctx, cfg.MaxPositionEmbeddings)
 	}
 	chunk := opt.PrefillChunk
 	if chunk == 0 {
-		chunk = 512
+		chunk = DefaultChunk
+	}
+	if chunk < 1 || chunk > maxChunk {
+		return nil, optionError("PrefillChunk", "prefill chunk of %d tokens outside [1, %d]", chunk, maxChunk)
 	}
 	chunk = min(chunk, ctx)
+	slots := max(opt.Slots, 1)
+	if slots > maxChunk {
+		return nil, optionError("Slots", "%d sequence slots: at most %d", slots, maxChunk)
+	}
 	dtype := strings.ToLower(opt.DType)
 	switch dtype {
 	case "", "auto", "f32", "bf16", "f16":
 	default:
-		return nil, fmt.Errorf("--dtype %q: want auto, f32, bf16 or f16", opt.DType)
+		return nil, optionError("DType", "weight dtype %q: want auto, f32, bf16 or f16", opt.DType)
 	}
-	e = &Engine{dev: dev, cfg: cfg, ctx: ctx, chunk: chunk, dtype: dtype,
-		shape: gpu.AttentionShape{Hidden: cfg.HiddenSize, NHeads: cfg.NumAttentionHeads, NKV: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim}}
+	e = &Engine{dev: dev, scope: dev.NewScope("engine"), cfg: cfg, ctx: ctx, chunk: chunk, rows: max(chunk, slots),
+		pos: make([]int, slots), decode: map[int]*graph{},
+		shape: kernels.AttentionShape{Hidden: cfg.HiddenSize, NHeads: cfg.NumAttentionHeads, NKV: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim}}
 	defer func() {
 		if err != nil {
 			e.Close()
-			_ = dev.Submit() // let wgpu free the staging copies of what was uploaded
 			e = nil
 		}
 	}()
 	if err := e.checkLimits(); err != nil {
 		return nil, err
 	}
-	if err := e.uploadWeights(src, opt.Progress); err != nil {
+	if err := e.uploadWeights(src, dtype, opt.Progress); err != nil {
 		return nil, err
 	}
 	if err := e.allocate(); err != nil {
 		return nil, err
 	}
-	if err := e.prepareDecode(); err != nil {
+	if e.prefill, err = e.build(mode{rows: chunk, prefill: true}); err != nil {
+		return nil, err
+	}
+	if _, err = e.decodeGraph(1); err != nil {
 		return nil, err
 	}
 	// wgpu keeps the staging copies of buffers created with data until a
 	// submission follows; an empty one lets it free them now.
-	if err := dev.Submit(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return e, dev.NewRecorder(gpu.Extent{}).Submit()
 }
 
 // Config returns the model's configuration.
 func (e *Engine) Config() qwen3.Config { return e.cfg }
 
-// Context is the KV cache length in positions.
+// Context is the KV cache length in positions, per slot.
 func (e *Engine) Context() int { return e.ctx }
 
-// Len is the number of positions filled.
-func (e *Engine) Len() int { return e.pos }
+// Slots is the number of sequences the cache holds.
+func (e *Engine) Slots() int { return len(e.pos) }
 
-// Reset empties the KV cache (its contents are overwritten as it refills).
-func (e *Engine) Reset() { e.pos = 0 }
+// Len is the number of positions filled in slot 0.
+func (e *Engine) Len() int { return e.pos[0] }
+
+// SlotLen is the number of positions filled in a slot.
+func (e *Engine) SlotLen(slot int) int { return e.pos[slot] }
+
+// Reset empties slot 0 (its contents are overwritten as it refills).
+func (e *Engine) Reset() { e.pos[0] = 0 }
+
+// Truncate keeps the first n positions of a slot, so that a sequence that
+// shares them (a conversation's next turn) continues from there without
+// computing them again.
+func (e *Engine) Truncate(slot, n int) error {
+	if slot < 0 || slot >= len(e.pos) {
+		return fmt.Errorf("slot %d outside [0, %d)", slot, len(e.pos))
+	}
+	if n < 0 || n > e.pos[slot] {
+		return fmt.Errorf("slot %d holds %d positions, cannot keep %d", slot, e.pos[slot], n)
+	}
+	e.pos[slot] = n
+	return nil
+}
 
 // Device is the GPU the engine runs on.
 func (e *Engine) Device() *gpu.Device { return e.dev }
 
 // WeightDType names how the matrices are stored ("bf16", ...; "auto"
 // resolved per tensor is reported as the embedding's dtype).
-func (e *Engine) WeightDType() string { return e.embed.DType.String() }
+func (e *Engine) WeightDType() string { return strings.ToLower(e.embed.DType.String()) }
 
 // WeightBytes is the size of the uploaded weights.
 func (e *Engine) WeightBytes() int64 { return e.uploaded }
@@ -192,32 +240,7 @@ func (e *Engine) UntiedEmbedBytes() int64 {
 
 // Close frees every GPU object the engine made. The device stays open.
 func (e *Engine) Close() {
-	if e == nil {
-		return
+	if e != nil {
+		e.scope.Release()
 	}
-	for _, p := range e.plans {
-		p.release()
-	}
-	e.plans = nil
-	gpu.ReleaseOps(e.owned)
-	e.owned = nil
-	for _, l := range e.layers {
-		l.qkv.Release()
-		l.attention.Release()
-		if l.cache != nil {
-			l.cache.Release()
-		}
-	}
-	if e.rope != nil {
-		e.rope.Release()
-	}
-	for _, m := range e.matrices {
-		m.Release()
-	}
-	e.matrices = nil
-	for _, b := range e.buffers {
-		b.Release()
-	}
-	e.buffers = nil
-	e.layers = nil
 }

@@ -168,9 +168,11 @@ func TestEngineDTypes(t *testing.T) {
 		e.Close()
 	}
 	_, err := Load(d, g.cfg, g.ck, Options{DType: "q4"})
-	require.ErrorContains(t, err, `--dtype "q4"`)
+	require.ErrorContains(t, err, `weight dtype "q4"`)
 	_, err = Load(d, g.cfg, g.ck, Options{Ctx: 1 << 20})
-	require.ErrorContains(t, err, "--ctx")
+	require.ErrorContains(t, err, "context of 1048576 positions outside")
+	_, err = Load(d, g.cfg, g.ck, Options{PrefillChunk: 5000})
+	require.ErrorContains(t, err, "prefill chunk of 5000 tokens")
 }
 
 // Pipelined greedy decoding (the GPU feeding itself its argmax) gives the

@@ -4,117 +4,130 @@ import (
 	"fmt"
 
 	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
 // storeAs is the GPU dtype a checkpoint tensor of dtype dt is kept in.
-func (e *Engine) storeAs(dt weights.DType) (gpu.DType, error) {
-	switch e.dtype {
+func storeAs(dtype string, dt weights.DType) (weights.DType, error) {
+	switch dtype {
 	case "f32":
-		return gpu.F32, nil
+		return weights.F32, nil
 	case "bf16":
-		return gpu.BF16, nil
+		return weights.BF16, nil
 	case "f16":
-		return gpu.F16, nil
+		return weights.F16, nil
 	}
 	switch dt {
-	case weights.F32:
-		return gpu.F32, nil
-	case weights.BF16:
-		return gpu.BF16, nil
-	case weights.F16:
-		return gpu.F16, nil
+	case weights.F32, weights.BF16, weights.F16:
+		return dt, nil
 	}
 	return 0, fmt.Errorf("dtype %v is not supported for weights (F32, BF16, F16)", dt)
 }
 
-// estimate returns the bytes the model will hold on the GPU: weights,
-// KV cache and activations. WebGPU does not tell how much memory a device
-// has, so this is what errors report when an allocation fails.
-func (e *Engine) estimate() (weightsBytes, cacheBytes, actBytes int64) {
-	c := e.cfg
-	per := int64(2) // bf16 / f16
-	if e.dtype == "f32" || ((e.dtype == "" || e.dtype == "auto") && c.TorchDtype == "float32") {
-		per = 4
+// Footprint is what a model holds on the GPU, in bytes.
+type Footprint struct {
+	Weights     int64
+	KVCache     int64 // float32 keys and values of every slot and position
+	Activations int64 // one step's buffers, the logits and the RoPE tables
+}
+
+// Total is the sum of the parts.
+func (f Footprint) Total() int64 { return f.Weights + f.KVCache + f.Activations }
+
+// Estimate returns what Load(cfg, opt) will allocate, before anything is:
+// the one count that the engine's messages, the CLI's memory check and
+// the bench report. dtypeBytes is the size of a weight element (2 for
+// bf16/f16, 4 for f32); norms are float32.
+func Estimate(c qwen3.Config, opt Options, dtypeBytes int) Footprint {
+	ctx, chunk, slots := opt.Ctx, opt.PrefillChunk, max(opt.Slots, 1)
+	if ctx == 0 {
+		ctx = min(DefaultCtx, c.MaxPositionEmbeddings)
 	}
+	if chunk == 0 {
+		chunk = DefaultChunk
+	}
+	chunk = min(chunk, ctx)
+	var f Footprint
 	for _, s := range c.AllTensors() {
 		n := int64(1)
 		for _, d := range s.Shape {
 			n *= int64(d)
 		}
 		if len(s.Shape) == 1 {
-			weightsBytes += 4 * n // norms are float32
+			f.Weights += 4 * n
 		} else {
-			weightsBytes += per * n
+			f.Weights += int64(dtypeBytes) * n
 		}
 	}
-	cacheBytes, actBytes = RuntimeBytes(c, e.ctx, e.chunk)
-	actBytes += int64(e.dev.AttentionDecodeScratchBytes(e.shape, e.ctx))
-	return
-}
-
-// RuntimeBytes is what a model allocates on the GPU besides its weights:
-// the float32 KV cache of ctx positions, and the activations of prefill
-// chunks of chunk tokens and of a decode step with the RoPE tables (the
-// decode attention's scratch, which depends on the device, aside).
-func RuntimeBytes(c qwen3.Config, ctx, chunk int) (cache, act int64) {
 	h, q, kv, in, v := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize), int64(c.VocabSize)
-	cache = 2 * int64(c.NumHiddenLayers) * int64(ctx) * kv * 4
-	T := int64(chunk)
-	act = 4 * (T*(2*h+q+2*kv+2*q+in) + v + 2*h + 2*q + in)
-	act += 2 * 4 * int64(ctx) * int64(c.HeadDim/2) // RoPE cos and sin tables
-	return cache, act
+	f.KVCache = 2 * int64(c.NumHiddenLayers) * int64(slots) * int64(ctx) * kv * 4
+	rows := int64(max(chunk, slots))
+	f.Activations = 4 * (rows*(1+2*h+(q+2*kv)+2*q+in) + int64(slots)*(v+1))
+	f.Activations += 2 * 4 * int64(ctx) * int64(c.HeadDim/2) // RoPE cos and sin
+	// decode attention's partials: at most [slots, heads, ⌈ctx/32⌉, head_dim/4+1] vec4
+	f.Activations += int64(slots) * int64(c.NumAttentionHeads) * int64((ctx+31)/32) * int64(c.HeadDim/4+1) * 16
+	return f
 }
 
 // checkLimits refuses, before anything is allocated, buffers that cannot
-// be split and exceed the device's per-binding limit, naming the flag
-// that sizes them.
+// be split and exceed the device's per-binding limit.
 func (e *Engine) checkLimits() error {
 	lim := e.dev.Limits()
 	maxBind := min(lim.MaxStorageBufferBindingSize, lim.MaxBufferSize)
 	c := e.cfg
-	cacheLayer := uint64(e.ctx) * uint64(c.KVDim()) * 4
+	cacheLayer := kernels.KVCacheBytes(len(e.pos), e.ctx, c.NumKeyValueHeads, c.HeadDim)
 	if cacheLayer > maxBind {
-		return fmt.Errorf("--ctx %d: one layer's KV cache needs %.1f MiB, above this device's %.1f MiB binding limit (largest ctx: %d)",
-			e.ctx, mib(cacheLayer), mib(maxBind), maxBind/(uint64(c.KVDim())*4))
+		what := fmt.Sprintf("a context of %d positions", e.ctx)
+		if len(e.pos) > 1 {
+			what += fmt.Sprintf(" in each of %d slots", len(e.pos))
+		}
+		return optionError("Ctx", "%s needs %d bytes of KV cache per layer, above this device's binding limit of %d (%s; largest context: %d)",
+			what, cacheLayer, maxBind, weights.HumanBytes(int64(maxBind)),
+			maxBind/kernels.KVCacheBytes(len(e.pos), 1, c.NumKeyValueHeads, c.HeadDim))
 	}
 	widest := max(c.HiddenSize, e.shape.QKVDim(), c.IntermediateSize)
-	if act := uint64(e.chunk) * uint64(widest) * 4; act > maxBind {
-		return fmt.Errorf("prefill chunk of %d tokens: activations need %.1f MiB per buffer, above this device's %.1f MiB binding limit",
-			e.chunk, mib(act), mib(maxBind))
+	if act := uint64(e.rows) * uint64(widest) * 4; act > maxBind {
+		return optionError("PrefillChunk", "a prefill chunk of %d tokens needs %s per activation buffer, above this device's %s binding limit",
+			e.rows, weights.HumanBytes(int64(act)), weights.HumanBytes(int64(maxBind)))
 	}
-	if v := uint64(c.VocabSize) * 4; v > maxBind {
-		return fmt.Errorf("vocab_size %d: the logits do not fit one binding of %.1f MiB", c.VocabSize, mib(maxBind))
+	if v := uint64(len(e.pos)) * uint64(c.VocabSize) * 4; v > maxBind {
+		return fmt.Errorf("vocab_size %d: the logits of %d slots do not fit one binding of %s", c.VocabSize, len(e.pos), weights.HumanBytes(int64(maxBind)))
 	}
 	return nil
 }
 
 // oom adds what the model needs to an allocation failure.
 func (e *Engine) oom(what string, err error) error {
-	w, c, a := e.estimate()
-	return fmt.Errorf("%s: %w (the model needs about %.2f GiB on the GPU: weights %.2f, KV cache %.2f for --ctx %d, activations %.2f; %.2f GiB of weights were uploaded)",
-		what, err, gib(w+c+a), gib(w), gib(c), e.ctx, gib(a), gib(e.uploaded))
+	per := 2
+	if e.embed != nil && e.embed.DType == weights.F32 {
+		per = 4
+	}
+	f := Estimate(e.cfg, Options{Ctx: e.ctx, PrefillChunk: e.chunk, Slots: len(e.pos)}, per)
+	return fmt.Errorf("%s: %w (the model needs about %s on the GPU: weights %s, KV cache %s for %d positions, activations %s; %s of weights were uploaded)",
+		what, err, weights.HumanBytes(f.Total()), weights.HumanBytes(f.Weights), weights.HumanBytes(f.KVCache), e.ctx,
+		weights.HumanBytes(f.Activations), weights.HumanBytes(e.uploaded))
 }
-
-func gib(n int64) float64 { return float64(n) / (1 << 30) }
-
-func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // uploadWeights moves every tensor the model reads to the GPU, one at a
 // time so that host memory holds at most one layer's matrix.
-func (e *Engine) uploadWeights(src qwen3.Source, progress func(done, total int64)) error {
+func (e *Engine) uploadWeights(src qwen3.Source, dtype string, progress func(done, total int64)) error {
 	c := e.cfg
-	total, _, _ := e.estimate()
+	per := 2
+	if dtype == "f32" || ((dtype == "" || dtype == "auto") && c.TorchDtype == "float32") {
+		per = 4
+	}
+	total := Estimate(c, Options{Ctx: 1}, per).Weights
 	done := int64(0)
 	report := func(n int64) {
 		done += n
 		if progress != nil {
-			progress(done, total)
+			progress(min(done, total), total)
 		}
 	}
-	vector := func(name string, n int) (*gpu.Buffer, error) {
-		t, err := src.Get(name, n)
+	vector := func(s qwen3.TensorSpec) (*gpu.Buffer, error) {
+		t, err := src.Get(s.Name, s.Shape...)
 		if err != nil {
 			return nil, err
 		}
@@ -122,166 +135,155 @@ func (e *Engine) uploadWeights(src qwen3.Source, progress func(done, total int64
 		if err != nil {
 			return nil, err
 		}
-		b, err := e.dev.UploadF32(name, v)
+		b, err := e.scope.Upload(s.Name, weights.F32Bytes(v))
 		if err != nil {
-			return nil, e.oom(name, err)
+			return nil, e.oom(s.Name, err)
 		}
-		e.buffers = append(e.buffers, b)
-		report(int64(4 * n))
+		report(int64(4 * len(v)))
 		return b, nil
 	}
 	// matrix uploads the row-wise concatenation of tensors (q, k, v
-	// stacked; gate and up stacked), converting when --dtype asks.
-	matrix := func(label string, cols int, names []string, rows []int) (*gpu.Matrix, error) {
-		var ts []*weights.Tensor
-		totalRows := 0
-		for i, n := range names {
-			t, err := src.Get(n, rows[i], cols)
+	// stacked; gate and up stacked), converting when the dtype asks.
+	matrix := func(label string, specs ...qwen3.TensorSpec) (*kernels.Matrix, error) {
+		var raw []byte
+		var dt weights.DType
+		rows, cols := 0, specs[0].Shape[1]
+		for i, s := range specs {
+			t, err := src.Get(s.Name, s.Shape...)
 			if err != nil {
 				return nil, err
 			}
-			ts = append(ts, t)
-			totalRows += rows[i]
-		}
-		dt, err := e.storeAs(ts[0].DType)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", names[0], err)
-		}
-		var raw []byte
-		for _, t := range ts {
+			if i == 0 {
+				if dt, err = storeAs(dtype, t.DType); err != nil {
+					return nil, fmt.Errorf("%s: %w", s.Name, err)
+				}
+			}
 			b, err := encode(t, dt)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
 			}
-			if len(ts) == 1 {
+			if len(specs) == 1 {
 				raw = b
 			} else {
 				raw = append(raw, b...)
 			}
+			rows += s.Shape[0]
+			report(int64(len(b)))
 		}
-		m, err := e.dev.UploadMatrix(label, dt, totalRows, cols, raw)
+		m, err := kernels.UploadMatrix(e.scope, label, dt, rows, cols, raw)
 		if err != nil {
 			return nil, e.oom(label, err)
 		}
-		e.matrices = append(e.matrices, m)
 		e.uploaded += int64(len(raw))
-		report(int64(len(raw)))
 		return m, nil
 	}
 
+	all := c.AllTensors()
 	var err error
-	if e.embed, err = matrix(qwen3.NameEmbed, c.HiddenSize, []string{qwen3.NameEmbed}, []int{c.VocabSize}); err != nil {
+	if e.embed, err = matrix(qwen3.NameEmbed, all[0]); err != nil {
 		return err
 	}
 	e.layers = make([]layer, c.NumHiddenLayers)
-	q, kv, in, h := c.QDim(), c.KVDim(), c.IntermediateSize, c.HiddenSize
 	for i := range e.layers {
-		l := &e.layers[i]
+		l, t := &e.layers[i], c.LayerTensors(i)
 		p := qwen3.LayerPrefix(i)
-		if l.attnNorm, err = vector(p+"input_layernorm.weight", h); err != nil {
+		for _, v := range []struct {
+			dst **gpu.Buffer
+			k   int
+		}{{&l.attnNorm, qwen3.InputNorm}, {&l.qNorm, qwen3.QNorm}, {&l.kNorm, qwen3.KNorm}, {&l.mlpNorm, qwen3.PostAttentionNorm}} {
+			if *v.dst, err = vector(t[v.k]); err != nil {
+				return err
+			}
+		}
+		if l.qkv, err = matrix(p+"self_attn.qkv", t[qwen3.QProj], t[qwen3.KProj], t[qwen3.VProj]); err != nil {
 			return err
 		}
-		if l.qNorm, err = vector(p+"self_attn.q_norm.weight", c.HeadDim); err != nil {
+		if l.o, err = matrix(t[qwen3.OProj].Name, t[qwen3.OProj]); err != nil {
 			return err
 		}
-		if l.kNorm, err = vector(p+"self_attn.k_norm.weight", c.HeadDim); err != nil {
+		if l.gateUp, err = matrix(p+"mlp.gate_up", t[qwen3.GateProj], t[qwen3.UpProj]); err != nil {
 			return err
 		}
-		if l.mlpNorm, err = vector(p+"post_attention_layernorm.weight", h); err != nil {
+		in := c.IntermediateSize
+		if l.gate, err = l.gateUp.Slice(0, in); err != nil {
 			return err
 		}
-		if l.wqkv, err = matrix(p+"self_attn.qkv", h,
-			[]string{p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"},
-			[]int{q, kv, kv}); err != nil {
+		if l.up, err = l.gateUp.Slice(in, in); err != nil {
 			return err
 		}
-		if l.wo, err = matrix(p+"self_attn.o_proj.weight", q, []string{p + "self_attn.o_proj.weight"}, []int{h}); err != nil {
-			return err
-		}
-		if l.wgateUp, err = matrix(p+"mlp.gate_up", h,
-			[]string{p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, []int{in, in}); err != nil {
-			return err
-		}
-		if l.gate, err = l.wgateUp.Slice(0, in); err != nil {
-			return err
-		}
-		if l.up, err = l.wgateUp.Slice(in, in); err != nil {
-			return err
-		}
-		if l.wdown, err = matrix(p+"mlp.down_proj.weight", in, []string{p + "mlp.down_proj.weight"}, []int{h}); err != nil {
+		if l.down, err = matrix(t[qwen3.DownProj].Name, t[qwen3.DownProj]); err != nil {
 			return err
 		}
 	}
-	if e.finalNorm, err = vector(qwen3.NameFinalNorm, h); err != nil {
+	if e.finalNorm, err = vector(qwen3.TensorSpec{Name: qwen3.NameFinalNorm, Shape: []int{c.HiddenSize}}); err != nil {
 		return err
 	}
 	if c.TieWordEmbeddings {
 		// transformers ignores a stored lm_head.weight when tied.
 		e.lmHead = e.embed
-	} else if e.lmHead, err = matrix(qwen3.NameLMHead, h, []string{qwen3.NameLMHead}, []int{c.VocabSize}); err != nil {
+	} else if e.lmHead, err = matrix(qwen3.NameLMHead, qwen3.TensorSpec{Name: qwen3.NameLMHead, Shape: []int{c.VocabSize, c.HiddenSize}}); err != nil {
 		return err
 	}
 	return nil
 }
 
 // encode returns t's elements packed as dt: the checkpoint's own bytes
-// when they already are, else converted through float32.
-func encode(t *weights.Tensor, dt gpu.DType) ([]byte, error) {
-	same := (dt == gpu.F32 && t.DType == weights.F32) || (dt == gpu.BF16 && t.DType == weights.BF16) ||
-		(dt == gpu.F16 && t.DType == weights.F16)
-	if same {
+// when they already are, else converted through float32, refusing values
+// that the conversion turns infinite (f16 holds at most 65504).
+func encode(t *weights.Tensor, dt weights.DType) ([]byte, error) {
+	if t.DType == dt {
 		return t.Raw, nil
 	}
 	v, err := t.Float32()
 	if err != nil {
 		return nil, err
 	}
-	return gpu.EncodeDType(dt, v), nil
+	if dt == weights.F16 {
+		for i, x := range v {
+			if x > 65504 || x < -65504 {
+				return nil, fmt.Errorf("element %d is %g, beyond f16's range ±65504: keep the checkpoint's dtype", i, x)
+			}
+		}
+	}
+	return kernels.EncodeF32(dt, v)
 }
 
-// allocate makes the activation buffers, the KV cache and the RoPE tables.
+// allocate makes the activations, the KV cache and the RoPE tables.
 func (e *Engine) allocate() error {
-	c := e.cfg
-	T := e.chunk
-	newBuf := func(label string, elems int) (*gpu.Buffer, error) {
-		b, err := e.dev.NewBuffer(label, uint64(elems)*4)
-		if err != nil {
-			return nil, e.oom(label, err)
-		}
-		e.buffers = append(e.buffers, b)
-		return b, nil
-	}
-	specs := []struct {
+	c, s, R, slots := e.cfg, e.scope, e.rows, len(e.pos)
+	scratch := kernels.AttentionScratchBytes(e.dev, e.shape, e.ctx, slots)
+	for _, b := range []struct {
 		dst   **gpu.Buffer
 		label string
-		elems int
+		bytes uint64
 	}{
-		{&e.token, "token", 1}, {&e.x, "x", c.HiddenSize}, {&e.normed, "normed", c.HiddenSize},
-		{&e.q, "q", c.QDim()}, {&e.attnOut, "attn", c.QDim()}, {&e.act, "act", c.IntermediateSize},
-		{&e.logits, "logits", c.VocabSize}, {&e.next, "next", 1},
-		{&e.pTokens, "prefill.tokens", T}, {&e.px, "prefill.x", T * c.HiddenSize},
-		{&e.pNormed, "prefill.normed", T * c.HiddenSize}, {&e.pQKV, "prefill.qkv", T * e.shape.QKVDim()},
-		{&e.pQ, "prefill.q", T * c.QDim()}, {&e.pAttn, "prefill.attn", T * c.QDim()},
-		{&e.pAct, "prefill.act", T * c.IntermediateSize},
-		{&e.scratch, "attention.scratch", int(e.dev.AttentionDecodeScratchBytes(e.shape, e.ctx)+3) / 4},
-	}
-	for _, s := range specs {
-		b, err := newBuf(s.label, s.elems)
-		if err != nil {
-			return err
+		{&e.a.tokens, "tokens", uint64(R) * 4},
+		{&e.a.x, "x", uint64(R*c.HiddenSize) * 4},
+		{&e.a.normed, "normed", uint64(R*c.HiddenSize) * 4},
+		{&e.a.qkv, "qkv", uint64(R*e.shape.QKVDim()) * 4},
+		{&e.a.q, "q", uint64(R*c.QDim()) * 4},
+		{&e.a.attn, "attn", uint64(R*c.QDim()) * 4},
+		{&e.a.act, "act", uint64(R*c.IntermediateSize) * 4},
+		{&e.a.logits, "logits", uint64(slots*c.VocabSize) * 4},
+		{&e.a.next, "next", uint64(slots) * 4},
+		{&e.a.scratch, "attention scratch", scratch},
+	} {
+		var err error
+		if *b.dst, err = s.Buffer(b.label, b.bytes); err != nil {
+			return e.oom(b.label, err)
 		}
-		*s.dst = b
+	}
+	var err error
+	if e.a.step, err = s.Uniform("step", kernels.StepBytes(R)); err != nil {
+		return e.oom("step", err)
 	}
 	for i := range e.layers {
-		kc, err := e.dev.NewKVCache(fmt.Sprintf("layer %d kv cache", i), e.ctx, c.NumKeyValueHeads, c.HeadDim)
-		if err != nil {
+		if e.layers[i].cache, err = kernels.NewKVCache(s, fmt.Sprintf("layer %d kv cache", i), slots, e.ctx, c.NumKeyValueHeads, c.HeadDim); err != nil {
 			return e.oom("kv cache", err)
 		}
-		e.layers[i].cache = kc
 	}
 	rope := qwen3.NewRope(c.HeadDim, e.ctx, c.RopeTheta)
-	var err error
-	if e.rope, err = e.dev.UploadRope("rope", c.HeadDim, e.ctx, rope.Cos, rope.Sin); err != nil {
+	if e.rope, err = kernels.UploadRope(s, "rope", c.HeadDim, e.ctx, rope.Cos, rope.Sin); err != nil {
 		return e.oom("rope tables", err)
 	}
 	return nil

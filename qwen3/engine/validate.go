@@ -3,7 +3,7 @@ package engine
 import (
 	"fmt"
 
-	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 )
 
 // Trace is everything one prompt produces on the GPU, for validation
@@ -16,77 +16,70 @@ type Trace struct {
 	Hidden [][]float32 // [L+1][T, hidden]
 }
 
-// ForwardTrace runs a prompt from an empty cache in one prefill pass and
-// reads back every position's logits and the residual stream after the
-// embedding and after every layer. It is slow (the pass is split to copy
-// the activations out) and meant for validation; the cache afterwards
-// holds the prompt, so decoding can continue from it.
+// ForwardTrace runs a prompt in slot 0 from an empty cache, in one prefill
+// pass, and reads back every position's logits and the residual stream
+// after the embedding and after every layer. It records the prefill graph
+// itself, with copies between the layers, and the final norm and LM head
+// over every row; it is meant for validation. The cache afterwards holds
+// the prompt, so decoding can continue from it.
 func (e *Engine) ForwardTrace(tokens []int) (*Trace, error) {
 	e.Reset()
 	T := len(tokens)
 	if T > e.chunk {
 		return nil, fmt.Errorf("validation prompt of %d tokens exceeds the prefill chunk of %d", T, e.chunk)
 	}
-	if err := e.checkTokens(tokens); err != nil {
+	if err := e.checkTokens(0, tokens); err != nil {
 		return nil, err
 	}
 	c := e.cfg
-	d := e.dev
 	H, V, L := c.HiddenSize, c.VocabSize, c.NumHiddenLayers
+	s := e.dev.NewScope("validation")
+	defer s.Release()
 	rowBytes := uint64(T * H * 4)
-	capture, err := d.NewBuffer("validate.hidden", uint64(L+1)*rowBytes)
+	capture, err := s.Buffer("validate.hidden", uint64(L+1)*rowBytes)
 	if err != nil {
 		return nil, e.oom("validation buffers", err)
 	}
-	defer capture.Release()
-	allLogits, err := d.NewBuffer("validate.logits", uint64(T*V*4))
+	allLogits, err := s.Buffer("validate.logits", uint64(T*V*4))
 	if err != nil {
 		return nil, e.oom("validation buffers", err)
 	}
-	defer allLogits.Release()
-	norm, err := d.RMSNorm(e.pNormed, e.px, e.finalNorm, T, H, float32(c.RMSNormEps))
+	norm, err := kernels.NewRMSNorm(s, kernels.RMSNorm{Out: e.a.normed, X: e.a.x, W: e.finalNorm, Cols: H,
+		Eps: float32(c.RMSNormEps), Step: e.a.step, MaxRows: T, Label: "final_norm"})
 	if err != nil {
 		return nil, err
 	}
-	defer norm.Release()
-	head, err := d.MatMul(allLogits, e.pNormed, e.lmHead, T)
+	head, err := kernels.MatMul(s, kernels.Linear{Out: allLogits, X: e.a.normed, W: e.lmHead, Epi: kernels.Store,
+		Step: e.a.step, MaxRows: T, Label: "lm_head"})
 	if err != nil {
 		return nil, err
 	}
-	defer gpu.ReleaseOps(head)
-
-	p, err := e.plan(T)
+	rows := make([]kernels.StepRow, T)
+	for i := range rows {
+		rows[i] = kernels.StepRow{Pos: i}
+	}
+	r, err := e.begin(rows, tokens)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]uint32, T)
-	for i, t := range tokens {
-		ids[i] = uint32(t)
-	}
-	if err := d.WriteU32(e.pTokens, 0, ids); err != nil {
-		return nil, err
-	}
-	if err := p.set(0); err != nil {
-		return nil, err
-	}
-	r := d.NewRecorder()
-	prev := 0
-	for i, b := range p.bounds {
-		r.Run(p.ops[prev:b]...)
-		prev = b
-		if i < L { // hidden L is taken after the final norm below
-			r.Copy(capture, uint64(i)*rowBytes, e.px, 0, rowBytes)
+	g := e.prefill
+	r.Run(g.embed...)
+	r.Copy(capture, 0, e.a.x, 0, rowBytes)
+	for i, l := range g.layers {
+		r.Run(l...)
+		if i+1 < L { // hidden L is taken after the final norm below
+			r.Copy(capture, uint64(i+1)*rowBytes, e.a.x, 0, rowBytes)
 		}
 	}
 	r.Run(norm)
-	r.Copy(capture, uint64(L)*rowBytes, e.pNormed, 0, rowBytes)
+	r.Copy(capture, uint64(L)*rowBytes, e.a.normed, 0, rowBytes)
 	r.Run(head...)
-	rbLogits := r.ReadF32(allLogits, 0, T*V)
-	rbHidden := r.ReadF32(capture, 0, (L+1)*T*H)
+	rbLogits := r.Read(allLogits, 0, uint64(T*V*4))
+	rbHidden := r.Read(capture, 0, uint64(L+1)*rowBytes)
 	if err := r.Submit(); err != nil {
 		return nil, fmt.Errorf("validation pass: %w", err)
 	}
-	e.pos = T
+	e.pos[0] = T
 	tr := &Trace{T: T, Logits: rbLogits.F32()}
 	all := rbHidden.F32()
 	for i := 0; i <= L; i++ {

@@ -1,14 +1,29 @@
-package gpu
+package kernels
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/qwgpu/qwgpu/gpu"
 )
 
 // copyParams mirrors Params in wgsl/copy.wgsl.
 type copyParams struct {
-	N          uint32
-	_, _, _pad uint32
+	N uint32
+	_ [3]uint32
+}
+
+// CopyVars are wgsl/copy.wgsl's template variables (none).
+type CopyVars struct{}
+
+// newCopy prepares y = x over n vec4<f32> elements.
+func newCopy(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
+	k, err := s.Device().Kernel("copy", CopyVars{})
+	if err != nil {
+		return nil, err
+	}
+	return s.Op(k, gpu.Dispatch{Label: "copy", Params: copyParams{N: uint32(n)},
+		Bindings: []gpu.Binding{gpu.Bind(x), gpu.Bind(y)}, Groups: gpu.Groups1D(ceilDiv(n, 256))})
 }
 
 // CopyBandwidth measures the device's memory bandwidth with a vec4 copy
@@ -16,30 +31,25 @@ type copyParams struct {
 // docs/PERFORMANCE.md count. Many copies run in one pass and the time of a
 // short batch is subtracted from a long one, which cancels the submit
 // round trip. It needs two buffers of up to 256 MiB.
-func (d *Device) CopyBandwidth() (float64, error) {
+func CopyBandwidth(d *gpu.Device) (float64, error) {
+	s := d.NewScope("bandwidth")
+	defer s.Release()
 	size := min(uint64(256<<20), d.Limits().MaxStorageBufferBindingSize, d.Limits().MaxBufferSize) &^ 15
 	n := int(size / 16)
-	x, err := d.NewBuffer("bandwidth.x", size)
+	x, err := s.Buffer("bandwidth.x", size)
 	if err != nil {
 		return 0, err
 	}
-	defer x.Release()
-	y, err := d.NewBuffer("bandwidth.y", size)
+	y, err := s.Buffer("bandwidth.y", size)
 	if err != nil {
 		return 0, err
 	}
-	defer y.Release()
-	k, err := d.Kernel("copy", nil)
+	op, err := newCopy(s, x, y, n)
 	if err != nil {
 		return 0, err
 	}
-	op, err := k.Op("copy", copyParams{N: uint32(n)}, Groups1D(ceilDiv(n, 256)), Bind(x), Bind(y))
-	if err != nil {
-		return 0, err
-	}
-	defer op.Release()
 	batch := func(reps int) (time.Duration, error) {
-		r := d.NewRecorder()
+		r := d.NewRecorder(gpu.Extent{})
 		for range reps {
 			r.Run(op)
 		}
@@ -65,7 +75,7 @@ func (d *Device) CopyBandwidth() (float64, error) {
 		}
 	}
 	if best == 0 {
-		return 0, fmt.Errorf("gpu: copy bandwidth: no positive timing")
+		return 0, fmt.Errorf("copy bandwidth: no positive timing")
 	}
 	return best, nil
 }

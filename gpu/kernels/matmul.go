@@ -1,17 +1,21 @@
-package gpu
+package kernels
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/weights"
+)
 
 // matmulParams mirrors Params in wgsl/matmul.wgsl.
 type matmulParams struct {
-	T         uint32
 	Rows      uint32 // rows of W in this dispatch
 	Cols      uint32
 	WRow0     uint32 // first row of the dispatch inside the w binding
 	URow0     uint32 // same inside the up binding (swiglu)
 	Out0      uint32 // first output column
 	OutStride uint32 // output row length
-	_         uint32
+	_         [2]uint32
 }
 
 // matmulTile is the tiling of wgsl/matmul.wgsl: each workgroup computes a
@@ -22,10 +26,6 @@ type matmulTile struct{ BT, BR, TT, TR int }
 func (m matmulTile) String() string { return fmt.Sprintf("%dx%d-%dx%d", m.BT, m.BR, m.TT, m.TR) }
 
 func (m matmulTile) threads() int { return (m.BT / m.TT) * (m.BR / m.TR) }
-
-// tuneMatMulTile overrides the tiling for BenchmarkTuneMatMul and the tests
-// (like tune in ops.go; the zero value means the automatic choice).
-var tuneMatMulTile matmulTile
 
 // matmulTiles are the tilings BenchmarkTuneMatMul and TestMatMulTiles cover.
 var matmulTiles = []matmulTile{
@@ -48,13 +48,13 @@ var matmulTiles = []matmulTile{
 //
 // GL keeps run 4's 64 × 64 / 4 × 4 with 8 columns and no padding: its staged
 // arrays stay at 128 vec4s (Mesa's compile time grows with their length).
-func (d *Device) matmulTileFor() (matmulTile, int, int) {
+func matmulTileFor(d *gpu.Device) (matmulTile, int, int) {
 	tile, bk, pad := matmulTile{64, 64, 8, 4}, 16, 1
-	if d.info.Backend == "gl" {
+	if d.Info().Backend == "gl" {
 		tile, bk, pad = matmulTile{64, 64, 4, 4}, 8, 0
 	}
-	if tuneMatMulTile != (matmulTile{}) {
-		tile = tuneMatMulTile
+	if tune.matmulTile != (matmulTile{}) {
+		tile = tune.matmulTile
 	}
 	if tune.matmulBK > 0 {
 		bk = tune.matmulBK
@@ -80,16 +80,38 @@ type matmulAcc struct {
 	Tok, Row int
 }
 
+// MatMulVars are wgsl/matmul.wgsl's template variables (the upper-case
+// names the template was written with).
+type MatMulVars struct {
+	DTYPE, EPI, WT string
+	MaxRows        int
+	BK             int
+	BT, BR, TT, TR int
+	NT             int
+	XS, RS         int
+	XVEC, WVEC     bool
+	EPV            int
+	XSLOTS         []int
+	XGUARD         bool
+	XN, XUNITS     int
+	WSLOTS         []int
+	WGUARD         bool
+	WN, WUNITS     int
+	AV, BV         []matmulVec
+	ACC            []matmulAcc
+	MATS, COMPS    []string
+}
+
 // matmulVars fills the template of wgsl/matmul.wgsl.
-func matmulVars(dt DType, epi epilogue, cols int, tile matmulTile, bk, pad int) (map[string]any, error) {
+func matmulVars(dt weights.DType, epi Epilogue, cols, maxRows int, tile matmulTile, bk, pad int) (MatMulVars, error) {
 	if tile.TT%4 != 0 || tile.TR%4 != 0 || tile.TT <= 0 || tile.TR <= 0 ||
 		tile.BT%tile.TT != 0 || tile.BR%tile.TR != 0 || tile.threads() > 256 || bk <= 0 || bk%8 != 0 || pad < 0 {
-		return nil, fmt.Errorf("gpu: matmul: bad tiling %v with %d columns a step", tile, bk)
+		return MatMulVars{}, fmt.Errorf("bad tiling %v with %d columns a step", tile, bk)
 	}
 	nt := tile.threads()
 	wt := "f32"
 	epv := 4 // elements of W per vec4 load
-	if dt != F32 {
+	if dt != weights.F32 {
 		wt, epv = "u32", 8
 	}
 	xvec := cols%4 == 0
@@ -103,7 +125,7 @@ func matmulVars(dt DType, epi epilogue, cols int, tile matmulTile, bk, pad int) 
 	if wvec {
 		wunits /= epv
 		wtotal = wunits
-		if epi == epiSwiGLU {
+		if epi == SwiGLU {
 			wtotal *= 2 // one index space over gate and up
 		}
 	}
@@ -125,95 +147,94 @@ func matmulVars(dt DType, epi epilogue, cols int, tile matmulTile, bk, pad int) 
 		}
 	}
 	mats := []string{"ws"}
-	if epi == epiSwiGLU {
+	if epi == SwiGLU {
 		mats = append(mats, "us")
 	}
-	return map[string]any{
-		"DTYPE": dt.String(), "EPI": string(epi), "WT": wt, "BK": bk,
-		"BT": tile.BT, "BR": tile.BR, "TT": tile.TT, "TR": tile.TR, "NT": nt,
-		"XS": tile.BT/4 + pad, "RS": tile.BR/4 + pad,
-		"XVEC": xvec, "WVEC": wvec, "EPV": epv,
-		"XSLOTS": xslots, "XGUARD": xguard, "XN": len(xslots), "XUNITS": xunits,
-		"WSLOTS": wslots, "WGUARD": wguard, "WN": len(wslots), "WUNITS": wunits,
-		"AV": av, "BV": bv, "ACC": acc, "MATS": mats, "COMPS": []string{"x", "y", "z", "w"},
+	return MatMulVars{
+		DTYPE: dt.String(), EPI: string(epi), WT: wt, MaxRows: maxRows, BK: bk,
+		BT: tile.BT, BR: tile.BR, TT: tile.TT, TR: tile.TR, NT: nt,
+		XS: tile.BT/4 + pad, RS: tile.BR/4 + pad,
+		XVEC: xvec, WVEC: wvec, EPV: epv,
+		XSLOTS: xslots, XGUARD: xguard, XN: len(xslots), XUNITS: xunits,
+		WSLOTS: wslots, WGUARD: wguard, WN: len(wslots), WUNITS: wunits,
+		AV: av, BV: bv, ACC: acc, MATS: mats, COMPS: []string{"x", "y", "z", "w"},
 	}, nil
 }
 
 // matmulShared is the workgroup memory the tiling takes, in bytes.
-func matmulShared(epi epilogue, tile matmulTile, bk, pad int) int {
+func matmulShared(epi Epilogue, tile matmulTile, bk, pad int) int {
 	n := bk * (tile.BT/4 + pad + tile.BR/4 + pad)
-	if epi == epiSwiGLU {
+	if epi == SwiGLU {
 		n += bk * (tile.BR/4 + pad)
 	}
 	return 16 * n
 }
 
-// MatMul prepares out[t, r] = Σ_c X[t, c] · W[r, c] for x [T, cols] and out
-// [T, rows] (a Linear over T tokens), one op per part of w.
-func (d *Device) MatMul(out, x *Buffer, w *Matrix, T int) ([]*Op, error) {
-	return d.matmul("matmul", epiStore, out, nil, x, w, nil, T)
-}
-
-// MatMulAdd prepares out = res + X · Wᵀ; res may be out itself (the
-// residual update h += X · W_oᵀ).
-func (d *Device) MatMulAdd(out, res, x *Buffer, w *Matrix, T int) ([]*Op, error) {
-	if res == nil {
-		return nil, fmt.Errorf("gpu: matmul add: residual buffer is nil")
+// MatMul prepares out[t] = epilogue(x[t] · Wᵀ) for the rows t of a step
+// (step.rows of them, at most l.MaxRows), one op per part of W: a prefill
+// chunk's projection, with tiles of tokens × rows in workgroup memory.
+func MatMul(s *gpu.Scope, l Linear) ([]*gpu.Op, error) {
+	d := s.Device()
+	fail := func(err error) ([]*gpu.Op, error) {
+		return nil, fmt.Errorf("matmul %s: %w", l.Label, err)
 	}
-	if res == out {
-		return d.matmul("matmul add", epiAddInPlace, out, nil, x, w, nil, T)
+	if l.MaxRows <= 0 {
+		return fail(fmt.Errorf("MaxRows = %d", l.MaxRows))
 	}
-	return d.matmul("matmul add", epiAdd, out, res, x, w, nil, T)
-}
-
-// MatMulSwiGLU prepares out[t, i] = SiLU((X·Gᵀ)[t, i]) · (X·Uᵀ)[t, i] for
-// gate and up [I, cols] and out [T, I].
-func (d *Device) MatMulSwiGLU(out, x *Buffer, gate, up *Matrix, T int) ([]*Op, error) {
-	return d.matmul("matmul swiglu", epiSwiGLU, out, nil, x, gate, up, T)
-}
-
-func (d *Device) matmul(op string, epi epilogue, out, res, x *Buffer, w, up *Matrix, T int) ([]*Op, error) {
-	if T <= 0 {
-		return nil, fmt.Errorf("gpu: %s: T = %d", op, T)
+	if l.Norm != nil {
+		return fail(fmt.Errorf("matmul has no fused norm: run RMSNorm first"))
 	}
-	bindings, mats, err := projectionIO(op, epi, out, res, x, nil, w, up, T)
+	if err := need(d, "step", l.Step, StepBytes(l.MaxRows)); err != nil {
+		return fail(err)
+	}
+	mats, err := checkLinear(d, &l, l.MaxRows)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	rows, cols := w.Rows, w.Cols
-	tile, bk, pad := d.matmulTileFor()
-	if tiles := ceilDiv(T, tile.BT); tiles > int(d.limits.MaxComputeWorkgroupsPerDimension) {
-		return nil, fmt.Errorf("gpu: %s: %d tokens need %d workgroup rows, over the limit", op, T, tiles)
+	w := l.W
+	cols := w.Cols
+	tile, bk, pad := matmulTileFor(d)
+	if tiles := ceilDiv(l.MaxRows, tile.BT); tiles > int(d.Limits().MaxComputeWorkgroupsPerDimension) {
+		return fail(fmt.Errorf("%d tokens need %d workgroup rows, over the limit", l.MaxRows, tiles))
 	}
-	if n := matmulShared(epi, tile, bk, pad); n > int(d.limits.MaxComputeWorkgroupStorageSize) {
-		return nil, fmt.Errorf("gpu: %s: tiling %v with %d columns a step needs %d bytes of workgroup memory, over the limit %d",
-			op, tile, bk, n, d.limits.MaxComputeWorkgroupStorageSize)
+	if n := matmulShared(l.Epi, tile, bk, pad); n > int(d.Limits().MaxComputeWorkgroupStorageSize) {
+		return fail(fmt.Errorf("tiling %v with %d columns a step needs %d bytes of workgroup memory, over the limit %d",
+			tile, bk, n, d.Limits().MaxComputeWorkgroupStorageSize))
 	}
-	vars, err := matmulVars(w.DType, epi, cols, tile, bk, pad)
+	vars, err := matmulVars(w.DType, l.Epi, cols, l.MaxRows, tile, bk, pad)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	kern, err := d.Kernel("matmul", vars)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	var ops []*Op
-	for _, s := range segments(mats...) {
+	var ops []*gpu.Op
+	for _, seg := range segments(mats...) {
 		params := matmulParams{
-			T: uint32(T), Rows: uint32(s.n), Cols: uint32(cols),
-			WRow0: uint32(s.bufRow[0]), Out0: uint32(s.r0), OutStride: uint32(rows),
+			Rows: uint32(seg.n), Cols: uint32(cols),
+			WRow0: uint32(seg.bufRow[0]), Out0: uint32(seg.r0), OutStride: uint32(l.OutStride),
 		}
-		bs := []Binding{Bind(s.bufs[0])}
-		if epi == epiSwiGLU {
-			params.URow0 = uint32(s.bufRow[1])
-			bs = append(bs, Bind(s.bufs[1]))
+		bs := []gpu.Binding{gpu.Bind(l.Step), gpu.Bind(seg.bufs[0])}
+		if l.Epi == SwiGLU {
+			params.URow0 = uint32(seg.bufRow[1])
+			bs = append(bs, gpu.Bind(seg.bufs[1]))
 		}
-		groups := Groups{X: uint32(ceilDiv(s.n, tile.BR)), Y: uint32(ceilDiv(T, tile.BT)), Z: 1}
-		label := fmt.Sprintf("%s %s[%d:%d]", op, w.Label, s.r0, s.r0+s.n)
-		o, err := kern.Op(label, params, groups, append(bs, bindings...)...)
+		bs = append(bs, gpu.Binding{Buf: l.X, Size: uint64(l.MaxRows*cols) * 4},
+			gpu.Binding{Buf: l.Out, Size: uint64((l.MaxRows-1)*l.OutStride+w.Rows) * 4})
+		x := uint32(ceilDiv(seg.n, tile.BR))
+		o, err := s.Op(kern, gpu.Dispatch{
+			Label:    fmt.Sprintf("%s[%d:%d]", l.Label, seg.r0, seg.r0+seg.n),
+			Role:     l.Role,
+			Params:   params,
+			Bindings: bs,
+			Groups:   gpu.Groups{X: x, Y: uint32(ceilDiv(l.MaxRows, tile.BT)), Z: 1},
+			Size: func(e gpu.Extent) gpu.Groups {
+				return gpu.Groups{X: x, Y: uint32(ceilDiv(max(e.Rows, 1), tile.BT)), Z: 1}
+			},
+		})
 		if err != nil {
-			ReleaseOps(ops)
-			return nil, err
+			return fail(err)
 		}
 		ops = append(ops, o)
 	}

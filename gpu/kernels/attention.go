@@ -1,0 +1,359 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// AttentionShape is the attention geometry of one Qwen3 layer (config.json
+// names in the comments).
+type AttentionShape struct {
+	Hidden  int // hidden_size: the length of the layer input (QKVNormRope only)
+	NHeads  int // num_attention_heads
+	NKV     int // num_key_value_heads
+	HeadDim int // head_dim
+}
+
+// QDim is the length of one token's query, NHeads·HeadDim.
+func (s AttentionShape) QDim() int { return s.NHeads * s.HeadDim }
+
+// KVDim is the length of one cache row, NKV·HeadDim.
+func (s AttentionShape) KVDim() int { return s.NKV * s.HeadDim }
+
+// QKVDim is the length of one projected row of q, k and v stacked,
+// (NHeads+2·NKV)·HeadDim.
+func (s AttentionShape) QKVDim() int { return (s.NHeads + 2*s.NKV) * s.HeadDim }
+
+// maxAttnHeadDim bounds HeadDim (Qwen3 uses 128): qkv_norm_rope's
+// 256-thread workgroup holds one thread per value of a head, and a decode
+// chunk spans at least HeadDim/4 rows.
+const maxAttnHeadDim = 256
+
+// validate checks the head geometry (Hidden is checked by QKVNormRope).
+func (s AttentionShape) validate() error {
+	switch {
+	case s.NHeads <= 0 || s.NKV <= 0 || s.HeadDim <= 0:
+		return fmt.Errorf("heads %d, kv heads %d, head_dim %d must be positive", s.NHeads, s.NKV, s.HeadDim)
+	case s.NHeads%s.NKV != 0:
+		return fmt.Errorf("%d heads are not a multiple of %d kv heads", s.NHeads, s.NKV)
+	case s.HeadDim%4 != 0 || s.HeadDim > maxAttnHeadDim:
+		return fmt.Errorf("head_dim %d: the kernels need a multiple of 4, at most %d", s.HeadDim, maxAttnHeadDim)
+	}
+	return nil
+}
+
+// KVCache is the key and value cache of one layer: Slots sequences of Ctx
+// rows each, a row being the NKV·HeadDim float32 values of one position, kv
+// head after kv head ([Slots, Ctx, NKV·HeadDim] f32 per buffer). Kernels
+// find a token's row from its step row's slot and position.
+type KVCache struct {
+	K, V    *gpu.Buffer
+	Slots   int
+	Ctx     int
+	NKV     int
+	HeadDim int
+}
+
+// KVCacheBytes is the size of one of a cache's two buffers.
+func KVCacheBytes(slots, ctx, nKV, headDim int) uint64 {
+	return uint64(slots) * uint64(ctx) * uint64(nKV) * uint64(headDim) * 4
+}
+
+// NewKVCache allocates a zero-filled cache in s.
+func NewKVCache(s *gpu.Scope, label string, slots, ctx, nKV, headDim int) (*KVCache, error) {
+	if slots <= 0 || ctx <= 0 || nKV <= 0 || headDim <= 0 {
+		return nil, fmt.Errorf("kv cache %s: slots %d, ctx %d, kv heads %d, head_dim %d must be positive", label, slots, ctx, nKV, headDim)
+	}
+	size := KVCacheBytes(slots, ctx, nKV, headDim)
+	if lim := s.Device().Limits().MaxStorageBufferBindingSize; size > lim {
+		return nil, fmt.Errorf("kv cache %s: %d slots of %d positions take %s a buffer, past the device's %s binding limit",
+			label, slots, ctx, weights.HumanBytes(int64(size)), weights.HumanBytes(int64(lim)))
+	}
+	k, err := s.Buffer(label+".k", size)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.Buffer(label+".v", size)
+	if err != nil {
+		return nil, err
+	}
+	return &KVCache{K: k, V: v, Slots: slots, Ctx: ctx, NKV: nKV, HeadDim: headDim}, nil
+}
+
+// check reports whether c holds the kv heads of shape s on device d.
+func (c *KVCache) check(d *gpu.Device, s AttentionShape) error {
+	if c == nil {
+		return fmt.Errorf("nil kv cache")
+	}
+	if c.NKV != s.NKV || c.HeadDim != s.HeadDim {
+		return fmt.Errorf("kv cache has %d kv heads of %d, want %d of %d", c.NKV, c.HeadDim, s.NKV, s.HeadDim)
+	}
+	want := KVCacheBytes(c.Slots, c.Ctx, c.NKV, c.HeadDim)
+	if err := need(d, "kv cache K", c.K, want); err != nil {
+		return err
+	}
+	return need(d, "kv cache V", c.V, want)
+}
+
+// RopeTables are the rotary-embedding tables on the device, one buffer
+// [2, MaxPos, HeadDim/2] f32: the cos table, then the sin table. Upload the
+// CPU reference's tables so that the GPU rotates by exactly the values the
+// reference uses; no kernel computes a cos or sin itself.
+type RopeTables struct {
+	Buf     *gpu.Buffer
+	HeadDim int
+	MaxPos  int
+}
+
+// UploadRope uploads cos and sin, each [maxPos, headDim/2] f32.
+func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []float32) (*RopeTables, error) {
+	half := headDim / 2
+	if headDim <= 0 || headDim%2 != 0 || maxPos <= 0 {
+		return nil, fmt.Errorf("rope %s: head_dim %d must be even and positive, positions %d positive", label, headDim, maxPos)
+	}
+	if len(cos) != maxPos*half || len(sin) != maxPos*half {
+		return nil, fmt.Errorf("rope %s: cos has %d and sin %d values, want %d·%d = %d each", label, len(cos), len(sin), maxPos, half, maxPos*half)
+	}
+	buf, err := s.Upload(label, weights.F32Bytes(append(append(make([]float32, 0, 2*len(cos)), cos...), sin...)))
+	if err != nil {
+		return nil, err
+	}
+	return &RopeTables{Buf: buf, HeadDim: headDim, MaxPos: maxPos}, nil
+}
+
+// Decode attention splits each sequence's cache rows into chunks, one
+// workgroup of one thread per row for each chunk, kv head and step row. On
+// an H100 (Qwen3-0.6B shape) chunks of 128 rows were the fastest from 1024
+// positions up (4096: 29 µs against 35 µs for 64 and 42 µs for 256, both
+// dispatches) and no slower at 512; the partials the combine step reads are
+// under 1% of the cache bytes. GL gets 32 (or HeadDim/4 if more): its
+// workgroup arrays must stay small (smallWorkgroupArrays).
+const (
+	decodeChunk   = 128
+	decodeChunkGL = 32
+	combineWG     = 64
+)
+
+// attnDecodeChunk returns the rows per decode attention workgroup on d for
+// head dimension hd.
+func attnDecodeChunk(d *gpu.Device, hd int) int {
+	switch {
+	case tune.decodeChunk > 0:
+		return tune.decodeChunk
+	case smallWorkgroupArrays(d):
+		return max(decodeChunkGL, nextPow2(hd/4))
+	}
+	return decodeChunk
+}
+
+// Attention describes causal grouped-query attention of a step's query rows
+// against the KV cache: query head h reads kv head h / (NHeads/NKV), scores
+// are scaled by 1/sqrt(HeadDim), and the softmax runs in float32 with the
+// maximum subtracted. Step row t attends to cache rows [0, pos_t] of its
+// slot, which must already hold the keys and values of the step's tokens.
+type Attention struct {
+	Shape AttentionShape
+	Q     *gpu.Buffer // [MaxRows, NHeads·HeadDim] f32: queries after norm and RoPE
+	Cache *KVCache
+	Out   *gpu.Buffer // [MaxRows, NHeads·HeadDim] f32: the attention output (before o_proj)
+	Step  *gpu.Buffer // the step uniform
+	// MaxRows is the most rows of a step: decode attention runs exactly
+	// that many sequences (its batch), prefill up to that many tokens.
+	MaxRows int
+	// Scratch holds decode attention's per-chunk partials between its two
+	// dispatches: AttentionScratchBytes. Layers that run one after another
+	// may share one. Prefill does not use it.
+	Scratch *gpu.Buffer
+	Label   string
+}
+
+// AttentionVars are the template variables of wgsl/attention_decode.wgsl,
+// attention_combine.wgsl and attention_prefill.wgsl (each uses its own).
+type AttentionVars struct {
+	D4, G, NQ, KVD4, CTX, MaxRows int
+	// decode and combine
+	CH, SLICES, MAXCH, SCSIZE, LSIZE, WG int
+	// prefill
+	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
+}
+
+// attnParams mirrors Params in wgsl/attention_decode.wgsl and
+// attention_prefill.wgsl.
+type attnParams struct {
+	Scale float32 // 1 / sqrt(head_dim)
+	_     [3]uint32
+}
+
+// AttentionScratchBytes is the scratch size decode attention on d needs
+// for shape s, a cache of ctx positions and batch rows.
+func AttentionScratchBytes(d *gpu.Device, s AttentionShape, ctx, batch int) uint64 {
+	chunk := attnDecodeChunk(d, s.HeadDim)
+	return uint64(batch) * uint64(s.NHeads) * uint64(ceilDiv(ctx, chunk)) * uint64(s.HeadDim/4+1) * 16
+}
+
+// check validates what both variants share.
+func (a *Attention) check(d *gpu.Device) error {
+	s := a.Shape
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if err := a.Cache.check(d, s); err != nil {
+		return err
+	}
+	if a.MaxRows < 1 || a.MaxRows > a.Cache.Ctx {
+		return fmt.Errorf("%d rows outside [1, %d]", a.MaxRows, a.Cache.Ctx)
+	}
+	rowsBytes := uint64(a.MaxRows*s.QDim()) * 4
+	for _, c := range []struct {
+		what string
+		b    *gpu.Buffer
+		size uint64
+	}{{"step", a.Step, StepBytes(a.MaxRows)}, {"q", a.Q, rowsBytes}, {"out", a.Out, rowsBytes}} {
+		if err := need(d, c.what, c.b, c.size); err != nil {
+			return err
+		}
+	}
+	return noAlias([]*gpu.Buffer{a.Out, a.Scratch}, a.Q, a.Cache.K, a.Cache.V, a.Out, a.Scratch)
+}
+
+func (a *Attention) baseVars() AttentionVars {
+	s := a.Shape
+	return AttentionVars{D4: s.HeadDim / 4, G: s.NHeads / s.NKV, NQ: s.NHeads, KVD4: s.KVDim() / 4,
+		CTX: a.Cache.Ctx, MaxRows: a.MaxRows}
+}
+
+// AttentionDecode prepares decode attention for a batch of MaxRows
+// sequences, one query token each (step row b: slot and position), as two
+// ops: attention_decode over chunks of cache rows and attention_combine,
+// which merges the chunks and is skipped in steps whose longest row fits
+// one chunk. The dispatches are sized per step from step.keys.
+func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
+	d := s.Device()
+	fail := func(err error) ([]*gpu.Op, error) {
+		return nil, fmt.Errorf("attention decode %s: %w", a.Label, err)
+	}
+	if err := a.check(d); err != nil {
+		return fail(err)
+	}
+	sh := a.Shape
+	scratchBytes := AttentionScratchBytes(d, sh, a.Cache.Ctx, a.MaxRows)
+	if err := need(d, "scratch", a.Scratch, scratchBytes); err != nil {
+		return fail(err)
+	}
+	v := a.baseVars()
+	chunk := attnDecodeChunk(d, sh.HeadDim)
+	if chunk < v.D4 || chunk&(chunk-1) != 0 {
+		return fail(fmt.Errorf("chunk of %d rows: want a power of two of at least %d (the vec4 columns)", chunk, v.D4))
+	}
+	v.CH, v.SLICES, v.MAXCH = chunk, chunk/v.D4, ceilDiv(a.Cache.Ctx, chunk)
+	v.SCSIZE, v.LSIZE = v.G*chunk, v.G*(chunk/v.D4)
+	if err := checkWorkgroup(d, "attention_decode", 4*v.SCSIZE+16*chunk+4*v.LSIZE, 5); err != nil {
+		return fail(err)
+	}
+	kd, err := d.Kernel("attention_decode", v)
+	if err != nil {
+		return fail(err)
+	}
+	rows := uint64(a.MaxRows*sh.QDim()) * 4
+	nkv, batch := uint32(sh.NKV), uint32(a.MaxRows)
+	decode, err := s.Op(kd, gpu.Dispatch{
+		Label:  a.Label,
+		Role:   "attention",
+		Params: attnParams{Scale: float32(1 / math.Sqrt(float64(sh.HeadDim)))},
+		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Q, Size: rows}, gpu.Bind(a.Cache.K), gpu.Bind(a.Cache.V),
+			{Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
+		Groups: gpu.Groups{X: uint32(v.MAXCH), Y: nkv, Z: batch},
+		Size: func(e gpu.Extent) gpu.Groups {
+			return gpu.Groups{X: uint32(ceilDiv(e.Keys, chunk)), Y: nkv, Z: batch}
+		},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	v.WG = combineWG
+	kc, err := d.Kernel("attention_combine", v)
+	if err != nil {
+		return fail(err)
+	}
+	combine, err := s.Op(kc, gpu.Dispatch{
+		Label:    a.Label + " combine",
+		Role:     "attention",
+		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
+		Groups:   gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1},
+		Size: func(e gpu.Extent) gpu.Groups {
+			if e.Keys <= chunk {
+				return gpu.Groups{} // attention_decode wrote the output
+			}
+			return gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1}
+		},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return []*gpu.Op{decode, combine}, nil
+}
+
+// prefillTiles is the tiling of attention_prefill: bq query rows (token ×
+// head of a kv group) per workgroup, lanes threads per row, bk keys per tile
+// in workgroup memory.
+type prefillTiles struct{ bq, lanes, bk int }
+
+// prefillTilesFor picks the tiles for head dimension hd: 16 rows of 8
+// threads and 16 keys (19 KiB of workgroup memory at hd 128; on an H100 at
+// T = 512 3% faster than 16 × 16 × 32 and 16% faster than 4 × 8 × 8), 8
+// rows above hd 128 to stay within 32 KiB, and on GL tiny tiles, which
+// compile in 4 s instead of 12 s on llvmpipe (compile time, not run time,
+// dominates there).
+func prefillTilesFor(d *gpu.Device, hd int) prefillTiles {
+	switch {
+	case tune.prefillTiles.bq > 0:
+		return tune.prefillTiles
+	case smallWorkgroupArrays(d):
+		return prefillTiles{bq: 2, lanes: 4, bk: 4}
+	case hd > 128:
+		return prefillTiles{bq: 8, lanes: 8, bk: 16}
+	}
+	return prefillTiles{bq: 16, lanes: 8, bk: 16}
+}
+
+// AttentionPrefill prepares attention for the T = step.rows consecutive
+// tokens of one sequence (slot and first position from step row 0): token t
+// sees cache rows [0, pos0+t]. The softmax is the online (flash) form in
+// float32.
+func AttentionPrefill(s *gpu.Scope, a Attention) (*gpu.Op, error) {
+	d := s.Device()
+	fail := func(err error) (*gpu.Op, error) {
+		return nil, fmt.Errorf("attention prefill %s: %w", a.Label, err)
+	}
+	if err := a.check(d); err != nil {
+		return fail(err)
+	}
+	sh := a.Shape
+	tl := prefillTilesFor(d, sh.HeadDim)
+	v := a.baseVars()
+	v.QD4, v.BQ, v.BK, v.LANES = sh.QDim()/4, tl.bq, tl.bk, tl.lanes
+	v.CPL, v.WG, v.KPL, v.ST = ceilDiv(v.D4, tl.lanes), tl.bq*tl.lanes, tl.bk/tl.lanes, v.D4+1
+	v.QSSIZE, v.KVSIZE, v.SSIZE = tl.bq*(v.D4+1), tl.bk*(v.D4+1), tl.bq*tl.bk
+	if err := checkWorkgroup(d, "attention_prefill", 16*v.QSSIZE+16*v.KVSIZE+2*4*v.SSIZE, 4); err != nil {
+		return fail(err)
+	}
+	groups := func(e gpu.Extent) gpu.Groups {
+		return gpu.Groups{X: uint32(ceilDiv(e.Rows*v.G, tl.bq)), Y: uint32(sh.NKV), Z: 1}
+	}
+	k, err := d.Kernel("attention_prefill", v)
+	if err != nil {
+		return fail(err)
+	}
+	rows := uint64(a.MaxRows*sh.QDim()) * 4
+	return s.Op(k, gpu.Dispatch{
+		Label:    a.Label,
+		Role:     "attention",
+		Params:   attnParams{Scale: float32(1 / math.Sqrt(float64(sh.HeadDim)))},
+		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Q, Size: rows}, gpu.Bind(a.Cache.K), gpu.Bind(a.Cache.V), {Buf: a.Out, Size: rows}},
+		Groups:   groups(gpu.Extent{Rows: a.MaxRows}),
+		Size:     groups,
+	})
+}

@@ -1,0 +1,214 @@
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// Epilogue is what a projection does with its result y.
+type Epilogue string
+
+const (
+	Store  Epilogue = "store"  // out = y
+	Add    Epilogue = "add"    // out += y (the residual update x += W_o · attn)
+	SwiGLU Epilogue = "swiglu" // out = SiLU(x·Gᵀ) · (x·Uᵀ), with Up set
+)
+
+// Linear describes a projection out = x · Wᵀ of the rows of a step.
+type Linear struct {
+	Out *gpu.Buffer // [rows, OutStride] f32; row t of the result starts at t·OutStride
+	X   *gpu.Buffer // [rows, W.Cols] f32
+	W   *Matrix     // [N, cols]: the gate matrix with SwiGLU
+	Up  *Matrix     // [N, cols]: the up matrix (SwiGLU only)
+	Epi Epilogue
+	// Norm, if set, is an RMSNorm weight [cols] f32 applied to each row of
+	// x first, with Eps (MatVec only: each workgroup normalises x itself).
+	Norm *gpu.Buffer
+	Eps  float32
+	// OutStride is the output row length (default: W.Rows).
+	OutStride int
+	// Step is the step uniform (MatMul: it reads the row count there).
+	Step    *gpu.Buffer
+	MaxRows int    // the most rows a step has (MatMul; MatVec uses its batch)
+	Label   string // names the op in errors, e.g. "layer 3 o_proj"
+	Role    string // what it computes, for profiles, e.g. "o_proj"
+}
+
+// matvecParams mirrors Params in wgsl/matvec.wgsl.
+type matvecParams struct {
+	Rows      uint32 // rows in this dispatch
+	Cols      uint32
+	WRow0     uint32 // first row of the dispatch inside the w binding
+	URow0     uint32 // same inside the up binding (swiglu)
+	Out0      uint32 // first output element of token 0
+	OutStride uint32 // output elements between tokens
+	Eps       float32
+	_         uint32
+}
+
+// MatVecVars are wgsl/matvec.wgsl's template variables.
+type MatVecVars struct {
+	DType  string // F32, BF16, F16
+	Vec    bool   // 16-byte loads
+	Epi    Epilogue
+	Norm   bool
+	B      int // tokens per dispatch
+	Rows   int // weight rows per workgroup
+	TPR    int // threads per row; Rows·TPR a power of two
+	WT, XT string
+	XW     int
+	BX     int
+	BNW    int
+	BOut   int
+}
+
+// MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
+// batches run through MatMul.
+const MaxMatVecBatch = 8
+
+// matvecLayout picks rows per workgroup and threads per row from the number
+// of loads per row: about 4 loads per thread, at most 64 threads per row, 256
+// threads per workgroup.
+func matvecLayout(loads int) (rows, tpr int) {
+	tpr = min(64, nextPow2(ceilDiv(loads, 4)))
+	if tune.matvecTPR > 0 {
+		tpr = tune.matvecTPR
+	}
+	return 256 / tpr, tpr
+}
+
+// checkLinear validates a projection's matrices and activation buffers for
+// rows tokens and returns the matrices it reads.
+func checkLinear(d *gpu.Device, l *Linear, rows int) ([]*Matrix, error) {
+	mats := []*Matrix{l.W}
+	if err := l.W.check("weight"); err != nil {
+		return nil, err
+	}
+	switch l.Epi {
+	case Store, Add:
+		if l.Up != nil {
+			return nil, fmt.Errorf("an up matrix needs the swiglu epilogue")
+		}
+	case SwiGLU:
+		if err := l.Up.check("up"); err != nil {
+			return nil, err
+		}
+		if l.Up.Rows != l.W.Rows || l.Up.Cols != l.W.Cols || l.Up.DType != l.W.DType {
+			return nil, fmt.Errorf("gate [%d, %d] %v and up [%d, %d] %v differ", l.W.Rows, l.W.Cols, l.W.DType, l.Up.Rows, l.Up.Cols, l.Up.DType)
+		}
+		mats = append(mats, l.Up)
+	default:
+		return nil, fmt.Errorf("unknown epilogue %q", l.Epi)
+	}
+	if l.OutStride == 0 {
+		l.OutStride = l.W.Rows
+	}
+	if l.OutStride < l.W.Rows {
+		return nil, fmt.Errorf("output stride %d is shorter than the %d rows of %s", l.OutStride, l.W.Rows, l.W.Label)
+	}
+	if err := need(d, "x", l.X, uint64(rows*l.W.Cols)*4); err != nil {
+		return nil, err
+	}
+	if err := need(d, "out", l.Out, uint64((rows-1)*l.OutStride+l.W.Rows)*4); err != nil {
+		return nil, err
+	}
+	if l.Norm != nil {
+		if err := need(d, "norm weight", l.Norm, uint64(l.W.Cols)*4); err != nil {
+			return nil, err
+		}
+	}
+	bound := []*gpu.Buffer{l.X, l.Out, l.Norm}
+	for _, m := range mats {
+		for _, p := range m.Parts {
+			bound = append(bound, p.Buf)
+		}
+	}
+	if err := noAlias([]*gpu.Buffer{l.Out}, bound...); err != nil {
+		return nil, err
+	}
+	return mats, nil
+}
+
+// MatVec prepares out[b] = epilogue(x[b] · Wᵀ) for the first batch rows of
+// x (1 ≤ batch ≤ MaxMatVecBatch), one op per part of W: a decode step's
+// projection, reading each weight once for every token of the batch.
+func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
+	d := s.Device()
+	fail := func(err error) ([]*gpu.Op, error) {
+		return nil, fmt.Errorf("matvec %s: %w", l.Label, err)
+	}
+	if batch < 1 || batch > MaxMatVecBatch {
+		return fail(fmt.Errorf("batch of %d tokens, want 1..%d", batch, MaxMatVecBatch))
+	}
+	mats, err := checkLinear(d, &l, batch)
+	if err != nil {
+		return fail(err)
+	}
+	w := l.W
+	cols := w.Cols
+	vec := vecLoads(w.DType, cols)
+	loads := cols
+	wt, xt := "f32", "f32"
+	switch {
+	case vec && w.DType == weights.F32:
+		loads, wt, xt = cols/4, "vec4<f32>", "vec4<f32>"
+	case vec:
+		loads, wt, xt = cols/8, "vec4<u32>", "vec4<f32>"
+	case w.DType != weights.F32:
+		wt = "u32"
+	}
+	wgRows, tpr := matvecLayout(loads)
+	xw := 1
+	if xt == "vec4<f32>" {
+		xw = 4
+	}
+	v := MatVecVars{DType: w.DType.String(), Vec: vec, Epi: l.Epi, Norm: l.Norm != nil, B: batch,
+		Rows: wgRows, TPR: tpr, WT: wt, XT: xt, XW: xw, BX: 2}
+	if l.Epi == SwiGLU {
+		v.BX = 3
+	}
+	v.BNW, v.BOut = v.BX+1, v.BX+1
+	if l.Norm != nil {
+		v.BOut++
+	}
+	red := 4 * batch * wgRows * tpr
+	if l.Epi == SwiGLU {
+		red *= 2
+	}
+	if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
+		return fail(err)
+	}
+	kern, err := d.Kernel("matvec", v)
+	if err != nil {
+		return fail(err)
+	}
+	var ops []*gpu.Op
+	for _, seg := range segments(mats...) {
+		params := matvecParams{Rows: uint32(seg.n), Cols: uint32(cols), WRow0: uint32(seg.bufRow[0]),
+			Out0: uint32(seg.r0), OutStride: uint32(l.OutStride), Eps: l.Eps}
+		bs := []gpu.Binding{gpu.Bind(seg.bufs[0])}
+		if l.Epi == SwiGLU {
+			params.URow0 = uint32(seg.bufRow[1])
+			bs = append(bs, gpu.Bind(seg.bufs[1]))
+		}
+		bs = append(bs, gpu.Binding{Buf: l.X, Size: uint64(batch*cols) * 4})
+		if l.Norm != nil {
+			bs = append(bs, gpu.Binding{Buf: l.Norm, Size: uint64(cols) * 4})
+		}
+		bs = append(bs, gpu.Binding{Buf: l.Out, Size: uint64((batch-1)*l.OutStride+w.Rows) * 4})
+		o, err := s.Op(kern, gpu.Dispatch{
+			Label:    fmt.Sprintf("%s[%d:%d]", l.Label, seg.r0, seg.r0+seg.n),
+			Role:     l.Role,
+			Params:   params,
+			Bindings: bs,
+			Groups:   gpu.Groups1D(ceilDiv(seg.n, wgRows)),
+		})
+		if err != nil {
+			return fail(err)
+		}
+		ops = append(ops, o)
+	}
+	return ops, nil
+}

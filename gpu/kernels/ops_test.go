@@ -1,0 +1,436 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// The op harness: every kernel over shape lists with odd sizes, every
+// weight dtype, checked against a float64 reference by NMSE (bounds in
+// nmseBound), on lavapipe and GL. A new case is one line of a table.
+
+var dtypes = []weights.DType{weights.F32, weights.BF16, weights.F16}
+
+func TestRMSNorm(t *testing.T) {
+	cases := []struct {
+		rows, cols int
+		last       bool
+	}{{1, 81, false}, {3, 128, false}, {5, 1024, false}, {2, 4099, false}, {600, 64, false}, {7, 96, true}}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			t.Run(name(c.rows, c.cols, c.last), func(t *testing.T) {
+				r := newRand(t)
+				x, w := randF32(r, c.rows*c.cols, 4), randF32(r, c.cols, 2)
+				outRows := c.rows
+				if c.last {
+					outRows = 1
+				}
+				out := poisoned(t, s, "out", outRows*c.cols)
+				rows := seqRows(0, 0, c.rows)
+				op := must[*gpu.Op](t)(NewRMSNorm(s, RMSNorm{Out: out, X: upload(t, s, "x", x), W: upload(t, s, "w", w), Cols: c.cols,
+					Eps: 1e-6, Step: stepBuffer(t, s, c.rows, rows), MaxRows: c.rows, Last: c.last, Label: "rmsnorm"}))
+				runStep(t, s.Device(), rows, op)
+				want := rmsnorm64(x, w, c.cols, float64(float32(1e-6)))
+				if c.last {
+					want = want[(c.rows-1)*c.cols:]
+				}
+				checkNMSE(t, "rmsnorm", readF32(t, s.Device(), out, outRows*c.cols), want)
+			})
+		}
+	})
+}
+
+// linearCase is one projection: T tokens of cols values through a [rows,
+// cols] matrix of dt.
+type linearCase struct {
+	T, rows, cols int
+	dt            weights.DType
+	epi           Epilogue
+	norm          bool
+}
+
+// runLinear runs the case through MatVec or MatMul and checks it.
+func runLinear(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) {
+	r := newRand(t)
+	x := randF32(r, c.T*c.cols, 1)
+	w := roundTo(c.dt, randF32(r, c.rows*c.cols, 0.5))
+	var up []float32
+	l := Linear{Epi: c.epi, Label: "linear", Role: "linear", MaxRows: c.T}
+	l.W = must[*Matrix](t)(UploadMatrixF32(s, "w", c.dt, c.rows, c.cols, w))
+	if c.epi == SwiGLU {
+		up = roundTo(c.dt, randF32(r, c.rows*c.cols, 0.5))
+		l.Up = must[*Matrix](t)(UploadMatrixF32(s, "up", c.dt, c.rows, c.cols, up))
+	}
+	l.X = upload(t, s, "x", x)
+	xw := widen(x)
+	var nw []float32
+	if c.norm {
+		nw = randF32(r, c.cols, 2)
+		l.Norm, l.Eps = upload(t, s, "norm", nw), 1e-6
+		xw = rmsnorm64(x, nw, c.cols, float64(float32(1e-6)))
+	}
+	prior := randF32(r, c.T*c.rows, 1)
+	if c.epi == Add {
+		l.Out = upload(t, s, "out", prior)
+	} else {
+		l.Out = poisoned(t, s, "out", c.T*c.rows)
+	}
+	rows := seqRows(0, 0, c.T)
+	l.Step = stepBuffer(t, s, c.T, rows)
+	var ops []*gpu.Op
+	if matmul {
+		ops = must[[]*gpu.Op](t)(MatMul(s, l))
+	} else {
+		ops = must[[]*gpu.Op](t)(MatVec(s, l, c.T))
+	}
+	runStep(t, s.Device(), rows, ops...)
+	want := linear64(xw, w, c.T, c.rows, c.cols)
+	switch c.epi {
+	case Add:
+		for i := range want {
+			want[i] += float64(prior[i])
+		}
+	case SwiGLU:
+		u := linear64(xw, up, c.T, c.rows, c.cols)
+		for i := range want {
+			want[i] = silu64(want[i]) * u[i]
+		}
+	}
+	op := "matvec"
+	if matmul {
+		op = "matmul"
+	}
+	checkNMSE(t, op, readF32(t, s.Device(), l.Out, c.T*c.rows), want)
+}
+
+func TestMatVec(t *testing.T) {
+	var cases []linearCase
+	for _, dt := range dtypes {
+		// Mesa's GLSL compiler takes ~2 minutes on the f16 SwiGLU matvec
+		// of 8 tokens (16 unpack2x16float a load, unrolled 8 times): 4 here.
+		batch := 8
+		if dt == weights.F16 {
+			batch = 4
+		}
+		cases = append(cases,
+			linearCase{1, 96, 128, dt, Store, false},
+			linearCase{3, 40, 82, dt, Add, false},
+			linearCase{batch, 67, 256, dt, SwiGLU, true},
+			linearCase{2, 130, 1024, dt, Store, true},
+		)
+	}
+	cases = append(cases, linearCase{1, 33, 81, weights.F32, Store, true}, linearCase{5, 7, 4099, weights.F32, Add, false})
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
+		}
+	})
+}
+
+func TestMatMul(t *testing.T) {
+	var cases []linearCase
+	for _, dt := range dtypes {
+		cases = append(cases,
+			linearCase{1, 64, 64, dt, Store, false},
+			linearCase{37, 96, 82, dt, Add, false},
+			linearCase{70, 130, 128, dt, SwiGLU, false},
+		)
+	}
+	cases = append(cases, linearCase{600, 24, 81, weights.F32, Store, false}, linearCase{9, 200, 1024, weights.BF16, Store, false})
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) { runLinear(t, s, c, true) })
+		}
+	})
+}
+
+// ropeTables are a RoPE table pair like qwen3.NewRope's, for the
+// references to read the same float32 values the GPU does.
+func ropeTables(hd, maxPos int, theta float64) (cos, sin []float32) {
+	half := hd / 2
+	cos, sin = make([]float32, maxPos*half), make([]float32, maxPos*half)
+	for p := 0; p < maxPos; p++ {
+		for i := 0; i < half; i++ {
+			a := float64(p) / math.Pow(theta, float64(2*i)/float64(hd))
+			cos[p*half+i], sin[p*half+i] = float32(math.Cos(a)), float32(math.Sin(a))
+		}
+	}
+	return
+}
+
+// headNormRope64 normalises one head in place with w and rotates it at pos.
+func headNormRope64(h []float64, w []float32, cos, sin []float32, pos int, eps float64) {
+	hd := len(h)
+	half := hd / 2
+	ss := 0.0
+	for _, v := range h {
+		ss += v * v
+	}
+	scale := 1 / math.Sqrt(ss/float64(hd)+eps)
+	for i := range h {
+		h[i] *= scale * float64(w[i])
+	}
+	for i := 0; i < half; i++ {
+		c, s := float64(cos[pos*half+i]), float64(sin[pos*half+i])
+		a, b := h[i], h[i+half]
+		h[i], h[i+half] = a*c-b*s, b*c+a*s
+	}
+}
+
+type qkvCase struct {
+	sh     AttentionShape
+	rows   []StepRow
+	decode bool // the fused projection, else the rows variant
+	norm   bool // decode: input_layernorm inside
+	dt     weights.DType
+}
+
+func TestQKVNormRope(t *testing.T) {
+	sh := func(hidden, nq, nkv, hd int) AttentionShape {
+		return AttentionShape{Hidden: hidden, NHeads: nq, NKV: nkv, HeadDim: hd}
+	}
+	var cases []qkvCase
+	for _, dt := range dtypes {
+		cases = append(cases,
+			qkvCase{sh(128, 4, 2, 64), []StepRow{{0, 5}}, true, false, dt},
+			qkvCase{sh(96, 8, 1, 24), []StepRow{{1, 30}}, true, true, dt},
+		)
+	}
+	cases = append(cases,
+		qkvCase{sh(256, 2, 2, 128), []StepRow{{0, 0}}, true, true, weights.F32},
+		qkvCase{sh(82, 2, 1, 256), []StepRow{{1, 63}}, true, false, weights.BF16},
+		qkvCase{sh(0, 4, 2, 64), seqRows(1, 3, 37), false, false, weights.F32},
+		qkvCase{sh(0, 8, 1, 128), []StepRow{{0, 9}, {2, 0}, {1, 40}}, false, false, weights.F32},
+		qkvCase{sh(0, 3, 3, 24), seqRows(0, 0, 600), false, false, weights.F32},
+	)
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			t.Run(name(c.sh.Hidden, c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, len(c.rows), c.decode, c.norm, c.dt), func(t *testing.T) {
+				runQKV(t, s, c)
+			})
+		}
+	})
+}
+
+func runQKV(t *testing.T, s *gpu.Scope, c qkvCase) {
+	r := newRand(t)
+	sh, T := c.sh, len(c.rows)
+	const slots, ctx, eps = 3, 64 * 10, 1e-6
+	hd, nh3 := sh.HeadDim, sh.NHeads+2*sh.NKV
+	cos, sin := ropeTables(hd, ctx, 1e6)
+	qn, kn := randF32(r, hd, 2), randF32(r, hd, 100) // k_norm weights near 100, as in Qwen3
+	cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, ctx, sh.NKV, hd))
+	a := QKVNormRope{Shape: sh, QNorm: upload(t, s, "qn", qn), KNorm: upload(t, s, "kn", kn),
+		Rope: must[*RopeTables](t)(UploadRope(s, "rope", hd, ctx, cos, sin)), Q: poisoned(t, s, "q", T*sh.QDim()),
+		Cache: cache, Step: stepBuffer(t, s, T, c.rows), MaxRows: T, Eps: eps, Label: "qkv"}
+	var qkv []float64 // [T, NH3·HD] the projected rows the reference starts from
+	if c.decode {
+		x := randF32(r, sh.Hidden, 1)
+		w := roundTo(c.dt, randF32(r, sh.QKVDim()*sh.Hidden, 0.5))
+		a.X = upload(t, s, "x", x)
+		a.W = must[*Matrix](t)(UploadMatrixF32(s, "w", c.dt, sh.QKVDim(), sh.Hidden, w))
+		xw := widen(x)
+		if c.norm {
+			nw := randF32(r, sh.Hidden, 2)
+			a.XNorm = upload(t, s, "xnorm", nw)
+			xw = rmsnorm64(x, nw, sh.Hidden, float64(float32(eps)))
+		}
+		qkv = linear64(xw, w, 1, sh.QKVDim(), sh.Hidden)
+		op, err := QKVDecode(s, a)
+		if err != nil && c.norm && s.Device().Limits().MaxStorageBuffersPerShaderStage < 9 {
+			t.Logf("the device binds %d storage buffers, the fused norm needs 9: %v", s.Device().Limits().MaxStorageBuffersPerShaderStage, err)
+			return
+		}
+		runStep(t, s.Device(), c.rows, must[*gpu.Op](t)(op, err))
+	} else {
+		in := randF32(r, T*sh.QKVDim(), 3)
+		a.QKV = upload(t, s, "qkv", in)
+		qkv = widen(in)
+		runStep(t, s.Device(), c.rows, must[*gpu.Op](t)(QKVRows(s, a)))
+	}
+	wantQ := make([]float64, 0, T*sh.QDim())
+	gotK, gotV, wantK, wantV := []float32{}, []float32{}, []float64{}, []float64{}
+	for i, row := range c.rows {
+		for h := 0; h < nh3; h++ {
+			head := append([]float64(nil), qkv[i*nh3*hd+h*hd:][:hd]...)
+			switch {
+			case h < sh.NHeads:
+				headNormRope64(head, qn, cos, sin, row.Pos, float64(float32(eps)))
+				wantQ = append(wantQ, head...)
+			case h < sh.NHeads+sh.NKV:
+				headNormRope64(head, kn, cos, sin, row.Pos, float64(float32(eps)))
+				wantK = append(wantK, head...)
+			default:
+				wantV = append(wantV, head...)
+			}
+		}
+		off := (row.Slot*ctx + row.Pos) * sh.KVDim()
+		gotK = append(gotK, must[[]float32](t)(s.Device().ReadF32(cache.K, off, sh.KVDim()))...)
+		gotV = append(gotV, must[[]float32](t)(s.Device().ReadF32(cache.V, off, sh.KVDim()))...)
+	}
+	checkNMSE(t, "qkv_norm_rope", readF32(t, s.Device(), a.Q, T*sh.QDim()), wantQ)
+	checkNMSE(t, "qkv_norm_rope", gotK, wantK)
+	checkNMSE(t, "qkv_norm_rope", gotV, wantV)
+}
+
+// attention64 is causal grouped-query attention of one query row q [NQ·HD]
+// against the first n rows of a slot's keys and values [ctx, KVD].
+func attention64(q []float32, k, v []float32, n int, sh AttentionShape) []float64 {
+	hd, g, kvd := sh.HeadDim, sh.NHeads/sh.NKV, sh.KVDim()
+	out := make([]float64, sh.QDim())
+	scores := make([]float64, n)
+	for h := 0; h < sh.NHeads; h++ {
+		kh := h / g
+		m := math.Inf(-1)
+		for j := 0; j < n; j++ {
+			s := 0.0
+			for i := 0; i < hd; i++ {
+				s += float64(q[h*hd+i]) * float64(k[j*kvd+kh*hd+i])
+			}
+			scores[j] = s / math.Sqrt(float64(hd))
+			m = math.Max(m, scores[j])
+		}
+		l := 0.0
+		for j := range scores[:n] {
+			scores[j] = math.Exp(scores[j] - m)
+			l += scores[j]
+		}
+		for j := 0; j < n; j++ {
+			for i := 0; i < hd; i++ {
+				out[h*hd+i] += scores[j] / l * float64(v[j*kvd+kh*hd+i])
+			}
+		}
+	}
+	return out
+}
+
+type attnCase struct {
+	sh      AttentionShape
+	ctx     int
+	rows    []StepRow
+	prefill bool
+}
+
+func TestAttention(t *testing.T) {
+	sh := func(nq, nkv, hd int) AttentionShape { return AttentionShape{NHeads: nq, NKV: nkv, HeadDim: hd} }
+	cases := []attnCase{
+		// decode: one chunk (no combine), several chunks, batches of
+		// sequences at different lengths in different slots
+		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false},
+		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false},
+		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false},
+		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false},
+		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false},
+		// prefill: from position 0 and continuing a sequence
+		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true},
+		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true},
+		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true},
+		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true},
+	}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill), func(t *testing.T) {
+				runAttention(t, s, c)
+			})
+		}
+	})
+}
+
+func runAttention(t *testing.T, s *gpu.Scope, c attnCase) {
+	r := newRand(t)
+	const slots = 3
+	sh, T := c.sh, len(c.rows)
+	d := s.Device()
+	cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, c.ctx, sh.NKV, sh.HeadDim))
+	kv := slots * c.ctx * sh.KVDim()
+	// Scores of a few units, as after Qwen3's q/k norms: exp keeps them apart.
+	keys, values := randF32(r, kv, 1), randF32(r, kv, 1)
+	if err := d.Write(cache.K, 0, weights.F32Bytes(keys)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(cache.V, 0, weights.F32Bytes(values)); err != nil {
+		t.Fatal(err)
+	}
+	q := randF32(r, T*sh.QDim(), 1)
+	a := Attention{Shape: sh, Q: upload(t, s, "q", q), Cache: cache, Out: poisoned(t, s, "out", T*sh.QDim()),
+		Step: stepBuffer(t, s, T, c.rows), MaxRows: T, Label: "attention"}
+	var ops []*gpu.Op
+	if c.prefill {
+		ops = []*gpu.Op{must[*gpu.Op](t)(AttentionPrefill(s, a))}
+	} else {
+		a.Scratch = must[*gpu.Buffer](t)(s.Buffer("scratch", AttentionScratchBytes(d, sh, c.ctx, T)))
+		ops = must[[]*gpu.Op](t)(AttentionDecode(s, a))
+	}
+	runStep(t, d, c.rows, ops...)
+	var want []float64
+	slotLen := c.ctx * sh.KVDim()
+	for i, row := range c.rows {
+		k, v := keys[row.Slot*slotLen:][:slotLen], values[row.Slot*slotLen:][:slotLen]
+		want = append(want, attention64(q[i*sh.QDim():][:sh.QDim()], k, v, row.Pos+1, sh)...)
+	}
+	checkNMSE(t, "attention", readF32(t, d, a.Out, T*sh.QDim()), want)
+}
+
+// The embedding gathers rows exactly (bf16 and f16 widen exactly) and
+// gives zeros for an id past the matrix.
+func TestEmbedding(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, dt := range dtypes {
+			t.Run(dt.String(), func(t *testing.T) {
+				r := newRand(t)
+				const vocab, cols = 50, 82
+				e := roundTo(dt, randF32(r, vocab*cols, 1))
+				ids := []uint32{3, 0, 49, 17, 50, 3}
+				idBytes := make([]byte, 4*len(ids))
+				for i, id := range ids {
+					binary.LittleEndian.PutUint32(idBytes[4*i:], id)
+				}
+				out := poisoned(t, s, "out", len(ids)*cols)
+				rows := seqRows(0, 0, len(ids))
+				ops := must[[]*gpu.Op](t)(NewEmbedding(s, Embedding{Out: out, E: must[*Matrix](t)(UploadMatrixF32(s, "e", dt, vocab, cols, e)),
+					IDs: must[*gpu.Buffer](t)(s.Upload("ids", idBytes)), Step: stepBuffer(t, s, len(ids), rows), MaxRows: len(ids), Label: "embedding"}))
+				runStep(t, s.Device(), rows, ops...)
+				got := readF32(t, s.Device(), out, len(ids)*cols)
+				for i, id := range ids {
+					for c := 0; c < cols; c++ {
+						want := float32(0)
+						if id < vocab {
+							want = e[int(id)*cols+c]
+						}
+						if got[i*cols+c] != want {
+							t.Fatalf("row %d (id %d) col %d: got %v, want %v", i, id, c, got[i*cols+c], want)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// Argmax finds each row's first maximum, and flags rows holding NaN or
+// infinities instead of letting them win.
+func TestArgmax(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		r := newRand(t)
+		for _, n := range []int{1, 81, 1024, 1025, 151936} {
+			t.Run(name(n), func(t *testing.T) {
+				const rows = 3
+				x := randF32(r, rows*n, 10)
+				x[n-1] = 11                             // row 0: the last element wins
+				x[n+n/2], x[n+n/2+min(1, n-1)] = 12, 12 // row 1: a tie goes to the first
+				x[2*n] = float32(math.NaN())            // row 2: flagged
+				out := must[*gpu.Buffer](t)(s.Buffer("out", rows*4))
+				ops := must[[]*gpu.Op](t)(NewArgmax(s, Argmax{Out: out, X: upload(t, s, "x", x), N: n, Rows: rows, Label: "argmax"}))
+				runStep(t, s.Device(), nil, ops...)
+				got := gpu.BytesU32(must[[]byte](t)(s.Device().Read(out, 0, rows*4)))
+				if got[0] != uint32(n-1) || got[1] != uint32(n/2) || got[2]&NonFinite == 0 {
+					t.Fatalf("got %#x, want [%d %d NonFinite]", got, n-1, n/2)
+				}
+			})
+		}
+	})
+}

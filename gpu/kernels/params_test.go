@@ -1,0 +1,66 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/wgsl"
+)
+
+// paramsStructs maps each shader to the Go struct that mirrors its Params
+// (attention_combine has none: it reads only the step uniform).
+var paramsStructs = map[string]any{
+	"rmsnorm":           rmsnormParams{},
+	"matvec":            matvecParams{},
+	"matmul":            matmulParams{},
+	"embedding":         embeddingParams{},
+	"argmax":            argmaxParams{},
+	"copy":              copyParams{},
+	"qkv_norm_rope":     qkvParams{},
+	"attention_decode":  attnParams{},
+	"attention_prefill": attnParams{},
+}
+
+var wgslField = regexp.MustCompile(`(?m)^\s*(\w+)\s*:\s*(u32|i32|f32)\s*,?\s*$`)
+
+// Every params struct matches its shader: a multiple of 16 bytes, no Go
+// padding (every field 4 bytes), and as many fields as the WGSL struct.
+func TestParamsLayout(t *testing.T) {
+	for _, name := range wgsl.Names() {
+		params, ok := paramsStructs[name]
+		src, err := wgsl.Source(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := strings.Index(src, "struct Params {")
+		if !ok {
+			if start >= 0 {
+				t.Errorf("%s.wgsl declares Params but has no entry in paramsStructs", name)
+			}
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			size := binary.Size(params)
+			if size <= 0 || size%16 != 0 {
+				t.Errorf("%T is %d bytes, want a positive multiple of 16", params, size)
+			}
+			if goSize := int(reflect.TypeOf(params).Size()); goSize != size {
+				t.Errorf("%T: Go lays it out in %d bytes, encoding/binary in %d: a field is not 4 bytes", params, goSize, size)
+			}
+			if start < 0 {
+				t.Fatalf("%s.wgsl has no struct Params", name)
+			}
+			body := src[start : start+strings.Index(src[start:], "}")]
+			if fields := wgslField.FindAllString(body, -1); 4*len(fields) != size {
+				t.Errorf("WGSL Params has %d scalar fields (%d bytes), Go %T has %d bytes", len(fields), 4*len(fields), params, size)
+			}
+			if _, err := gpu.ParamsBytes(params); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
