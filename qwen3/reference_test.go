@@ -12,7 +12,7 @@ import (
 )
 
 // goldenModels are the transformers-made reference models in testdata.
-var goldenModels = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-tied-bf16"}
+var goldenModels = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-tied-bf16", "yarn-tied-f32"}
 
 // oracleTol bounds the float64 oracle's logits and hidden states against
 // transformers' float64 answer, relative to max(1, max|reference|): 1e-6
@@ -21,6 +21,7 @@ var goldenModels = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-t
 // 9.9e-6 measured; their bounds are those figures with a 1.5× margin.
 var oracleTol = map[string]float64{
 	"tiny-tied-f32":           1e-6,
+	"yarn-tied-f32":           1e-6,
 	"gqa-untied-extremek-f32": 6e-6,
 	"small-tied-bf16":         1.5e-5,
 }

@@ -7,7 +7,7 @@ import "math"
 // model (Qwen3RotaryEmbedding forces float32): inverse frequencies in
 // float32, the angle as one float32 product position × inv_freq, cos and
 // sin of that float32 angle rounded to float32, then multiplied in float32
-// by the attention factor (1 for plain RoPE). The GPU uploads the
+// by the attention factor (YaRN's mscale; 1 otherwise). The GPU uploads the
 // same tables, so both sides rotate by identical values, and the float64
 // oracle differs from transformers' float64 model only in summation order.
 type Rope struct {
@@ -28,7 +28,7 @@ func NewRope(headDim, maxPos int, theta float64) *Rope {
 	return NewRopeTables(DefaultInvFreq(headDim, theta), 1, maxPos)
 }
 
-// NewRopeFor builds the tables config c asks for
+// NewRopeFor builds the tables config c asks for, YaRN scaling included,
 // for positions [0, maxPos).
 func NewRopeFor(c Config, maxPos int) *Rope {
 	inv, attn := c.RopeFrequencies()
@@ -82,10 +82,72 @@ func posFreqs(dim int, theta float64) []float32 {
 
 // RopeFrequencies returns the per-pair inverse frequencies (head_dim/2
 // float32 values, as transformers stores inv_freq) and the attention
-// factor that multiplies cos and sin (1 without scaling). A GPU builds
-// identical tables from them with NewRopeTables.
+// factor that multiplies cos and sin (1 without scaling; YaRN's
+// 0.1·ln(factor) + 1 by default). A GPU builds identical tables from them
+// with NewRopeTables.
 func (c Config) RopeFrequencies() (invFreq []float32, attentionFactor float64) {
-	return DefaultInvFreq(c.HeadDim, c.RopeTheta), 1
+	if c.RopeScaling == nil {
+		return DefaultInvFreq(c.HeadDim, c.RopeTheta), 1
+	}
+	return yarnFrequencies(c.HeadDim, c.RopeTheta, c.MaxPositionEmbeddings, *c.RopeScaling)
+}
+
+// yarnFrequencies is transformers' _compute_yarn_parameters (5.x): a ramp
+// over the pairs blends extrapolated frequencies (fast-rotating pairs, kept
+// as they are) with interpolated ones (slow pairs, divided by factor).
+// Scalars are float64 as in Python; tensor steps are float32 as in torch.
+func yarnFrequencies(dim int, theta float64, maxPos int, s RopeScaling) ([]float32, float64) {
+	factor := s.Factor
+	if factor == 0 { // transformers: a null factor is max_position_embeddings / original
+		factor = float64(maxPos) / float64(s.OriginalMaxPositionEmbeddings)
+	}
+	mscale := func(scale, m float64) float64 {
+		if scale <= 1 {
+			return 1
+		}
+		return 0.1*m*math.Log(scale) + 1
+	}
+	attn := s.AttentionFactor
+	if attn == 0 {
+		if s.Mscale != 0 && s.MscaleAllDim != 0 {
+			attn = mscale(factor, s.Mscale) / mscale(factor, s.MscaleAllDim)
+		} else {
+			attn = mscale(factor, 1)
+		}
+	}
+	betaFast, betaSlow := s.BetaFast, s.BetaSlow
+	if betaFast == 0 {
+		betaFast = 32
+	}
+	if betaSlow == 0 {
+		betaSlow = 1
+	}
+	// The pair index at which a frequency makes numRot turns over the
+	// original context.
+	correctionDim := func(numRot float64) float64 {
+		return (float64(dim) * math.Log(float64(s.OriginalMaxPositionEmbeddings)/(numRot*2*math.Pi))) / (2 * math.Log(theta))
+	}
+	low, high := correctionDim(betaFast), correctionDim(betaSlow)
+	if !s.NoTruncate {
+		low, high = math.Floor(low), math.Ceil(high)
+	}
+	low, high = math.Max(low, 0), math.Min(high, float64(dim-1))
+	if low == high {
+		high += 0.001 // transformers' guard against a zero-width ramp
+	}
+	lowF, width := float32(low), float32(high-low)
+	ff := float32(factor)
+	pos := posFreqs(dim, theta)
+	inv := make([]float32, len(pos))
+	for i, p := range pos {
+		extrapolation := 1 / p
+		interpolation := 1 / float32(ff*p)
+		ramp := float32(float32(i)-lowF) / width
+		ramp = min(max(ramp, 0), 1)
+		extraFactor := 1 - ramp
+		inv[i] = float32(interpolation*float32(1-extraFactor)) + float32(extrapolation*extraFactor)
+	}
+	return inv, attn
 }
 
 // Apply rotates one float32 head vector in place at position pos with the
