@@ -32,6 +32,9 @@ type Config struct {
 	EOSTokenIDs []int `json:"-"`
 	// TorchDtype is the checkpoint's declared dtype ("bfloat16", ...), informational.
 	TorchDtype string `json:"-"`
+	// RopeScaling is nil for plain RoPE; it holds YaRN's parameters when
+	// config.json asks for them (rope_scaling or rope_parameters).
+	RopeScaling *RopeScaling `json:"-"`
 }
 
 // rawConfig mirrors config.json loosely so that presence, alternative
@@ -42,17 +45,12 @@ type rawConfig struct {
 	HiddenAct        string          `json:"hidden_act"`
 	AttentionBias    bool            `json:"attention_bias"`
 	UseSlidingWindow bool            `json:"use_sliding_window"`
-	RopeScaling      json.RawMessage `json:"rope_scaling"`
-	RopeParameters   *struct {
-		RopeTheta *float64 `json:"rope_theta"`
-		RopeType  string   `json:"rope_type"`
-	} `json:"rope_parameters"`
-	NumExperts     int             `json:"num_experts"`
-	LayerTypes     []string        `json:"layer_types"`
-	EOSTokenID     json.RawMessage `json:"eos_token_id"`
-	TorchDtype     string          `json:"torch_dtype"`
-	Dtype          string          `json:"dtype"`
-	QuantizationCf json.RawMessage `json:"quantization_config"`
+	NumExperts       int             `json:"num_experts"`
+	LayerTypes       []string        `json:"layer_types"`
+	EOSTokenID       json.RawMessage `json:"eos_token_id"`
+	TorchDtype       string          `json:"torch_dtype"`
+	Dtype            string          `json:"dtype"`
+	QuantizationCf   json.RawMessage `json:"quantization_config"`
 }
 
 // LoadConfig reads and validates a config.json.
@@ -120,9 +118,6 @@ func ParseConfig(data []byte) (Config, error) {
 			return Config{}, fmt.Errorf("unsupported: layer_types[%d]=%q (only full_attention)", i, t)
 		}
 	}
-	if len(raw.RopeScaling) > 0 && string(raw.RopeScaling) != "null" {
-		return Config{}, fmt.Errorf("unsupported: rope_scaling %s", compact(raw.RopeScaling))
-	}
 	if len(raw.QuantizationCf) > 0 && string(raw.QuantizationCf) != "null" {
 		return Config{}, fmt.Errorf("unsupported: quantization_config (quantized checkpoints)")
 	}
@@ -133,15 +128,8 @@ func ParseConfig(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("unsupported: attention_bias=true")
 	}
 
-	switch {
-	case has("rope_theta"):
-	case raw.RopeParameters != nil && raw.RopeParameters.RopeTheta != nil:
-		if t := raw.RopeParameters.RopeType; t != "" && t != "default" {
-			return Config{}, fmt.Errorf("unsupported: rope_parameters.rope_type %q", t)
-		}
-		c.RopeTheta = *raw.RopeParameters.RopeTheta
-	default:
-		return Config{}, fmt.Errorf("missing field \"rope_theta\" (or rope_parameters.rope_theta)")
+	if err := parseRope(present, &c); err != nil {
+		return Config{}, err
 	}
 	if !has("head_dim") && c.NumAttentionHeads > 0 {
 		c.HeadDim = c.HiddenSize / c.NumAttentionHeads // transformers' default

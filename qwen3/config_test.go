@@ -76,7 +76,24 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"moe", func(m map[string]any) { m["model_type"] = "qwen3_moe"; m["num_experts"] = 128 }, `unsupported model_type "qwen3_moe"`},
 		{"experts", func(m map[string]any) { m["num_experts"] = 64 }, "mixture of experts"},
 		{"sliding window", func(m map[string]any) { m["use_sliding_window"] = true }, "sliding window"},
-		{"rope scaling", func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4} }, "rope_scaling"},
+		{"linear rope scaling", func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "linear", "factor": 4} }, `rope_scaling.rope_type "linear"`},
+		{"llama3 in rope_parameters", func(m map[string]any) {
+			m["rope_parameters"] = map[string]any{"rope_type": "llama3", "factor": 8}
+		}, `rope_parameters.rope_type "llama3"`},
+		{"both spellings", func(m map[string]any) {
+			m["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4}
+			m["rope_parameters"] = map[string]any{"rope_theta": 1e6}
+		}, "both rope_scaling and rope_parameters"},
+		{"thetas disagree", func(m map[string]any) { m["rope_parameters"] = map[string]any{"rope_theta": 1e4} }, "disagree"},
+		{"yarn without factor", func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "yarn"} }, `"rope_scaling.factor"`},
+		{"yarn factor below 1", func(m map[string]any) { m["rope_scaling"] = map[string]any{"type": "yarn", "factor": 0.5} }, "factor must be >= 1"},
+		{"yarn unknown key", func(m map[string]any) {
+			m["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4, "extrapolation_factor": 1}
+		}, "rope_scaling.extrapolation_factor"},
+		{"factor on plain rope", func(m map[string]any) { m["rope_scaling"] = map[string]any{"factor": 4} }, `rope_scaling.factor with rope_type "default"`},
+		{"partial rotary", func(m map[string]any) { m["partial_rotary_factor"] = 0.5 }, "partial_rotary_factor 0.5"},
+		{"rope type not a string", func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": 4} }, "rope_scaling.rope_type: want a string"},
+		{"rope_scaling not an object", func(m map[string]any) { m["rope_scaling"] = "yarn" }, `field "rope_scaling": want an object`},
 		{"heads not divisible", func(m map[string]any) { m["num_key_value_heads"] = 5 }, "not divisible"},
 		{"odd head_dim", func(m map[string]any) { m["head_dim"] = 127 }, "head_dim must be even"},
 		{"zero layers", func(m map[string]any) { m["num_hidden_layers"] = 0 }, "num_hidden_layers must be > 0"},

@@ -2,39 +2,70 @@ package qwen3
 
 import "fmt"
 
-// Model is the CPU reference Qwen3: float32 weights and activations,
-// float64 reductions. It is the oracle the GPU engine is validated against.
-type Model struct {
-	Config Config
-	W      *Weights
-	Rope   *Rope
-}
+// Precision is how the CPU reference keeps its activations.
+type Precision int
 
-// NewModel wraps loaded weights. maxPos bounds the positions the RoPE
-// tables cover (and so the longest sequence).
-func NewModel(c Config, w *Weights, maxPos int) *Model {
-	return &Model{Config: c, W: w, Rope: NewRope(c.HeadDim, maxPos, c.RopeTheta)}
-}
+const (
+	// Float64 is the oracle: weights widened exactly, activations, norms,
+	// RoPE products, softmax and KV cache in float64. It differs from
+	// transformers' float64 model only in summation order and in the steps
+	// transformers itself performs in float32 (see model64.go).
+	Float64 Precision = iota
+	// Float32Activations rounds every activation to float32 between ops
+	// (sums in float64): the best a float32 GPU kernel chain can do. Its
+	// distance from the oracle is what float32 rounding alone costs.
+	Float32Activations
+)
 
-// Cache is the KV cache of the CPU reference: per layer, keys and values
-// of every position seen so far, [maxPos, kv_heads·head_dim] each.
-type Cache struct {
-	K, V [][]float32
-	Len  int // positions filled
-	Max  int
-}
-
-// NewCache allocates a cache for up to maxPos positions.
-func (m *Model) NewCache(maxPos int) *Cache {
-	c := &Cache{Max: maxPos}
-	for range m.Config.NumHiddenLayers {
-		c.K = append(c.K, make([]float32, maxPos*m.Config.KVDim()))
-		c.V = append(c.V, make([]float32, maxPos*m.Config.KVDim()))
+func (p Precision) String() string {
+	if p == Float32Activations {
+		return "float32 activations"
 	}
-	return c
+	return "float64"
 }
 
-// Output is what a forward pass returns.
+// Model is the CPU reference Qwen3, the oracle the GPU engine is validated
+// against. Weights are held as float32 (exact for every checkpoint dtype).
+type Model struct {
+	Config    Config
+	W         *Weights
+	Rope      *Rope
+	Precision Precision
+}
+
+// NewModel wraps loaded weights as the float64 oracle. maxPos bounds the
+// positions the RoPE tables cover (and so the longest sequence).
+func NewModel(c Config, w *Weights, maxPos int) *Model {
+	return &Model{Config: c, W: w, Rope: NewRopeFor(c, maxPos), Precision: Float64}
+}
+
+// NewFloat32ActivationsModel wraps loaded weights as the float32-activation
+// reference (Float32Activations).
+func NewFloat32ActivationsModel(c Config, w *Weights, maxPos int) *Model {
+	m := NewModel(c, w, maxPos)
+	m.Precision = Float32Activations
+	return m
+}
+
+// Cache is the KV cache of the CPU reference: per layer, keys and values of
+// every position seen so far, [positions, kv_heads·head_dim], in the
+// model's precision. It grows as positions are filled, up to Max.
+type Cache struct {
+	k32, v32 [][]float32
+	k64, v64 [][]float64
+	Len      int // positions filled
+	Max      int
+}
+
+// NewCache makes an empty cache for up to maxPos positions.
+func (m *Model) NewCache(maxPos int) *Cache {
+	L := m.Config.NumHiddenLayers
+	return &Cache{Max: maxPos, k32: make([][]float32, L), v32: make([][]float32, L),
+		k64: make([][]float64, L), v64: make([][]float64, L)}
+}
+
+// Output is what a forward pass returns, rounded to float32 whatever the
+// precision it was computed in.
 type Output struct {
 	T      int
 	Logits []float32 // [T, vocab]
@@ -68,7 +99,7 @@ func (m *Model) Step(c *Cache, token int) ([]float32, error) {
 // values to the cache. It returns every position's logits.
 func (m *Model) Prefill(c *Cache, tokens []int, wantHidden bool) (*Output, error) {
 	cfg := m.Config
-	T, H := len(tokens), cfg.HiddenSize
+	T := len(tokens)
 	if T == 0 {
 		return nil, fmt.Errorf("qwen3: empty input")
 	}
@@ -81,85 +112,14 @@ func (m *Model) Prefill(c *Cache, tokens []int, wantHidden bool) (*Output, error
 			return nil, fmt.Errorf("qwen3: token id %d outside the vocabulary [0, %d)", id, cfg.VocabSize)
 		}
 	}
-	out := &Output{T: T}
-
-	x := make([]float32, T*H) // residual stream [T, hidden]
-	for t, id := range tokens {
-		copy(x[t*H:(t+1)*H], m.W.Embed[id*H:(id+1)*H])
-	}
-	if wantHidden {
-		out.Hidden = append(out.Hidden, clone(x))
-	}
-	for l := range m.W.Layers {
-		m.layer(l, c, x, T, pos0)
-		if wantHidden && l < cfg.NumHiddenLayers-1 {
-			out.Hidden = append(out.Hidden, clone(x))
-		}
+	var out *Output
+	if m.Precision == Float32Activations {
+		out = m.prefill32(c, tokens, wantHidden)
+	} else {
+		out = m.prefill64(c, tokens, wantHidden)
 	}
 	c.Len = pos0 + T
-
-	RMSNormRows(x, x, m.W.FinalNorm, cfg.RMSNormEps)
-	if wantHidden {
-		out.Hidden = append(out.Hidden, clone(x))
-	}
-	out.Logits = make([]float32, T*cfg.VocabSize)
-	MatMul(out.Logits, x, m.W.LMHead, T, cfg.VocabSize, H)
 	return out, nil
-}
-
-// layer applies decoder layer l to the residual stream x [T, hidden] in
-// place, as Qwen3DecoderLayer does.
-func (m *Model) layer(l int, c *Cache, x []float32, T, pos0 int) {
-	cfg, w := m.Config, &m.W.Layers[l]
-	H, Q, KV, I, hd := cfg.HiddenSize, cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize, cfg.HeadDim
-	eps := cfg.RMSNormEps
-
-	// Attention block: h = x + o_proj(attn(rope(q_norm(q)), rope(k_norm(k)), v)).
-	n := make([]float32, T*H)
-	RMSNormRows(n, x, w.AttnNorm, eps)
-	q := make([]float32, T*Q)
-	k := make([]float32, T*KV)
-	v := make([]float32, T*KV)
-	MatMul(q, n, w.Wq, T, Q, H)
-	MatMul(k, n, w.Wk, T, KV, H)
-	MatMul(v, n, w.Wv, T, KV, H)
-	for t := 0; t < T; t++ {
-		pos := pos0 + t
-		// q_norm and k_norm normalise each head over head_dim BEFORE RoPE.
-		for h := 0; h < cfg.NumAttentionHeads; h++ {
-			qh := q[t*Q+h*hd : t*Q+(h+1)*hd]
-			RMSNorm(qh, qh, w.QNorm, eps)
-			m.Rope.Apply(qh, pos)
-		}
-		for h := 0; h < cfg.NumKeyValueHeads; h++ {
-			kh := k[t*KV+h*hd : t*KV+(h+1)*hd]
-			RMSNorm(kh, kh, w.KNorm, eps)
-			m.Rope.Apply(kh, pos)
-		}
-		copy(c.K[l][pos*KV:(pos+1)*KV], k[t*KV:(t+1)*KV])
-		copy(c.V[l][pos*KV:(pos+1)*KV], v[t*KV:(t+1)*KV])
-	}
-	attn := make([]float32, T*Q)
-	parallelFor(T, (pos0+T)*Q, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			// Causal: position pos0+t sees cache rows [0, pos0+t].
-			Attention(attn[t*Q:(t+1)*Q], q[t*Q:(t+1)*Q], c.K[l], c.V[l], pos0+t+1,
-				cfg.NumAttentionHeads, cfg.NumKeyValueHeads, hd)
-		}
-	})
-	o := make([]float32, T*H)
-	MatMul(o, attn, w.Wo, T, H, Q)
-	Add(x, x, o)
-
-	// MLP block: out = h + down(silu(gate(m)) · up(m)).
-	RMSNormRows(n, x, w.MLPNorm, eps)
-	gate := make([]float32, T*I)
-	up := make([]float32, T*I)
-	MatMul(gate, n, w.Gate, T, I, H)
-	MatMul(up, n, w.Up, T, I, H)
-	SwiGLU(gate, gate, up)
-	MatMul(o, gate, w.Down, T, H, I)
-	Add(x, x, o)
 }
 
 func clone(x []float32) []float32 { return append([]float32(nil), x...) }

@@ -130,49 +130,6 @@ func Argmax(x []float32) int {
 	return best
 }
 
-// Rope holds rotary-embedding tables cos[pos, i], sin[pos, i] for
-// i < head_dim/2, computed the way transformers computes them: inverse
-// frequencies and angles in float32, then cos and sin of the float32 angle.
-// The GPU uploads the same tables, so both sides rotate by identical values.
-type Rope struct {
-	HeadDim int
-	MaxPos  int
-	Cos     []float32 // [MaxPos, HeadDim/2]
-	Sin     []float32 // [MaxPos, HeadDim/2]
-}
-
-// NewRope builds tables for positions [0, maxPos).
-func NewRope(headDim, maxPos int, theta float64) *Rope {
-	half := headDim / 2
-	r := &Rope{HeadDim: headDim, MaxPos: maxPos, Cos: make([]float32, maxPos*half), Sin: make([]float32, maxPos*half)}
-	invFreq := make([]float32, half)
-	for i := range invFreq {
-		// inv_freq = 1 / theta^(2i/d), rounded to float32 as transformers stores it.
-		invFreq[i] = float32(1 / math.Pow(theta, float64(2*i)/float64(headDim)))
-	}
-	for p := 0; p < maxPos; p++ {
-		for i, f := range invFreq {
-			angle := float32(p) * f // float32 product, as in transformers
-			r.Cos[p*half+i] = float32(math.Cos(float64(angle)))
-			r.Sin[p*half+i] = float32(math.Sin(float64(angle)))
-		}
-	}
-	return r
-}
-
-// Apply rotates one head vector in place at position pos with the
-// rotate-half (NeoX) form: element i pairs with element i + head_dim/2.
-func (r *Rope) Apply(v []float32, pos int) {
-	half := r.HeadDim / 2
-	cos, sin := r.Cos[pos*half:(pos+1)*half], r.Sin[pos*half:(pos+1)*half]
-	for i := 0; i < half; i++ {
-		a, b := float64(v[i]), float64(v[i+half])
-		c, s := float64(cos[i]), float64(sin[i])
-		v[i] = float32(a*c - b*s)
-		v[i+half] = float32(b*c + a*s)
-	}
-}
-
 // Attention computes causal grouped-query attention for one query position
 // that may see cache rows [0, n). q is [nHeads·headDim]; keys and values
 // are [n, nKV·headDim]; out is [nHeads·headDim]. Query head h reads KV head

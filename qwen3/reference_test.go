@@ -12,10 +12,21 @@ import (
 )
 
 // goldenModels are the transformers-made reference models in testdata.
-var goldenModels = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-tied-bf16"}
+var goldenModels = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-tied-bf16", "yarn-tied-f32"}
 
-// Bound from the issue: every logit and hidden state within
-// 1e-4 × max(1, max|reference|) of transformers' float64 answer.
+// oracleTol bounds the float64 oracle's logits and hidden states against
+// transformers' float64 answer, relative to max(1, max|reference|): 1e-6
+// where the model allows it. The two models with k_norm weights of 20..90
+// amplify transformers' own float32 steps (see model64.go) to 3.9e-6 and
+// 9.9e-6 measured; their bounds are those figures with a 1.5× margin.
+var oracleTol = map[string]float64{
+	"tiny-tied-f32":           1e-6,
+	"yarn-tied-f32":           1e-6,
+	"gqa-untied-extremek-f32": 6e-6,
+	"small-tied-bf16":         1.5e-5,
+}
+
+// refTol bounds the float32-activation path: 1e-4 × max(1, max|reference|).
 const refTol = 1e-4
 
 // Greedy steps are compared only where transformers' top-1/top-2 margin
@@ -25,6 +36,10 @@ const greedyMarginMin = 1e-3
 func goldenDir(name string) string { return filepath.Join("..", "testdata", "golden", name) }
 
 func loadGoldenModel(t *testing.T, name string) (*Model, []GoldenCase) {
+	return loadGoldenModelAt(t, name, Float64)
+}
+
+func loadGoldenModelAt(t *testing.T, name string, p Precision) (*Model, []GoldenCase) {
 	t.Helper()
 	dir := goldenDir(name)
 	cfg, err := LoadConfigDir(dir)
@@ -37,39 +52,77 @@ func loadGoldenModel(t *testing.T, name string) (*Model, []GoldenCase) {
 	cases, err := LoadGolden(filepath.Join(dir, "golden.safetensors"), cfg)
 	require.NoError(t, err)
 	require.NotEmpty(t, cases)
-	return NewModel(cfg, w, 256), cases
+	m := NewModel(cfg, w, 256)
+	m.Precision = p
+	return m, cases
 }
 
-func TestReferenceMatchesTransformers(t *testing.T) {
+func TestOracleMatchesTransformers(t *testing.T) {
+	for _, name := range goldenModels {
+		t.Run(name, func(t *testing.T) {
+			checkAgainstGolden(t, name, Float64, oracleTol[name])
+		})
+	}
+}
+
+func TestFloat32ActivationsMatchTransformers(t *testing.T) {
+	for _, name := range goldenModels {
+		t.Run(name, func(t *testing.T) {
+			checkAgainstGolden(t, name, Float32Activations, refTol)
+		})
+	}
+}
+
+func checkAgainstGolden(t *testing.T, name string, p Precision, tol float64) {
+	m, cases := loadGoldenModelAt(t, name, p)
+	V, H := m.Config.VocabSize, m.Config.HiddenSize
+	for _, gc := range cases {
+		out, err := m.Forward(gc.InputIDs, true)
+		require.NoError(t, err)
+		for tpos := range gc.InputIDs {
+			got, want := out.LogitsAt(tpos), gc.Logits[tpos*V:(tpos+1)*V]
+			e := RelErr(got, want)
+			require.LessOrEqualf(t, e, tol, "case %d position %d: logits rel err %.3g", gc.Index, tpos, e)
+		}
+		require.Len(t, out.Hidden, m.Config.NumHiddenLayers+1)
+		for i, want := range gc.Hidden {
+			for tpos := range gc.InputIDs {
+				g, w := out.Hidden[i][tpos*H:(tpos+1)*H], want[tpos*H:(tpos+1)*H]
+				e := RelErr(g, w)
+				require.LessOrEqualf(t, e, tol, "case %d hidden %d position %d: rel err %.3g", gc.Index, i, tpos, e)
+			}
+		}
+	}
+}
+
+// The oracle's own greedy continuation through the KV cache (no teacher
+// forcing) is transformers' at every step, whatever the margin.
+func TestOracleGreedyWithKVCache(t *testing.T) {
 	for _, name := range goldenModels {
 		t.Run(name, func(t *testing.T) {
 			m, cases := loadGoldenModel(t, name)
-			V, H := m.Config.VocabSize, m.Config.HiddenSize
 			for _, gc := range cases {
-				out, err := m.Forward(gc.InputIDs, true)
+				cache := m.NewCache(len(gc.InputIDs) + len(gc.Greedy))
+				out, err := m.Prefill(cache, gc.InputIDs, false)
 				require.NoError(t, err)
-				for tpos := range gc.InputIDs {
-					got, want := out.LogitsAt(tpos), gc.Logits[tpos*V:(tpos+1)*V]
-					e := RelErr(got, want)
-					require.LessOrEqualf(t, e, refTol, "case %d position %d: logits rel err %.3g", gc.Index, tpos, e)
-				}
-				require.Len(t, out.Hidden, m.Config.NumHiddenLayers+1)
-				for i, want := range gc.Hidden {
-					for tpos := range gc.InputIDs {
-						g, w := out.Hidden[i][tpos*H:(tpos+1)*H], want[tpos*H:(tpos+1)*H]
-						e := RelErr(g, w)
-						require.LessOrEqualf(t, e, refTol, "case %d hidden %d position %d: rel err %.3g", gc.Index, i, tpos, e)
-					}
+				logits := out.LogitsAt(out.T - 1)
+				for step, want := range gc.Greedy {
+					got := Argmax(logits)
+					require.Equalf(t, want, got, "case %d step %d (margin %.3g)", gc.Index, step, gc.GreedyMargin[step])
+					logits, err = m.Step(cache, got)
+					require.NoError(t, err)
 				}
 			}
 		})
 	}
 }
 
-func TestReferenceGreedyWithKVCache(t *testing.T) {
+// The float32-activation path may differ where transformers' top-1/top-2
+// margin is tiny; elsewhere it must agree.
+func TestFloat32ActivationsGreedyWithKVCache(t *testing.T) {
 	for _, name := range goldenModels {
 		t.Run(name, func(t *testing.T) {
-			m, cases := loadGoldenModel(t, name)
+			m, cases := loadGoldenModelAt(t, name, Float32Activations)
 			for _, gc := range cases {
 				cache := m.NewCache(len(gc.InputIDs) + len(gc.Greedy))
 				out, err := m.Prefill(cache, gc.InputIDs, false)

@@ -169,9 +169,36 @@ func TestValidateGolden(t *testing.T) {
 				require.NotNil(t, m, last)
 				require.Equal(t, m[2], m[1])
 				require.NotEqual(t, "0", m[2])
+				if device == "gpu" {
+					// The layer table puts the GPU's error beside float32
+					// rounding's, both against the float64 oracle.
+					row := regexp.MustCompile(`(?m)^logits +(\S+) +(\S+) +(\S+) +(\S+)`).FindStringSubmatch(r.stdout)
+					require.NotNil(t, row, r.stdout)
+					f32, err := strconv.ParseFloat(row[3], 64)
+					require.NoError(t, err)
+					require.Greater(t, f32, 0.0, "float32 rounding costs something on every model")
+					require.Less(t, f32, 1e-4)
+				}
 			})
 		}
 	}
+}
+
+// The YaRN model validates on the CPU oracle; the GPU refuses it, naming
+// the setting, until the engine builds YaRN tables.
+func TestValidateYarn(t *testing.T) {
+	dir := repoRoot("testdata", "golden", "yarn-tied-f32")
+	golden := filepath.Join(dir, "golden.safetensors")
+	r := qwgpu(t, validateArgs(dir, golden, "--device", "cpu", "--tol", "1e-6")...)
+	requireOK(t, r)
+	last := lastLine(r.stdout)
+	require.True(t, strings.HasPrefix(last, "validate: ok "), "%v", r)
+	m := regexp.MustCompile(`greedy=(\d+)/(\d+)`).FindStringSubmatch(last)
+	require.NotNil(t, m, last)
+	require.Equal(t, m[2], m[1])
+	needGPU(t)
+	r = qwgpu(t, validateArgs(dir, golden)...)
+	requireCleanError(t, r, "config.json", "rope_scaling yarn", "GPU engine")
 }
 
 func TestValidateFails(t *testing.T) {

@@ -21,10 +21,10 @@ func cmdValidate(args []string) error {
 	fs := newFlags("validate")
 	var mf modelFlags
 	mf.register(fs, "model directory (required)")
-	device := fs.String("device", "gpu", "what to check: gpu (against the CPU reference and --golden) or cpu (the reference alone, needs --golden)")
+	device := fs.String("device", "gpu", "what to check: gpu (against the float64 CPU oracle and --golden) or cpu (the oracle alone, needs --golden)")
 	golden := fs.String("golden", "", "golden.safetensors made by transformers (see testdata/golden/README.md)")
 	prompt := fs.String("prompt", validatePrompt, "text compared layer by layer, GPU against CPU")
-	tol := fs.Float64("tol", 0, "bound on |err| / max(1, max|reference|) (default 2e-3 on the GPU, 1e-4 for --device cpu)")
+	tol := fs.Float64("tol", 0, "bound on |err| / max(1, max|reference|) (default 2e-3 on the GPU against the float64 CPU oracle, 1e-4 for --device cpu against --golden)")
 	decodeSteps := fs.Int("decode-steps", 8, "KV-cache decode steps compared after the prompt")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -131,7 +131,7 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 	if err := mf.fit(v.fs, cfg); err != nil {
 		return err
 	}
-	fmt.Printf("model: %s; loading the CPU reference\n", m.name())
+	fmt.Printf("model: %s; loading the CPU reference (float64 oracle)\n", m.name())
 	// m.src refuses tensors holding NaN or Inf, naming them: such weights
 	// would make every comparison meaningless.
 	w, err := qwen3.LoadWeights(cfg, m.src)
@@ -169,7 +169,8 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 		default:
 			return fmt.Errorf("%s has no tokenizer.json to encode --prompt (give --golden to compare on its prompts)", mf.model)
 		}
-		if err := v.layers(ref, e, ids, decodeSteps); err != nil {
+		f32 := qwen3.NewFloat32ActivationsModel(cfg, w, ctx)
+		if err := v.layers(ref, f32, e, ids, decodeSteps); err != nil {
 			return err
 		}
 	}
@@ -179,9 +180,13 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 	return nil
 }
 
-// layers compares the GPU with the CPU reference on a prompt: every
+// layers compares the GPU with the float64 oracle on a prompt: every
 // layer's hidden state, the logits, then decode steps through the cache.
-func (v *validator) layers(ref *qwen3.Model, e *engine.Engine, ids []int, decodeSteps int) error {
+// Beside each GPU error it prints what float32 rounding alone costs there
+// (the float32-activation CPU path against the same oracle), so that a GPU
+// error far above that figure is the GPU's, and one near it is the model's
+// sensitivity to float32 arithmetic.
+func (v *validator) layers(ref, f32 *qwen3.Model, e *engine.Engine, ids []int, decodeSteps int) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("--prompt encodes to no tokens")
 	}
@@ -190,12 +195,17 @@ func (v *validator) layers(ref *qwen3.Model, e *engine.Engine, ids []int, decode
 	if err != nil {
 		return err
 	}
+	round, err := f32.Forward(ids, true)
+	if err != nil {
+		return err
+	}
 	tr, err := e.ForwardTrace(ids)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("prompt: %d tokens; GPU against the CPU reference (rel = max|err| / max(1, max|ref|))\n", len(ids))
-	fmt.Printf("%-14s %12s %12s\n", "stage", "max abs err", "rel err")
+	fmt.Printf("prompt: %d tokens; GPU against the float64 CPU oracle (rel = max|err| / max(1, max|oracle|));\n", len(ids))
+	fmt.Printf("float32 rel: the float32-activation CPU path against the same oracle (float32 rounding alone)\n")
+	fmt.Printf("%-14s %12s %12s %12s %9s\n", "stage", "max abs err", "GPU rel", "float32 rel", "GPU/f32")
 	for i := range want.Hidden {
 		name := fmt.Sprintf("layer %d", i)
 		switch i {
@@ -206,9 +216,10 @@ func (v *validator) layers(ref *qwen3.Model, e *engine.Engine, ids []int, decode
 		}
 		abs, _ := qwen3.MaxAbsDiff(tr.Hidden[i], want.Hidden[i])
 		rel := qwen3.RelErr(tr.Hidden[i], want.Hidden[i])
-		fmt.Printf("%-14s %12.3g %12.3g\n", name, abs, rel)
+		f32rel := qwen3.RelErr(round.Hidden[i], want.Hidden[i])
+		fmt.Printf("%-14s %12.3g %12.3g %12.3g %9s\n", name, abs, rel, f32rel, ratio(rel, f32rel))
 		if !(rel <= v.tol) {
-			v.fail("%s: hidden state error %.3g above %.3g", name, rel, v.tol)
+			v.fail("%s: hidden state error %.3g above %.3g (float32 rounding alone: %.3g)", name, rel, v.tol, f32rel)
 		}
 	}
 	V := cfg.VocabSize
@@ -221,7 +232,8 @@ func (v *validator) layers(ref *qwen3.Model, e *engine.Engine, ids []int, decode
 		}
 	}
 	abs, _ := qwen3.MaxAbsDiff(tr.Logits, want.Logits)
-	fmt.Printf("%-14s %12.3g %12.3g   top-1 agreement %d/%d\n", "logits", abs, qwen3.RelErr(tr.Logits, want.Logits), agree, len(ids))
+	rel, f32rel := qwen3.RelErr(tr.Logits, want.Logits), qwen3.RelErr(round.Logits, want.Logits)
+	fmt.Printf("%-14s %12.3g %12.3g %12.3g %9s   top-1 agreement %d/%d\n", "logits", abs, rel, f32rel, ratio(rel, f32rel), agree, len(ids))
 
 	// Decode through the KV cache, feeding the reference's greedy choice.
 	cache := ref.NewCache(len(ids) + decodeSteps + 1)
@@ -238,7 +250,7 @@ func (v *validator) layers(ref *qwen3.Model, e *engine.Engine, ids []int, decode
 		}
 		v.logits(fmt.Sprintf("decode step %d", s), g, w)
 		same := qwen3.Argmax(g) == qwen3.Argmax(w)
-		fmt.Printf("decode %-7d %12s %12.3g   top-1 %v\n", s, "", qwen3.RelErr(g, w), same)
+		fmt.Printf("decode %-7d %12s %12.3g %12s %9s   top-1 %v\n", s, "", qwen3.RelErr(g, w), "", "", same)
 		next = qwen3.Argmax(w)
 	}
 	return nil
@@ -287,4 +299,15 @@ func (v *validator) golden(b backend, cfg qwen3.Config, path string) error {
 		fmt.Printf("golden case %d: %d prompt tokens, max logit err %.3g, greedy %d/%d\n", gc.Index, len(gc.InputIDs), caseErr, matched, total)
 	}
 	return nil
+}
+
+// ratio prints how many times float32 rounding's error the GPU's is.
+func ratio(gpu, f32 float64) string {
+	switch {
+	case gpu == 0:
+		return "0"
+	case f32 == 0:
+		return "inf"
+	}
+	return fmt.Sprintf("%.2g", gpu/f32)
 }
