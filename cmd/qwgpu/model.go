@@ -215,13 +215,6 @@ func describeAdapter(d *gpu.Device) string {
 
 // loadEngine uploads the model with a progress bar on a terminal.
 func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.Engine, time.Duration, error) {
-	// The engine builds plain RoPE tables from rope_theta alone; running a
-	// YaRN model on it would compute a different model without a word.
-	// qwen3.NewRopeFor(cfg, ctx) gives the tables it needs.
-	if s := m.cfg.RopeScaling; s != nil {
-		return nil, 0, fmt.Errorf("%s: rope_scaling %s is not applied by the GPU engine yet (the CPU reference applies it: qwgpu validate --device cpu)",
-			filepath.Join(m.dir, "config.json"), s.Type)
-	}
 	if err := checkMemory(dev, m, f, chunk); err != nil {
 		return nil, 0, err
 	}

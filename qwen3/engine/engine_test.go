@@ -64,7 +64,7 @@ func loadGolden(t *testing.T, name string) *goldenModel {
 	return &goldenModel{cfg: cfg, ck: ck, cases: cases, ref: qwen3.NewModel(cfg, w, 256)}
 }
 
-var goldenNames = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-tied-bf16"}
+var goldenNames = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-tied-bf16", "yarn-tied-f32"}
 
 // Every position's logits and every hidden state of the GPU prefill pass
 // against transformers' float64 answer; then greedy decoding through the
@@ -75,7 +75,7 @@ func TestEngineMatchesGolden(t *testing.T) {
 	for _, name := range goldenNames {
 		t.Run(name, func(t *testing.T) {
 			g := loadGolden(t, name)
-			e, err := Load(d, g.cfg, g.ck, Options{Ctx: 128, PrefillChunk: 64})
+			e, err := Load(d, g.cfg, g.ck, Options{Ctx: 128, PrefillChunk: 128})
 			require.NoError(t, err)
 			defer e.Close()
 			H, V := g.cfg.HiddenSize, g.cfg.VocabSize

@@ -282,7 +282,9 @@ func (e *Engine) allocate() error {
 			return e.oom("kv cache", err)
 		}
 	}
-	rope := qwen3.NewRope(c.HeadDim, e.ctx, c.RopeTheta)
+	// The reference's tables (YaRN scaling and its attention factor folded
+	// in), so that the GPU rotates by exactly the reference's values.
+	rope := qwen3.NewRopeFor(c, e.ctx)
 	if e.rope, err = kernels.UploadRope(s, "rope", c.HeadDim, e.ctx, rope.Cos, rope.Sin); err != nil {
 		return e.oom("rope tables", err)
 	}
