@@ -41,6 +41,11 @@ func realMain(args []string) (code int) {
 			code = 3
 		}
 	}()
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+		fmt.Println(versionLine())
+		return 0
+	}
+	defer ensureRuntimeDir()()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage()
 		if len(args) == 0 {
@@ -53,6 +58,11 @@ func realMain(args []string) (code int) {
 			err := c.run(args[1:])
 			if errors.Is(err, pflag.ErrHelp) {
 				return 0
+			}
+			if errors.Is(err, errInterrupted) {
+				// The output so far and the stats line were written.
+				fmt.Fprintf(os.Stderr, "qwgpu %s: interrupted\n", c.name)
+				return 130
 			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "qwgpu %s: %s\n", c.name, oneLine(err.Error()))
@@ -70,8 +80,12 @@ func usage() {
 	for _, c := range commands {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nrun 'qwgpu <command> --help' for its flags")
+	fmt.Fprintln(os.Stderr, "\nrun 'qwgpu <command> --help' for its flags; 'qwgpu --version' for the build")
 }
+
+// errInterrupted ends a command stopped by Ctrl-C (SIGINT): exit 130, as
+// a shell reports a process killed by that signal.
+var errInterrupted = errors.New("interrupted")
 
 // newFlags makes a command's flag set; parse errors come back as errors.
 func newFlags(name string) *pflag.FlagSet {

@@ -4,6 +4,7 @@
 package generate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,6 +57,11 @@ type Options struct {
 	// OnText receives the generated text as it becomes printable: never
 	// half of a multi-byte character, never the start of a stop string.
 	OnText func(string)
+	// Context, when set, stops generation once it is done: checked after
+	// every token, so the step in flight finishes and the cache stays
+	// consistent (the result says StopInterrupted). The prompt's prefill
+	// itself is not interrupted.
+	Context context.Context
 }
 
 // Stop reasons.
@@ -64,6 +70,8 @@ const (
 	StopString    = "stop string"
 	StopMaxTokens = "max tokens"
 	StopContext   = "context full"
+	// StopInterrupted: Options.Context was done (Ctrl-C, a closed output).
+	StopInterrupted = "interrupted"
 )
 
 // Result describes a finished generation.
@@ -164,6 +172,10 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 		}
 		if b.Len() >= b.Context() {
 			res.StopReason = StopContext
+			return true
+		}
+		if opt.Context != nil && opt.Context.Err() != nil {
+			res.StopReason = StopInterrupted
 			return true
 		}
 		return false
