@@ -4,6 +4,7 @@
 //	qwgpu validate  check the GPU against the CPU reference and golden data
 //	qwgpu bench     prefill and decode speed, llama-bench style
 //	qwgpu tokenize  text to token ids and back
+//	qwgpu pull      download a model from the Hugging Face hub
 //	qwgpu info      the GPU adapters this machine has
 package main
 
@@ -26,6 +27,7 @@ var commands = []command{
 	{"validate", "compare the GPU with the CPU reference (and golden data)", cmdValidate},
 	{"bench", "measure prefill (pp) and decode (tg) tokens per second", cmdBench},
 	{"tokenize", "turn text into token ids, or ids into text with --decode", cmdTokenize},
+	{"pull", "download a model (repo id, e.g. Qwen/Qwen3-0.6B) into the Hugging Face cache", cmdPull},
 	{"info", "list GPU adapters with backend, driver, limits and features", cmdInfo},
 }
 

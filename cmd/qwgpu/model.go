@@ -15,6 +15,7 @@ import (
 	"github.com/qwgpu/qwgpu/qwen3/sample"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
+	"github.com/qwgpu/qwgpu/weights/hub"
 )
 
 // modelFlags are the flags every command that loads a model shares.
@@ -78,6 +79,7 @@ type model struct {
 	tok     *tokenizer.Tokenizer
 	gen     sample.GenerationConfig
 	builtin bool
+	repo    string // the Hugging Face repo id --model gave, if it was one
 }
 
 func (m *model) close() {
@@ -90,6 +92,9 @@ func (m *model) close() {
 func (m *model) name() string {
 	if m.builtin {
 		return "built-in tiny Qwen3 (random weights)"
+	}
+	if m.repo != "" {
+		return m.repo
 	}
 	return filepath.Base(filepath.Clean(m.dir))
 }
@@ -113,6 +118,7 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 		return &model{cfg: cfg, tok: tok, builtin: true,
 			src: &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: builtinSeed}}, nil
 	}
+	name := dir
 	dir, err := resolveModel(dir)
 	if err != nil {
 		return nil, err
@@ -141,6 +147,9 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 		}
 	}
 	m := &model{dir: dir, cfg: cfg, src: finiteSource{ck}, ck: ck}
+	if name != dir {
+		m.repo = name
+	}
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	if _, statErr := os.Stat(tokPath); statErr == nil || needTokenizer {
 		if m.tok, err = tokenizer.Load(tokPath); err != nil {
@@ -272,7 +281,21 @@ func (p *progress) done() {
 	}
 }
 
-// resolveModel turns what --model names into a model directory.
+// resolveModel turns what --model names into a model directory: a path
+// that exists is used as it is; else a Hugging Face repo id (org/name) is
+// looked up in the hub cache, where transformers, huggingface-cli and
+// `qwgpu pull` put models.
 func resolveModel(name string) (string, error) {
-	return name, nil
+	if _, err := os.Lstat(name); err == nil || !hub.IsRepoID(name) {
+		return name, nil
+	}
+	cache, err := hub.CacheDir()
+	if err != nil {
+		return "", fmt.Errorf("--model %s: %v", name, err)
+	}
+	dir, err := hub.Resolve(cache, name, "")
+	if err != nil {
+		return "", fmt.Errorf("--model %s: %v", name, err)
+	}
+	return dir, nil
 }
