@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -133,12 +134,20 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 	useArgmax := canArgmax && opt.Sampling.Greedy() && opt.Sampling.RepetitionPenalty == 1 && opt.Sampling.PresencePenalty == 0
 	seen := slices.Concat(history, prompt)
 
+	vocab := b.Config().VocabSize
 	next := func(feed []int) (int, error) {
 		if useArgmax {
-			return greedy.FeedArgmax(feed)
+			id, err := greedy.FeedArgmax(feed)
+			if err == nil && (id < 0 || id >= vocab) {
+				err = fmt.Errorf("the backend's argmax gave token %d, outside the vocabulary of %d: its logits were probably not finite", id, vocab)
+			}
+			return id, err
 		}
 		logits, err := b.Feed(feed)
 		if err != nil {
+			return 0, err
+		}
+		if err := CheckLogits(logits, b.Len()-1); err != nil {
 			return 0, err
 		}
 		return sampler.Sample(logits, seen)
@@ -208,6 +217,19 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 	}
 	res.Text = out.text.String()
 	return res, nil
+}
+
+// CheckLogits refuses logits holding NaN or an infinity: text drawn from
+// them (greedy decoding would pick whatever compares largest) would be
+// garbage presented as output. pos is the position they predict from.
+func CheckLogits(logits []float32, pos int) error {
+	for id, v := range logits {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config "+
+				"make the computation overflow; 'qwgpu validate' shows the first layer that does", pos, id, v)
+		}
+	}
+	return nil
 }
 
 // stopFilter passes text on, holding back any tail that could be the
