@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 )
@@ -48,6 +50,9 @@ func realMain(args []string) (code int) {
 		return 0
 	}
 	defer ensureRuntimeDir()()
+	// Without this a write to a closed pipe (qwgpu ... | head -1) kills the
+	// process with SIGPIPE; with it the write fails and is reported.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage()
 		if len(args) == 0 {

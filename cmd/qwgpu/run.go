@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/spf13/pflag"
@@ -18,6 +17,7 @@ import (
 	"github.com/qwgpu/qwgpu/qwen3/chat"
 	"github.com/qwgpu/qwgpu/qwen3/generate"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // defaultPrompt is what `qwgpu run` says when given no prompt.
@@ -183,12 +183,7 @@ type output struct {
 	cancel func()
 }
 
-func newOutput(w io.Writer) *output {
-	// Without this a write to a closed pipe kills the process with
-	// SIGPIPE before the error can be reported.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	return &output{w: w}
-}
+func newOutput(w io.Writer) *output { return &output{w: w} }
 
 func (o *output) write(s string) {
 	if o.err != nil || s == "" {
@@ -239,9 +234,12 @@ func readPromptFile(path string) (string, error) {
 	var data []byte
 	var err error
 	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
+		data, err = io.ReadAll(io.LimitReader(os.Stdin, weights.MaxPromptBytes+1))
+		if err == nil && len(data) > weights.MaxPromptBytes {
+			err = fmt.Errorf("stdin: more than %s", weights.HumanBytes(weights.MaxPromptBytes))
+		}
 	} else {
-		data, err = os.ReadFile(path)
+		data, err = weights.ReadFileLimited(path, weights.MaxPromptBytes)
 	}
 	if err != nil {
 		return "", fmt.Errorf("--prompt-file: %v", err)

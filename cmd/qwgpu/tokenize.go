@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,6 +61,7 @@ func cmdTokenize(args []string) error {
 	if err != nil {
 		return err
 	}
+	w := bufio.NewWriter(os.Stdout)
 	if *decode {
 		ids, err := parseIDList(input)
 		if err != nil {
@@ -69,20 +71,31 @@ func cmdTokenize(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println(s)
-		return nil
+		fmt.Fprintln(w, s)
+		return flushStdout(w)
 	}
 	ids := tok.Encode(input)
 	if *asJSON {
 		b, _ := json.Marshal(ids)
-		fmt.Println(string(b))
-		return nil
+		fmt.Fprintln(w, string(b))
+		return flushStdout(w)
 	}
-	w := os.Stdout
 	for _, id := range ids {
 		fmt.Fprintf(w, "%6d  %q\n", id, tok.TokenString(id))
 	}
+	if err := flushStdout(w); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "%d tokens\n", len(ids))
+	return nil
+}
+
+// flushStdout flushes buffered output, reporting a failed write (a closed
+// pipe, a full disk) instead of losing the output without a word.
+func flushStdout(w *bufio.Writer) error {
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("writing the output to stdout: %v", stripPathErr(err))
+	}
 	return nil
 }
 
