@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Hostile inputs, second round (issue 15): files that are not files or
