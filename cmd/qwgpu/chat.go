@@ -223,7 +223,9 @@ func (s *chatSession) turn(line string) (done bool, err error) {
 	opt.Context, opt.OnText = ctx, s.show.write
 
 	ids := append(s.unfed, s.tok.Encode(s.conv.AppendUser(line))...)
+	opt.OnPrefilled = startPrefillNote(len(ids))
 	res, err := generate.Generate(s.b, s.tok, ids, s.history, opt)
+	opt.OnPrefilled()
 	s.show.flush()
 	if errors.Is(err, generate.ErrPromptTooLong) {
 		return true, fmt.Errorf("the conversation no longer fits the context of %d tokens (--ctx; /clear starts over): %w", s.b.Context(), err)

@@ -331,3 +331,21 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestPrefillNote(t *testing.T) {
+	var b syncBuffer
+	stop := prefillNote(&b, true, 300, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(b.String(), "prefill of 300 tokens: 0 s") }, 5*time.Second, 5*time.Millisecond)
+	stop()
+	stop() // twice is harmless
+	require.True(t, strings.HasSuffix(b.String(), "\r\033[K"), "the line is cleared for the text: %q", b.String())
+	n := len(b.String())
+	time.Sleep(30 * time.Millisecond)
+	require.Len(t, b.String(), n, "nothing after stop")
+
+	var quiet syncBuffer
+	prefillNote(&quiet, true, 20, time.Millisecond)()
+	prefillNote(&quiet, false, 5000, time.Millisecond)()
+	time.Sleep(20 * time.Millisecond)
+	require.Empty(t, quiet.String(), "short prompts and non-terminals get no note")
+}

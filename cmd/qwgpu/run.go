@@ -158,7 +158,9 @@ func generateOnce(b generate.Backend, m *model, ids []int, opt generate.Options,
 	defer cancel()
 	out.cancel = cancel
 	opt.Context, opt.OnText = ctx, show.write
+	opt.OnPrefilled = startPrefillNote(len(ids))
 	res, err := generate.Generate(b, m.tok, ids, nil, opt)
+	opt.OnPrefilled()
 	show.flush()
 	out.write("\n")
 	if out.err != nil {

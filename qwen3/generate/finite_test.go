@@ -2,6 +2,7 @@ package generate
 
 import (
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,4 +42,21 @@ func TestNonFiniteLogitsAreAnError(t *testing.T) {
 			require.ErrorContains(t, err, "logits are not finite at position 1 (token id 7")
 		}
 	}
+}
+
+// TestOnPrefilled: called once, after the prompt's prefill and before
+// any text.
+func TestOnPrefilled(t *testing.T) {
+	tok, err := tokenizer.Qwen3()
+	require.NoError(t, err)
+	var events []string
+	b := &nanBackend{bad: 1}
+	_, err = Generate(b, tok, []int{1, 2, 3}, nil, Options{
+		Sampling: sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}, MaxTokens: 3,
+		OnPrefilled: func() { events = append(events, "prefilled at "+strconv.Itoa(b.Len())) },
+		OnText:      func(s string) { events = append(events, "text") }})
+	require.NoError(t, err)
+	require.Equal(t, "prefilled at 3", events[0])
+	require.NotContains(t, events[1:], "prefilled at 3")
+	require.Contains(t, events, "text")
 }

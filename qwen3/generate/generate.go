@@ -63,6 +63,9 @@ type Options struct {
 	// consistent (the result says StopInterrupted). The prompt's prefill
 	// itself is not interrupted.
 	Context context.Context
+	// OnPrefilled, when set, is called once the prompt has been fed and
+	// the first token drawn (a caller showing progress stops there).
+	OnPrefilled func()
 }
 
 // Stop reasons.
@@ -161,6 +164,9 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 		return nil, err
 	}
 	res.PrefillTime = time.Since(start)
+	if opt.OnPrefilled != nil {
+		opt.OnPrefilled()
+	}
 	start = time.Now()
 	defer func() { res.DecodeTime = time.Since(start) }()
 	// accept handles a drawn token and reports whether generation stops.
