@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // Config is the subset of a Hugging Face Qwen3 config.json that the model
@@ -55,7 +56,7 @@ type rawConfig struct {
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := weights.ReadFileLimited(path, weights.MaxConfigBytes)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -75,6 +76,9 @@ func LoadConfigDir(dir string) (Config, error) {
 // rope theta both at the top level (transformers 4, the published Qwen3
 // checkpoints) and inside "rope_parameters" (transformers 5).
 func ParseConfig(data []byte) (Config, error) {
+	if err := checkJSONShape(data); err != nil {
+		return Config{}, err
+	}
 	var present map[string]json.RawMessage
 	if err := json.Unmarshal(data, &present); err != nil {
 		return Config{}, fmt.Errorf("invalid JSON: %v", err)
@@ -175,7 +179,7 @@ func (c Config) Validate() error {
 	if !(c.RopeTheta > 0) {
 		return fmt.Errorf("rope_theta must be > 0, got %g", c.RopeTheta)
 	}
-	return nil
+	return c.checkBounds()
 }
 
 // QDim is the width of the query projection output (heads × head_dim).

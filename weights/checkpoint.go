@@ -40,7 +40,8 @@ type indexFile struct {
 // ignored, since the index is what defines the checkpoint.
 func OpenCheckpoint(dir string) (*Checkpoint, error) {
 	single := filepath.Join(dir, SingleFileName)
-	if _, err := os.Stat(single); err == nil {
+	// Lstat: a dangling or looping link is reported by Open as such.
+	if _, err := os.Lstat(single); err == nil {
 		f, err := Open(single)
 		if err != nil {
 			return nil, err
@@ -53,12 +54,12 @@ func OpenCheckpoint(dir string) (*Checkpoint, error) {
 	}
 
 	indexPath := filepath.Join(dir, IndexFileName)
-	data, err := os.ReadFile(indexPath)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(indexPath); errors.Is(err, fs.ErrNotExist) {
 		return nil, &Error{Path: dir, Err: fmt.Errorf("neither %s nor %s found", SingleFileName, IndexFileName)}
 	}
+	data, err := ReadFileLimited(indexPath, MaxConfigBytes)
 	if err != nil {
-		return nil, &Error{Path: indexPath, Err: stripPath(err)}
+		return nil, err
 	}
 	var index indexFile
 	if err := json.Unmarshal(data, &index); err != nil {

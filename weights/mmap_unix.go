@@ -5,7 +5,6 @@ package weights
 import (
 	"fmt"
 	"math"
-	"os"
 	"syscall"
 )
 
@@ -17,7 +16,8 @@ import (
 // The file must not be truncated while mapped: the kernel would deliver
 // SIGBUS on access to the vanished pages, which Go cannot turn into an error.
 func loadFile(path string) (data []byte, release func() error, err error) {
-	f, err := os.Open(path)
+	// Opened as a regular file first: a FIFO would block open forever.
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,6 +24,16 @@ const (
 // Unix, cleared again for regular files). A dangling or looping link is
 // reported as such rather than as a missing file.
 func OpenRegular(path string) (*os.File, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// openRegular is OpenRegular with errors that do not repeat the path, for
+// callers whose error type names the file already.
+func openRegular(path string) (*os.File, error) {
 	f, err := openNonblock(path)
 	if err != nil {
 		return nil, describeOpenError(path, err)
@@ -31,15 +41,15 @@ func OpenRegular(path string) (*os.File, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, stripPath(err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))
 	}
 	if err := clearNonblock(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return f, nil
 }
@@ -70,22 +80,32 @@ func ReadFileLimited(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// describeOpenError turns a failed open into a message in the user's terms.
+// describeOpenError turns a failed open into a message in the user's
+// terms (the caller adds the path). A missing file stays
+// errors.Is(err, fs.ErrNotExist).
 func describeOpenError(path string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		if target, lerr := os.Readlink(path); lerr == nil {
-			return fmt.Errorf("%s: dangling symbolic link to %s", path, target)
+			return fmt.Errorf("dangling symbolic link to %s", target)
 		}
-		return fmt.Errorf("%s: no such file", path)
+		return errNoSuchFile
 	}
 	if isLinkLoop(err) {
-		return fmt.Errorf("%s: symbolic links loop", path)
+		return errors.New("symbolic links loop")
 	}
 	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("%s: permission denied", path)
+		return errors.New("permission denied")
 	}
-	return fmt.Errorf("%s: %w", path, stripPath(err))
+	return stripPath(err)
 }
+
+// errNoSuchFile reads "no such file" and is fs.ErrNotExist.
+var errNoSuchFile = noSuchFile{}
+
+type noSuchFile struct{}
+
+func (noSuchFile) Error() string        { return "no such file" }
+func (noSuchFile) Is(target error) bool { return target == fs.ErrNotExist }
 
 func fileKind(m fs.FileMode) string {
 	switch {

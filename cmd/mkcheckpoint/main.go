@@ -9,6 +9,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -21,7 +22,11 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	if errors.Is(err, pflag.ErrHelp) {
+		return // --help printed the flags: a request met, not an error
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "mkcheckpoint: %v\n", err)
 		os.Exit(1)
 	}

@@ -186,6 +186,13 @@ func cmdBench(args []string) error {
 		fmt.Fprintln(os.Stderr, "bench: this is a software (CPU) adapter: these numbers say nothing about GPU speed")
 	}
 
+	// The table's rows are printed as each test finishes: on a software
+	// adapter a whole run takes minutes.
+	row := func(benchResult) {}
+	if !*asJSON {
+		printBenchHeader()
+		row = func(r benchResult) { printBenchRow(rep, r) }
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	randomTokens := func(n int) []int {
 		ids := make([]int, n)
@@ -196,7 +203,7 @@ func cmdBench(args []string) error {
 	}
 	if *pp > 0 {
 		prompt := randomTokens(*pp)
-		r, err := measure(*reps, *pp, func() (time.Duration, error) {
+		r, err := measureShown(fmt.Sprintf("pp%d", *pp), *reps, *pp, func() (time.Duration, error) {
 			e.Reset()
 			start := time.Now()
 			_, err := e.FeedArgmax(prompt)
@@ -207,6 +214,7 @@ func cmdBench(args []string) error {
 		}
 		r.Test = fmt.Sprintf("pp%d", *pp)
 		rep.Results = append(rep.Results, r)
+		row(r)
 	}
 	depths := []int{0}
 	if *depth > 0 {
@@ -219,7 +227,11 @@ func cmdBench(args []string) error {
 				prefix = randomTokens(d)
 			}
 			first := rng.IntN(m.cfg.VocabSize)
-			r, err := measure(*reps, *tg, func() (time.Duration, error) {
+			name := fmt.Sprintf("tg%d", *tg)
+			if d > 0 {
+				name += fmt.Sprintf(" @ d%d", d)
+			}
+			r, err := measureShown(name, *reps, *tg, func() (time.Duration, error) {
 				e.Reset()
 				if d > 0 {
 					if _, err := e.FeedArgmax(prefix); err != nil {
@@ -239,11 +251,9 @@ func cmdBench(args []string) error {
 			if err != nil {
 				return fmt.Errorf("tg%d: %w", *tg, err)
 			}
-			r.Test, r.Depth = fmt.Sprintf("tg%d", *tg), d
-			if d > 0 {
-				r.Test += fmt.Sprintf(" @ d%d", d)
-			}
+			r.Test, r.Depth = name, d
 			rep.Results = append(rep.Results, r)
+			row(r)
 		}
 	}
 	if *profile {
@@ -276,7 +286,7 @@ func cmdBench(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	printBench(rep)
+	printBenchFooter(rep)
 	return nil
 }
 
@@ -285,13 +295,23 @@ func cmdBench(args []string) error {
 // compiles pipelines with the GPU mostly idle, and on the H100 the run
 // after it still came out at 40% of the steady rate (clocks ramping up).
 func measure(reps, tokens int, fn func() (time.Duration, error)) (benchResult, error) {
-	for range 2 {
+	return measureShown("", reps, tokens, fn)
+}
+
+// measureShown is measure with a progress line on a terminal naming test:
+// on a software adapter one test can take minutes.
+func measureShown(test string, reps, tokens int, fn func() (time.Duration, error)) (benchResult, error) {
+	bar := newProgress("bench " + test)
+	defer bar.done()
+	for i := range 2 {
+		bar.step(fmt.Sprintf("warm-up %d/2", i+1))
 		if _, err := fn(); err != nil {
 			return benchResult{}, err
 		}
 	}
 	r := benchResult{Tokens: tokens}
 	for i := 0; i < reps; i++ {
+		bar.step(fmt.Sprintf("run %d/%d", i+1, reps))
 		d, err := fn()
 		if err != nil {
 			return r, err
@@ -363,15 +383,19 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp int, copyBW float6
 	return p, nil
 }
 
-func printBench(r *benchReport) {
+func printBenchHeader() {
 	fmt.Printf("| %-28s | %10s | %9s | %-7s | %-32s | %-14s | %20s |\n", "model", "size", "params", "backend", "adapter", "test", "t/s")
 	fmt.Printf("| %s | %s: | %s: | %s | %s | %s | %s: |\n", strings.Repeat("-", 28), strings.Repeat("-", 9), strings.Repeat("-", 8),
 		strings.Repeat("-", 7), strings.Repeat("-", 32), strings.Repeat("-", 14), strings.Repeat("-", 19))
+}
+
+func printBenchRow(r *benchReport, res benchResult) {
 	name := fmt.Sprintf("%s %s", r.Model, strings.ToUpper(r.DType))
-	for _, res := range r.Results {
-		fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-14s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
-			float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev))
-	}
+	fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-14s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
+		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev))
+}
+
+func printBenchFooter(r *benchReport) {
 	fmt.Printf("\nbuild: %s, %s, driver %q, %d reps after two warm-up runs\n", r.Commit, r.Date, r.Driver, r.Reps)
 	if p := r.Profile; p != nil {
 		fmt.Printf("\ndecode step profile at position %d: %d dispatches, %.1f µs of GPU time per token (timestamps; the pass split out per dispatch)\n",

@@ -21,7 +21,7 @@ import (
 )
 
 // statsRE is the stats line `run` ends with on stderr.
-var statsRE = regexp.MustCompile(`^qwgpu: prefill (\d+) tokens in [0-9.]+ s \(([0-9.]+) tok/s\) \| decode (\d+) tokens in [0-9.]+ s \(([0-9.]+) tok/s\) \| stop: ([a-z ]+) \| (.+ \((vulkan|metal|dx12|gl), \w+\))$`)
+var statsRE = regexp.MustCompile(`^qwgpu: prefill (\d+) tokens in [0-9.]+ s \(([0-9.]+) tok/s\) \| decode (\d+) tokens in [0-9.]+ s \(([0-9.]+) tok/s\) \| stop: ([a-z ]+)(?: \| seed \d+)? \| (.+ \((vulkan|metal|dx12|gl), \w+\))$`)
 
 type stats struct {
 	prompt, generated  int

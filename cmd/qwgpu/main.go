@@ -4,6 +4,7 @@
 //	qwgpu validate  check the GPU against the CPU reference and golden data
 //	qwgpu bench     prefill and decode speed, llama-bench style
 //	qwgpu tokenize  text to token ids and back
+//	qwgpu pull      download a model from the Hugging Face hub
 //	qwgpu info      the GPU adapters this machine has
 package main
 
@@ -11,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 )
@@ -26,6 +29,7 @@ var commands = []command{
 	{"validate", "compare the GPU with the CPU reference (and golden data)", cmdValidate},
 	{"bench", "measure prefill (pp) and decode (tg) tokens per second", cmdBench},
 	{"tokenize", "turn text into token ids, or ids into text with --decode", cmdTokenize},
+	{"pull", "download a model (repo id, e.g. Qwen/Qwen3-0.6B) into the Hugging Face cache", cmdPull},
 	{"info", "list GPU adapters with backend, driver, limits and features", cmdInfo},
 }
 
@@ -41,6 +45,14 @@ func realMain(args []string) (code int) {
 			code = 3
 		}
 	}()
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+		fmt.Println(versionLine())
+		return 0
+	}
+	defer ensureRuntimeDir()()
+	// Without this a write to a closed pipe (qwgpu ... | head -1) kills the
+	// process with SIGPIPE; with it the write fails and is reported.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage()
 		if len(args) == 0 {
@@ -53,6 +65,11 @@ func realMain(args []string) (code int) {
 			err := c.run(args[1:])
 			if errors.Is(err, pflag.ErrHelp) {
 				return 0
+			}
+			if errors.Is(err, errInterrupted) {
+				// The output so far and the stats line were written.
+				fmt.Fprintf(os.Stderr, "qwgpu %s: interrupted\n", c.name)
+				return 130
 			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "qwgpu %s: %s\n", c.name, oneLine(err.Error()))
@@ -70,8 +87,12 @@ func usage() {
 	for _, c := range commands {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nrun 'qwgpu <command> --help' for its flags")
+	fmt.Fprintln(os.Stderr, "\nrun 'qwgpu <command> --help' for its flags; 'qwgpu --version' for the build")
 }
+
+// errInterrupted ends a command stopped by Ctrl-C (SIGINT): exit 130, as
+// a shell reports a process killed by that signal.
+var errInterrupted = errors.New("interrupted")
 
 // newFlags makes a command's flag set; parse errors come back as errors.
 func newFlags(name string) *pflag.FlagSet {

@@ -16,6 +16,7 @@ import (
 	"github.com/qwgpu/qwgpu/qwen3/sample"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
+	"github.com/qwgpu/qwgpu/weights/hub"
 )
 
 // modelFlags are the flags every command that loads a model shares.
@@ -26,11 +27,11 @@ type modelFlags struct {
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet, modelHelp string) {
-	fs.StringVar(&m.model, "model", "", modelHelp)
+	fs.StringVarP(&m.model, "model", "m", "", modelHelp)
 	fs.StringVar(&m.backend, "backend", "", "GPU backend: vulkan, metal, dx12 or gl (default: the platform's best)")
 	fs.StringVar(&m.adapter, "adapter", "", "GPU adapter: index or name substring, as 'qwgpu info' lists them")
 	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage on the GPU: auto (as in the checkpoint), f32, bf16 or f16")
-	fs.IntVar(&m.ctx, "ctx", engine.DefaultCtx, "KV cache length in tokens (bounded by max_position_embeddings)")
+	fs.IntVarP(&m.ctx, "ctx", "c", engine.DefaultCtx, "KV cache length in tokens (bounded by max_position_embeddings)")
 	fs.StringVar(&m.gpuMemory, "gpu-memory", "", "refuse models needing more GPU memory than this, e.g. 16GiB (default: unchecked, except software adapters: 80% of free RAM)")
 }
 
@@ -79,6 +80,7 @@ type model struct {
 	tok     *tokenizer.Tokenizer
 	gen     sample.GenerationConfig
 	builtin bool
+	repo    string // the Hugging Face repo id --model gave, if it was one
 }
 
 func (m *model) close() {
@@ -91,6 +93,9 @@ func (m *model) close() {
 func (m *model) name() string {
 	if m.builtin {
 		return "built-in tiny Qwen3 (random weights)"
+	}
+	if m.repo != "" {
+		return m.repo
 	}
 	return filepath.Base(filepath.Clean(m.dir))
 }
@@ -113,6 +118,11 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 		cfg.MaxPositionEmbeddings = engine.DefaultCtx
 		return &model{cfg: cfg, tok: tok, builtin: true,
 			src: &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: builtinSeed}}, nil
+	}
+	name := dir
+	dir, err := resolveModel(dir)
+	if err != nil {
+		return nil, err
 	}
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -137,7 +147,10 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 			return nil, err
 		}
 	}
-	m := &model{dir: dir, cfg: cfg, src: finiteSource{ck}, ck: ck}
+	m := &model{dir: dir, cfg: cfg, src: &finiteSource{Source: ck}, ck: ck}
+	if name != dir {
+		m.repo = name
+	}
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	if _, statErr := os.Stat(tokPath); statErr == nil || needTokenizer {
 		if m.tok, err = tokenizer.Load(tokPath); err != nil {
@@ -163,15 +176,32 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 // hold no NaN or infinity, which would silently poison every activation:
 // the error names the tensor and the element. The check runs as each
 // tensor is loaded, on bytes about to be read anyway.
-type finiteSource struct{ qwen3.Source }
+//
+// Each tensor is first copied out of the checkpoint's memory map
+// (weights.Tensor.Detach): a file truncated while it loads is then an
+// error naming it, not a SIGBUS, and the GPU upload reads memory that
+// cannot vanish. With --dtype f16 the values must also fit float16, or the
+// conversion would make infinities after this check.
+type finiteSource struct {
+	qwen3.Source
+	toF16 bool
+}
 
-func (f finiteSource) Get(name string, shape ...int) (*weights.Tensor, error) {
+func (f *finiteSource) Get(name string, shape ...int) (*weights.Tensor, error) {
 	t, err := f.Source.Get(name, shape...)
 	if err != nil {
 		return nil, err
 	}
+	if t, err = t.Detach(); err != nil {
+		return nil, err
+	}
 	if err := t.CheckFinite(); err != nil {
 		return nil, err
+	}
+	if f.toF16 {
+		if err := t.CheckFitsF16(); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -218,6 +248,9 @@ func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.En
 	if err := checkMemory(dev, m, f, chunk); err != nil {
 		return nil, 0, err
 	}
+	if fsrc, ok := m.src.(*finiteSource); ok {
+		fsrc.toF16 = strings.EqualFold(f.dtype, "f16")
+	}
 	start := time.Now()
 	bar := newProgress("loading " + m.name())
 	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, PrefillChunk: chunk, Progress: bar.update})
@@ -263,8 +296,36 @@ func (p *progress) update(done, total int64) {
 	p.drawn = true
 }
 
+// step shows a stage of a task with no byte count (a bench test's runs).
+func (p *progress) step(stage string) {
+	if !p.tty {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "\r\033[K%s: %s", p.label, stage)
+	p.drawn = true
+}
+
 func (p *progress) done() {
 	if p.drawn {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
+}
+
+// resolveModel turns what --model names into a model directory: a path
+// that exists is used as it is; else a Hugging Face repo id (org/name) is
+// looked up in the hub cache, where transformers, huggingface-cli and
+// `qwgpu pull` put models.
+func resolveModel(name string) (string, error) {
+	if _, err := os.Lstat(name); err == nil || !hub.IsRepoID(name) {
+		return name, nil
+	}
+	cache, err := hub.CacheDir()
+	if err != nil {
+		return "", fmt.Errorf("--model %s: %v", name, err)
+	}
+	dir, err := hub.Resolve(cache, name, "")
+	if err != nil {
+		return "", fmt.Errorf("--model %s: %v", name, err)
+	}
+	return dir, nil
 }

@@ -1,20 +1,23 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
 	"github.com/qwgpu/qwgpu/qwen3/chat"
-	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/qwen3/generate"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // defaultPrompt is what `qwgpu run` says when given no prompt.
@@ -27,13 +30,15 @@ func cmdRun(args []string) error {
 	fs := newFlags("run")
 	var mf modelFlags
 	mf.register(fs, "model directory (config.json, *.safetensors, tokenizer.json); default: a built-in tiny random model")
-	prompt := fs.String("prompt", "", "the user message (or, with --raw, the text to continue)")
-	promptFile := fs.String("prompt-file", "", "read the prompt from a UTF-8 file ('-' for stdin)")
-	interactive := fs.Bool("chat", false, "interactive multi-turn chat on stdin; the KV cache is kept between turns")
+	prompt := fs.StringP("prompt", "p", "", "the user message (or, with --raw, the text to continue); also accepted as the arguments after the flags")
+	promptFile := fs.StringP("file", "f", "", "read the prompt from a UTF-8 file ('-' for stdin)")
+	fs.StringVar(promptFile, "prompt-file", "", "same as --file")
+	interactive := fs.Bool("chat", false, "interactive multi-turn chat on stdin; the KV cache is kept between turns (/help lists its commands)")
 	system := fs.String("system", "", "system prompt")
 	noThink := fs.Bool("no-think", false, "disable Qwen3's thinking (the template's empty <think> block)")
+	hideThink := fs.Bool("hide-think", false, "do not print the <think> block (it is dimmed on a terminal otherwise)")
 	raw := fs.Bool("raw", false, "feed the prompt as plain text, without the chat template")
-	maxTokens := fs.Int("max-tokens", 0, "stop after this many generated tokens (0: until an end token or the context is full)")
+	maxTokens := fs.IntP("max-tokens", "n", 0, "stop after this many generated tokens (0: until an end token or the context is full)")
 	stops := fs.StringArray("stop", nil, "stop when the output contains this string (repeatable)")
 	var sp samplingFlags
 	sp.register(fs)
@@ -41,16 +46,19 @@ func cmdRun(args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (the prompt goes in --prompt)", fs.Arg(0))
+		if fs.Changed("prompt") {
+			return fmt.Errorf("unexpected argument %q: the prompt was given with --prompt", fs.Arg(0))
+		}
+		*prompt = strings.Join(fs.Args(), " ")
 	}
 	n := 0
-	for _, set := range []bool{fs.Changed("prompt"), *promptFile != "", *interactive} {
+	for _, set := range []bool{fs.Changed("prompt") || fs.NArg() > 0, *promptFile != "", *interactive} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return fmt.Errorf("give one of --prompt, --prompt-file and --chat")
+		return fmt.Errorf("give one of --prompt (or a prompt argument), --file and --chat")
 	}
 	if *maxTokens < 0 {
 		return fmt.Errorf("--max-tokens must be >= 0, got %d", *maxTokens)
@@ -83,7 +91,7 @@ func cmdRun(args []string) error {
 			text = defaultPrompt
 		}
 	} else if n == 0 {
-		return fmt.Errorf("give --prompt, --prompt-file or --chat")
+		return fmt.Errorf("give a prompt (--prompt TEXT, or as an argument), --file or --chat")
 	}
 	if err := mf.fit(fs, m.cfg); err != nil {
 		return err
@@ -125,82 +133,97 @@ func cmdRun(args []string) error {
 		// Said once everything has loaded, so that an error stays one line.
 		fmt.Fprintln(os.Stderr, "qwgpu: no --model given: running the built-in tiny Qwen3 with random weights and the real Qwen3 tokenizer; the text is meaningless, the pipeline is real")
 	}
-	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %.2f GiB, loaded in %.2f s, ctx %d\n",
-		m.name(), describeAdapter(dev), e.WeightDType(), float64(e.WeightBytes())/(1<<30), loadTime.Seconds(), e.Context())
+	need := estimateFootprint(m, mf.dtype, mf.ctx, 0).device()
+	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %.2f GiB, loaded in %.2f s, ctx %d, about %.2f GiB of GPU memory in all\n",
+		m.name(), describeAdapter(dev), e.WeightDType(), float64(e.WeightBytes())/(1<<30), loadTime.Seconds(), e.Context(), gib(need))
 
-	opt := generate.Options{Sampling: params, MaxTokens: *maxTokens, Stop: *stops, EOS: m.eos(),
-		OnText: func(s string) { os.Stdout.WriteString(s) }}
+	out := newOutput(os.Stdout)
+	opt := generate.Options{Sampling: params, MaxTokens: *maxTokens, Stop: *stops, EOS: m.eos()}
+	show := newThinkFilter(out.write, isTerminal(os.Stdout) && !*raw, *hideThink && !*raw)
 	if *interactive {
-		return chatLoop(e, m, opt, *system, !*noThink)
+		s := newChatSession(e, m.tok, opt, describeAdapter(dev), *system, !*noThink)
+		s.out, s.show = out, show
+		return s.run(os.Stdin, isTerminal(os.Stdin))
 	}
-	res, err := generate.Generate(e, m.tok, ids, nil, opt)
+	return generateOnce(e, m, ids, opt, out, show, describeAdapter(dev))
+}
+
+// generateOnce runs one generation with Ctrl-C stopping it: the text so
+// far, a newline and the stats line are still written, and the command
+// exits 130. A failing stdout stops it too, as an error.
+func generateOnce(b generate.Backend, m *model, ids []int, opt generate.Options, out *output, show *thinkFilter, adapter string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out.cancel = cancel
+	opt.Context, opt.OnText = ctx, show.write
+	opt.OnPrefilled = startPrefillNote(len(ids))
+	res, err := generate.Generate(b, m.tok, ids, nil, opt)
+	opt.OnPrefilled()
+	show.flush()
+	out.write("\n")
+	if out.err != nil {
+		return out.failed()
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Println()
-	printStats(res, describeAdapter(dev))
+	printStats(os.Stderr, res, opt.Sampling, adapter)
+	if res.StopReason == generate.StopInterrupted {
+		return errInterrupted
+	}
 	return nil
 }
 
-// printStats writes the stats line to stderr.
-func printStats(res *generate.Result, adapter string) {
-	fmt.Fprintf(os.Stderr, "qwgpu: prefill %d tokens in %.3f s (%.1f tok/s) | decode %d tokens in %.3f s (%.1f tok/s) | stop: %s | %s\n",
-		res.PromptTokens, res.PrefillTime.Seconds(), res.PrefillTokensPerSecond(),
-		len(res.Tokens), res.DecodeTime.Seconds(), res.DecodeTokensPerSecond(), res.StopReason, adapter)
-	if res.StopReason == generate.StopContext {
-		fmt.Fprintln(os.Stderr, "qwgpu: the context is full; the output so far is kept (raise --ctx for longer runs)")
+// output is stdout with its first write error kept: generation stops on
+// it (a closed pipe, a full disk) and the command reports it, rather than
+// losing the text without a word.
+type output struct {
+	w      io.Writer
+	err    error
+	cancel func()
+}
+
+func newOutput(w io.Writer) *output { return &output{w: w} }
+
+func (o *output) write(s string) {
+	if o.err != nil || s == "" {
+		return
+	}
+	if _, err := io.WriteString(o.w, s); err != nil {
+		o.err = err
+		if o.cancel != nil {
+			o.cancel()
+		}
 	}
 }
 
-// chatLoop runs an interactive conversation: each line on stdin is a user
-// turn; the KV cache keeps every earlier turn, so only the new text is fed.
-func chatLoop(e *engine.Engine, m *model, opt generate.Options, system string, think bool) error {
-	conv := chat.NewConversation(system, think)
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 1<<20), 1<<24)
-	var history, unfed []int
-	tty := isTerminal(os.Stdin)
-	for {
-		if tty {
-			fmt.Fprint(os.Stderr, "> ")
-		}
-		if !in.Scan() {
-			break
-		}
-		line := strings.TrimSpace(in.Text())
-		if line == "" {
-			continue
-		}
-		if line == "/exit" || line == "/quit" {
-			break
-		}
-		if !utf8.ValidString(line) {
-			fmt.Fprintln(os.Stderr, "qwgpu: that line is not valid UTF-8; ignored")
-			continue
-		}
-		ids := append(unfed, m.tok.Encode(conv.AppendUser(line))...)
-		res, err := generate.Generate(e, m.tok, ids, history, opt)
-		if errors.Is(err, generate.ErrPromptTooLong) {
-			return fmt.Errorf("the conversation no longer fits the context of %d tokens (--ctx): %w", e.Context(), err)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Println()
-		printStats(res, describeAdapter(e.Device()))
-		history = append(append(history, ids...), res.Tokens...)
-		fed := res.Tokens[:len(res.Tokens)-len(res.Unfed)]
-		unfed = append([]int(nil), res.Unfed...)
-		text, err := m.tok.Decode(fed)
-		if err != nil {
-			return err
-		}
-		conv.AppendAssistant(text)
-		if res.StopReason == generate.StopContext {
-			return nil
-		}
+func (o *output) failed() error {
+	return fmt.Errorf("writing the output to stdout: %v", stripPathErr(o.err))
+}
+
+func stripPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
 	}
-	return in.Err()
+	return err
+}
+
+// printStats writes the stats line to stderr; the seed is there whenever
+// sampling used it, so that a run can be repeated with --seed.
+func printStats(w io.Writer, res *generate.Result, p sample.Params, adapter string) {
+	seed := ""
+	if !p.Greedy() {
+		seed = fmt.Sprintf(" | seed %d", p.Seed)
+	}
+	fmt.Fprintf(w, "qwgpu: prefill %d tokens in %.3f s (%.1f tok/s) | decode %d tokens in %.3f s (%.1f tok/s) | stop: %s%s | %s\n",
+		res.PromptTokens, res.PrefillTime.Seconds(), res.PrefillTokensPerSecond(),
+		len(res.Tokens), res.DecodeTime.Seconds(), res.DecodeTokensPerSecond(), res.StopReason, seed, adapter)
+	if res.StopReason == generate.StopContext {
+		fmt.Fprintln(w, "qwgpu: the context is full; the output so far is kept (raise --ctx for longer runs)")
+	}
 }
 
 func isTerminal(f *os.File) bool {
@@ -213,9 +236,12 @@ func readPromptFile(path string) (string, error) {
 	var data []byte
 	var err error
 	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
+		data, err = io.ReadAll(io.LimitReader(os.Stdin, weights.MaxPromptBytes+1))
+		if err == nil && len(data) > weights.MaxPromptBytes {
+			err = fmt.Errorf("stdin: more than %s", weights.HumanBytes(weights.MaxPromptBytes))
+		}
 	} else {
-		data, err = os.ReadFile(path)
+		data, err = weights.ReadFileLimited(path, weights.MaxPromptBytes)
 	}
 	if err != nil {
 		return "", fmt.Errorf("--prompt-file: %v", err)
@@ -245,6 +271,7 @@ type samplingFlags struct {
 
 func (s *samplingFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&s.temperature, "temperature", 0, "sampling temperature; 0 is greedy (default: generation_config.json)")
+	fs.Float64Var(&s.temperature, "temp", 0, "same as --temperature")
 	fs.IntVar(&s.topK, "top-k", 0, "keep the k most likely tokens, 0 = off (default: generation_config.json)")
 	fs.Float64Var(&s.topP, "top-p", 1, "nucleus sampling threshold in (0, 1] (default: generation_config.json)")
 	fs.Float64Var(&s.minP, "min-p", 0, "drop tokens below min-p × the top probability (default: generation_config.json)")
@@ -253,14 +280,14 @@ func (s *samplingFlags) register(fs *pflag.FlagSet) {
 	// messages give.
 	fs.Float64Var(&s.repeat, "repetition-penalty", 1, "same as --repeat-penalty")
 	fs.Float64Var(&s.presence, "presence-penalty", 0, "presence penalty, 0 = off")
-	fs.Uint64Var(&s.seed, "seed", 0, "random seed for sampling")
+	fs.Uint64VarP(&s.seed, "seed", "s", 0, "random seed for sampling (default: a random one, printed in the stats line)")
 	fs.BoolVar(&s.greedy, "greedy", false, "greedy decoding (same as --temperature 0)")
 }
 
 // params merges the flags over the model's defaults and validates them.
 func (s *samplingFlags) params(fs *pflag.FlagSet, gen sample.GenerationConfig) (sample.Params, error) {
 	p := gen.Defaults()
-	if fs.Changed("temperature") {
+	if fs.Changed("temperature") || fs.Changed("temp") {
 		p.Temperature = s.temperature
 	}
 	if fs.Changed("top-k") {
@@ -282,5 +309,8 @@ func (s *samplingFlags) params(fs *pflag.FlagSet, gen sample.GenerationConfig) (
 		p.Temperature = 0
 	}
 	p.Seed = s.seed
+	if !fs.Changed("seed") {
+		p.Seed = rand.Uint64()
+	}
 	return p, p.Validate()
 }

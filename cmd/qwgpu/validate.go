@@ -17,6 +17,10 @@ const validatePrompt = "The quick brown fox jumps over the lazy dog. Qwen3 norma
 // top-1 / top-2 margin leaves no doubt about the argmax.
 const greedyMarginMin = 1e-3
 
+// maxDecodeSteps bounds --decode-steps: each step is compared on the CPU
+// reference too, and the cache is sized by it.
+const maxDecodeSteps = 1 << 16
+
 func cmdValidate(args []string) error {
 	fs := newFlags("validate")
 	var mf modelFlags
@@ -31,6 +35,9 @@ func cmdValidate(args []string) error {
 	}
 	if mf.model == "" {
 		return fmt.Errorf("--model is required")
+	}
+	if *decodeSteps < 0 || *decodeSteps > maxDecodeSteps {
+		return fmt.Errorf("--decode-steps %d: want 0 to %d", *decodeSteps, maxDecodeSteps)
 	}
 	if *device != "gpu" && *device != "cpu" {
 		return fmt.Errorf("--device %q: want gpu or cpu", *device)
@@ -236,7 +243,7 @@ func (v *validator) layers(ref, f32 *qwen3.Model, e *engine.Engine, ids []int, d
 	fmt.Printf("%-14s %12.3g %12.3g %12.3g %9s   top-1 agreement %d/%d\n", "logits", abs, rel, f32rel, ratio(rel, f32rel), agree, len(ids))
 
 	// Decode through the KV cache, feeding the reference's greedy choice.
-	cache := ref.NewCache(len(ids) + decodeSteps + 1)
+	cache := ref.NewCache(min(len(ids)+decodeSteps+1, e.Context()+1))
 	_, _ = ref.Prefill(cache, ids, false)
 	next := qwen3.Argmax(want.LogitsAt(len(ids) - 1))
 	for s := 0; s < decodeSteps && e.Len() < e.Context(); s++ {

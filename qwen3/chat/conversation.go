@@ -102,3 +102,7 @@ func (c *Conversation) Transcript() string { return c.transcript.String() }
 func (c *Conversation) Messages() []Message {
 	return append([]Message(nil), c.msgs...)
 }
+
+// SetThinking changes Options.EnableThinking for the generation prompts
+// of the turns that follow; what was fed already stays as it was.
+func (c *Conversation) SetThinking(enable bool) { c.enableThinking = enable }

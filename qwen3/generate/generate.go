@@ -4,8 +4,10 @@
 package generate
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +58,14 @@ type Options struct {
 	// OnText receives the generated text as it becomes printable: never
 	// half of a multi-byte character, never the start of a stop string.
 	OnText func(string)
+	// Context, when set, stops generation once it is done: checked after
+	// every token, so the step in flight finishes and the cache stays
+	// consistent (the result says StopInterrupted). The prompt's prefill
+	// itself is not interrupted.
+	Context context.Context
+	// OnPrefilled, when set, is called once the prompt has been fed and
+	// the first token drawn (a caller showing progress stops there).
+	OnPrefilled func()
 }
 
 // Stop reasons.
@@ -64,6 +74,8 @@ const (
 	StopString    = "stop string"
 	StopMaxTokens = "max tokens"
 	StopContext   = "context full"
+	// StopInterrupted: Options.Context was done (Ctrl-C, a closed output).
+	StopInterrupted = "interrupted"
 )
 
 // Result describes a finished generation.
@@ -125,12 +137,20 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 	useArgmax := canArgmax && opt.Sampling.Greedy() && opt.Sampling.RepetitionPenalty == 1 && opt.Sampling.PresencePenalty == 0
 	seen := slices.Concat(history, prompt)
 
+	vocab := b.Config().VocabSize
 	next := func(feed []int) (int, error) {
 		if useArgmax {
-			return greedy.FeedArgmax(feed)
+			id, err := greedy.FeedArgmax(feed)
+			if err == nil && (id < 0 || id >= vocab) {
+				err = fmt.Errorf("the backend's argmax gave token %d, outside the vocabulary of %d: its logits were probably not finite", id, vocab)
+			}
+			return id, err
 		}
 		logits, err := b.Feed(feed)
 		if err != nil {
+			return 0, err
+		}
+		if err := CheckLogits(logits, b.Len()-1); err != nil {
 			return 0, err
 		}
 		return sampler.Sample(logits, seen)
@@ -144,6 +164,9 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 		return nil, err
 	}
 	res.PrefillTime = time.Since(start)
+	if opt.OnPrefilled != nil {
+		opt.OnPrefilled()
+	}
 	start = time.Now()
 	defer func() { res.DecodeTime = time.Since(start) }()
 	// accept handles a drawn token and reports whether generation stops.
@@ -164,6 +187,10 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 		}
 		if b.Len() >= b.Context() {
 			res.StopReason = StopContext
+			return true
+		}
+		if opt.Context != nil && opt.Context.Err() != nil {
+			res.StopReason = StopInterrupted
 			return true
 		}
 		return false
@@ -196,6 +223,19 @@ func Generate(b Backend, tok *tokenizer.Tokenizer, prompt, history []int, opt Op
 	}
 	res.Text = out.text.String()
 	return res, nil
+}
+
+// CheckLogits refuses logits holding NaN or an infinity: text drawn from
+// them (greedy decoding would pick whatever compares largest) would be
+// garbage presented as output. pos is the position they predict from.
+func CheckLogits(logits []float32, pos int) error {
+	for id, v := range logits {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config "+
+				"make the computation overflow; 'qwgpu validate' shows the first layer that does", pos, id, v)
+		}
+	}
+	return nil
 }
 
 // stopFilter passes text on, holding back any tail that could be the

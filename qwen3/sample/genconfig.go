@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"math"
+	"reflect"
+
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // GenerationConfig holds the fields of a Hugging Face generation_config.json
@@ -41,32 +44,99 @@ func (t *TokenIDs) UnmarshalJSON(data []byte) error {
 	if len(data) > 0 && data[0] == '[' {
 		var ids []int
 		if err := json.Unmarshal(data, &ids); err != nil {
-			return err
+			return tokenIDError{}
 		}
 		*t = ids
 		return nil
 	}
 	var id int
 	if err := json.Unmarshal(data, &id); err != nil {
-		return fmt.Errorf("token id must be an integer or a list of integers: %w", err)
+		return tokenIDError{}
 	}
 	*t = TokenIDs{id}
 	return nil
 }
 
 // LoadGenerationConfig reads a generation_config.json. Unknown keys are
-// ignored; malformed JSON is an error that names the file.
+// ignored; malformed JSON, a field of the wrong type or a value out of
+// range is a one-line error naming the file and the field, in the file's
+// terms.
 func LoadGenerationConfig(path string) (GenerationConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := weights.ReadFileLimited(path, weights.MaxConfigBytes)
 	if err != nil {
 		return GenerationConfig{}, fmt.Errorf("generation config: %w", err)
 	}
 	var g GenerationConfig
 	if err := json.Unmarshal(data, &g); err != nil {
-		return GenerationConfig{}, fmt.Errorf("generation config %s: %w", path, err)
+		return GenerationConfig{}, fmt.Errorf("generation config %s: %v", path, jsonFieldError(err))
+	}
+	if err := g.Validate(); err != nil {
+		return GenerationConfig{}, fmt.Errorf("generation config %s: %v", path, err)
 	}
 	return g, nil
 }
+
+// Validate checks the sampling fields that are present, naming them as
+// the file does (not as the command-line flags that may override them).
+func (g GenerationConfig) Validate() error {
+	bad := func(name string, v float64, want string) error {
+		return fmt.Errorf("%s is %g; it must be %s", name, v, want)
+	}
+	if v := g.Temperature; v != nil && !(*v >= 0 && !math.IsInf(*v, 0)) {
+		return bad("temperature", *v, "a finite number >= 0")
+	}
+	if v := g.TopK; v != nil && *v < 0 {
+		return fmt.Errorf("top_k is %d; it must be >= 0", *v)
+	}
+	if v := g.TopP; v != nil && !(*v > 0 && *v <= 1) {
+		return bad("top_p", *v, "in (0, 1]")
+	}
+	if v := g.MinP; v != nil && !(*v >= 0 && *v < 1) {
+		return bad("min_p", *v, "in [0, 1)")
+	}
+	if v := g.RepetitionPenalty; v != nil && !(*v > 0 && !math.IsInf(*v, 0)) {
+		return bad("repetition_penalty", *v, "a finite number > 0")
+	}
+	if v := g.PresencePenalty; v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+		return bad("presence_penalty", *v, "finite")
+	}
+	return nil
+}
+
+// jsonFieldError says what a decoding error is about in JSON's terms,
+// where encoding/json would name Go types.
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := "a number"
+		switch te.Type.Kind() {
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Int, reflect.Int64:
+			want = "an integer"
+		case reflect.Slice:
+			want = "a list of integers"
+		}
+		if te.Field == "" {
+			return fmt.Errorf("not a JSON object (got %s)", te.Value)
+		}
+		return fmt.Errorf("field %q: want %s, got %s", te.Field, want, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	var tid tokenIDError
+	if errors.As(err, &tid) {
+		return fmt.Errorf("field %q: want a token id or a list of token ids", "eos_token_id")
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+// tokenIDError is TokenIDs' decoding failure, worded by jsonFieldError.
+type tokenIDError struct{}
+
+func (tokenIDError) Error() string { return "want a token id or a list of token ids" }
 
 // LoadGenerationConfigIfExists is LoadGenerationConfig for a file that a
 // model may not ship: a missing file gives the zero GenerationConfig and

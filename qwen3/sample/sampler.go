@@ -95,6 +95,9 @@ func (s *Sampler) Sample(logits []float32, history []int) (int, error) {
 		// here, so it never touches the random generator.
 		return cands[0].id, nil
 	}
+	if len(cands) == 0 {
+		return 0, ErrNoCandidates
+	}
 	u := s.rng.Float64()
 	var cum float64
 	for _, c := range cands {
@@ -277,6 +280,17 @@ func (s *Sampler) penalised(logits []float32, history []int) []float64 {
 		}
 		if applyPP {
 			x -= pp
+		}
+		// An extreme penalty can push a finite logit to an infinity (or a
+		// NaN); clamped, the token stays in the running at the extreme.
+		switch {
+		case math.IsNaN(x) || math.IsInf(x, -1):
+			x = -math.MaxFloat64
+		case math.IsInf(x, 1):
+			x = math.MaxFloat64
+		}
+		if math.IsInf(l[id], -1) {
+			x = l[id] // a token that was out stays out
 		}
 		l[id] = x
 	}

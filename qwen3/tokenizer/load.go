@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // maxID bounds token ids, so that a corrupt file cannot make Parse allocate
@@ -16,7 +17,7 @@ const maxID = 1 << 22
 
 // Load reads a Hugging Face tokenizer.json; see Parse.
 func Load(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := weights.ReadFileLimited(path, weights.MaxTokenizerBytes)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
