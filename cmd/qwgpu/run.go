@@ -71,6 +71,9 @@ func cmdRun(args []string) error {
 		return err
 	}
 	defer m.close()
+	if err := m.prepareWeights(&mf, true); err != nil {
+		return err
+	}
 	params, err := sp.params(fs, m.gen)
 	if err != nil {
 		return err

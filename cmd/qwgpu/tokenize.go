@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 func cmdTokenize(args []string) error {
 	fs := newFlags("tokenize")
-	model := fs.String("model", "", "model directory (its tokenizer.json is used)")
+	model := fs.String("model", "", "model directory (its tokenizer.json is used) or GGUF file")
 	tokFile := fs.String("tokenizer", "", "a tokenizer.json file")
 	text := fs.String("text", "", "text to encode (with --decode: ids separated by spaces or commas, or a JSON array)")
 	asJSON := fs.Bool("json", false, "print the ids as a JSON array on one line")
@@ -35,7 +37,14 @@ func cmdTokenize(args []string) error {
 	if !fs.Changed("text") {
 		return fmt.Errorf("--text is required")
 	}
-	tok, err := tokenizer.Load(path)
+	var tok *tokenizer.Tokenizer
+	var err error
+	if st, serr := os.Stat(*model); *model != "" && serr == nil && !st.IsDir() {
+		// A GGUF file carries its tokenizer in its metadata.
+		tok, err = ggufTokenizer(*model)
+	} else {
+		tok, err = tokenizer.Load(path)
+	}
 	if err != nil {
 		return err
 	}
@@ -78,4 +87,15 @@ func parseIDList(s string) ([]int, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// ggufTokenizer builds the tokenizer of a GGUF file; a vocab-only file will
+// do, since no tensor is read.
+func ggufTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	g, err := weights.OpenGGUF(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	return qwen3.GGUFTokenizer(g)
 }

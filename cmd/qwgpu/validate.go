@@ -26,11 +26,21 @@ func cmdValidate(args []string) error {
 	prompt := fs.String("prompt", validatePrompt, "text compared layer by layer, GPU against CPU")
 	tol := fs.Float64("tol", 0, "bound on |err| / max(1, max|reference|) (default 2e-3 on the GPU, 1e-4 for --device cpu)")
 	decodeSteps := fs.Int("decode-steps", 8, "KV-cache decode steps compared after the prompt")
+	against := fs.String("against", "", "unquantized model (directory or GGUF) to report --model's quality against: KL divergence, top-1 agreement, max logit error over the --golden prompts (or --prompt), on the CPU reference")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if mf.model == "" {
 		return fmt.Errorf("--model is required")
+	}
+	if *against != "" {
+		if fs.Changed("device") && *device != "cpu" {
+			return fmt.Errorf("--against compares on the CPU reference only for now: give --device cpu or leave it out")
+		}
+		if err := mf.check(fs); err != nil {
+			return err
+		}
+		return reportQuality(&mf, *against, *golden, *prompt)
 	}
 	if *device != "gpu" && *device != "cpu" {
 		return fmt.Errorf("--device %q: want gpu or cpu", *device)
@@ -127,6 +137,9 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 		return err
 	}
 	defer m.close()
+	if err := m.prepareWeights(mf, device == "gpu"); err != nil {
+		return err
+	}
 	cfg := m.cfg
 	if err := mf.fit(v.fs, cfg); err != nil {
 		return err
