@@ -4,6 +4,7 @@
 //	qwgpu validate  check the GPU against the CPU reference and golden data
 //	qwgpu bench     prefill and decode speed, llama-bench style
 //	qwgpu tokenize  text to token ids and back
+//	qwgpu inspect   metadata and tensors of a GGUF file or checkpoint
 //	qwgpu info      the GPU adapters this machine has
 package main
 
@@ -26,6 +27,7 @@ var commands = []command{
 	{"validate", "compare the GPU with the CPU reference (and golden data)", cmdValidate},
 	{"bench", "measure prefill (pp) and decode (tg) tokens per second", cmdBench},
 	{"tokenize", "turn text into token ids, or ids into text with --decode", cmdTokenize},
+	{"inspect", "list a GGUF file's or checkpoint's metadata and tensors, or --dump one", cmdInspect},
 	{"info", "list GPU adapters with backend, driver, limits and features", cmdInfo},
 }
 
