@@ -14,7 +14,7 @@ type QuantizedSource struct {
 	Source
 	DType weights.DType
 	// Progress, when set, is called after each matrix with the name
-	// and the type it got.
+	// and the type it got (its own when it stays as it is).
 	Progress func(name string, dtype weights.DType)
 }
 
@@ -29,6 +29,9 @@ func (q QuantizedSource) Get(name string, shape ...int) (*weights.Tensor, error)
 		dt = weights.Q4_0
 	}
 	if t.Shape[1]%dt.BlockSize() != 0 {
+		if q.Progress != nil {
+			q.Progress(name, t.DType)
+		}
 		return t, nil
 	}
 	qt, err := weights.QuantizeTensor(t, dt, nil)
