@@ -165,3 +165,26 @@ func TestQuantizeErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, last)
 }
+
+// TestDequantizeParallelSplit: a tensor big enough to be decoded on
+// several goroutines decodes exactly as block by block.
+func TestDequantizeParallelSplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const rows, cols = 72, 32768 // 2.3M values, past the parallel threshold
+	src := make([]float32, rows*cols)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	for _, d := range []DType{Q8_0, Q4_K} {
+		raw, err := Quantize(d, src, rows, cols, nil)
+		require.NoError(t, err)
+		got, err := (&Tensor{DType: d, Shape: []int{rows, cols}, Raw: raw}).Float32()
+		require.NoError(t, err)
+		want := make([]float32, len(src))
+		bs, bb := d.BlockSize(), d.BlockBytes()
+		for b := 0; b < len(src)/bs; b++ {
+			blockDecoders[d](raw[b*bb:(b+1)*bb], want[b*bs:(b+1)*bs])
+		}
+		require.Equal(t, want, got, "%v", d)
+	}
+}

@@ -52,9 +52,13 @@ const parallelThreshold = 1 << 20
 // parallelFor calls fn on consecutive ranges covering [0, n), concurrently
 // on up to GOMAXPROCS goroutines when n is large. GOMAXPROCS rather than
 // NumCPU so that a container's CPU limit is respected.
-func parallelFor(n int, fn func(lo, hi int)) {
+func parallelFor(n int, fn func(lo, hi int)) { parallelForCost(n, 1, fn) }
+
+// parallelForCost is parallelFor over n items of cost elements each (the
+// values of a quantized block, say), split by the elements they cover.
+func parallelForCost(n, cost int, fn func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
-	if n <= parallelThreshold || workers < 2 {
+	if n*cost <= parallelThreshold || workers < 2 {
 		fn(0, n)
 		return
 	}
@@ -140,7 +144,7 @@ func (t *Tensor) Float32Into(dst []float32) error {
 	case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K:
 		// Split by blocks, which never straddle rows.
 		bs, bb := t.DType.BlockSize(), t.DType.BlockBytes()
-		parallelFor(n/bs, func(lo, hi int) {
+		parallelForCost(n/bs, bs, func(lo, hi int) {
 			dequantBlocks(t.DType, raw[lo*bb:hi*bb], dst[lo*bs:hi*bs])
 		})
 		return nil
