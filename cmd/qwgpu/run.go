@@ -128,6 +128,10 @@ func cmdRun(args []string) error {
 		// Said once everything has loaded, so that an error stays one line.
 		fmt.Fprintln(os.Stderr, "qwgpu: no --model given: running the built-in tiny Qwen3 with random weights and the real Qwen3 tokenizer; the text is meaningless, the pipeline is real")
 	}
+	if m.gguf != nil && !*raw && !chat.IsQwen3Template(m.gguf.ChatTemplate) {
+		// Templates are not interpreted: say so when the file's is another.
+		fmt.Fprintf(os.Stderr, "qwgpu: %s's chat template is not Qwen3's; the chat is formatted as Qwen3's\n", m.name())
+	}
 	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %.2f GiB, loaded in %.2f s, ctx %d\n",
 		m.name(), describeAdapter(dev), e.WeightDType(), float64(e.WeightBytes())/(1<<30), loadTime.Seconds(), e.Context())
 
