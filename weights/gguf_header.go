@@ -175,7 +175,7 @@ func parseGGUF(data []byte) (*GGUFHeader, error) {
 	}
 	switch {
 	case version == 2 || version == 3:
-	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
+	case version != 0 && bits.ReverseBytes32(version) <= 3:
 		return nil, errors.New("big-endian GGUF files are not supported")
 	default:
 		return nil, fmt.Errorf("GGUF version %d is not supported (want 2 or 3)", version)

@@ -60,6 +60,7 @@ func TestGGUFCorrupt(t *testing.T) {
 		{"empty", nil, []string{"not a GGUF file"}},
 		{"magic", []byte("GGUX\x03\x00\x00\x00"), []string{"not a GGUF file"}},
 		{"version 1", validTail(b().header(1, 0, 0)), []string{"GGUF version 1 is not supported"}},
+		{"version 0", validTail(b().header(0, 0, 0)), []string{"GGUF version 0 is not supported"}},
 		{"big endian", validTail(b().header(0x03000000, 0, 0)), []string{"big-endian"}},
 		{"short counts", []byte("GGUF\x03\x00\x00\x00\x01"), []string{"file ends inside the header"}},
 		{"kv count", validTail(b().header(3, 0, 1<<40)), []string{"metadata entries cannot fit"}},
