@@ -279,3 +279,47 @@ func TestQuantizedSourceFallback(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, weights.F32, n.DType)
 }
+
+// writeBF16GGUF writes the small golden model's BF16 weights as a GGUF
+// file with the metadata of the reference converter's file for the same
+// model (the shared BF16 file was left out of testdata to keep it small).
+func writeBF16GGUF(t *testing.T) string {
+	t.Helper()
+	meta := openGGUF(t, "small-tied-bf16-q4_k_m.gguf")
+	ck, err := weights.OpenCheckpoint(goldenDir("small-tied-bf16"))
+	require.NoError(t, err)
+	defer ck.Close()
+	var tensors []weights.WriteTensor
+	for _, s := range meta.Config.AllTensors() {
+		tensor, err := ck.Get(s.Name, s.Shape...)
+		require.NoError(t, err)
+		require.Equal(t, weights.BF16, tensor.DType)
+		tensors = append(tensors, weights.WriteTensor{Name: s.GGUF, DType: tensor.DType, Shape: tensor.Shape, Data: tensor.Raw})
+	}
+	path := filepath.Join(t.TempDir(), "small-tied-bf16-bf16.gguf")
+	require.NoError(t, weights.WriteGGUFFile(path, meta.File.KVs, tensors))
+	return path
+}
+
+// TestGGUFBF16MatchesSafetensors: BF16 tensors pass through a GGUF file
+// unchanged, so the CPU reference gives the safetensors model's logits.
+func TestGGUFBF16MatchesSafetensors(t *testing.T) {
+	ref, cases := loadGoldenModel(t, "small-tied-bf16")
+	m, err := OpenGGUF(writeBF16GGUF(t))
+	require.NoError(t, err)
+	defer m.Close()
+	q, err := m.Get("model.layers.2.self_attn.q_proj.weight")
+	require.NoError(t, err)
+	require.Equal(t, weights.BF16, q.DType)
+	w, err := LoadWeights(m.Config, m)
+	require.NoError(t, err)
+	model := NewModel(m.Config, w, 256)
+	for _, gc := range cases {
+		want, err := ref.Forward(gc.InputIDs, false)
+		require.NoError(t, err)
+		got, err := model.Forward(gc.InputIDs, false)
+		require.NoError(t, err)
+		require.Equal(t, want.Logits, got.Logits)
+		require.LessOrEqual(t, RelErr(got.Logits, gc.Logits), refTol)
+	}
+}
