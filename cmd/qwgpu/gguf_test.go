@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // The GGUF files of testdata/gguf, written by the GGUF reference
@@ -61,6 +64,35 @@ func TestRunGGUFOnGPU(t *testing.T) {
 	r = qwgpu(t, append([]string{"validate", "--model", f32, "--golden", filepath.Join(goldenModelDir("tiny-tied-f32"), "golden.safetensors")}, testBackend()...)...)
 	requireOK(t, r)
 	require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok "), "%v", r)
+
+	// BF16 tensors of a GGUF go to the GPU as they are.
+	bf16 := bf16GGUF(t)
+	golden := filepath.Join(goldenModelDir("small-tied-bf16"), "golden.safetensors")
+	r = qwgpu(t, append([]string{"validate", "--model", bf16, "--golden", golden}, testBackend()...)...)
+	requireOK(t, r)
+	require.Contains(t, r.stdout, "weights bf16")
+	require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok "), "%v", r)
+}
+
+// bf16GGUF writes the small golden model's BF16 weights as a GGUF file
+// with the reference converter's metadata for that model.
+func bf16GGUF(t *testing.T) string {
+	t.Helper()
+	meta, err := qwen3.OpenGGUF(ggufFile("small-tied-bf16-q4_k_m.gguf"))
+	require.NoError(t, err)
+	defer meta.Close()
+	ck, err := weights.OpenCheckpoint(goldenModelDir("small-tied-bf16"))
+	require.NoError(t, err)
+	defer ck.Close()
+	var tensors []weights.WriteTensor
+	for _, s := range meta.Config.AllTensors() {
+		tensor, err := ck.Get(s.Name, s.Shape...)
+		require.NoError(t, err)
+		tensors = append(tensors, weights.WriteTensor{Name: s.GGUF, DType: tensor.DType, Shape: tensor.Shape, Data: tensor.Raw})
+	}
+	path := filepath.Join(t.TempDir(), "small-bf16.gguf")
+	require.NoError(t, weights.WriteGGUFFile(path, meta.File.KVs, tensors))
+	return path
 }
 
 func TestTokenizeGGUF(t *testing.T) {

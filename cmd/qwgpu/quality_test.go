@@ -55,6 +55,13 @@ func TestValidateAgainst(t *testing.T) {
 	require.Equal(t, []float64{0, 0}, []float64{meanKL, maxErr})
 	require.Equal(t, n, top1)
 
+	// Without --golden, --prompt encoded by the GGUF's own tokenizer.
+	r = qwgpu(t, "validate", "--model", ggufFile("tiny-tied-f32-q8_0.gguf"), "--against", goldenModelDir("tiny-tied-f32"), "--prompt", "hello world, hello")
+	requireOK(t, r)
+	require.Regexp(t, `(?m)^prompt 0: \d+ tokens, KL mean `, r.stdout)
+	_, _, _, n, _ = parseQuality(t, r)
+	require.Greater(t, n, 1)
+
 	requireCleanError(t, qwgpu(t, "validate", "--model", ggufFile("tiny-tied-f32-q8_0.gguf"), "--against", goldenModelDir("small-tied-bf16")),
 		"is not the same model shape")
 	requireCleanError(t, qwgpu(t, "validate", "--device", "gpu", "--model", ggufFile("tiny-tied-f32-q8_0.gguf"), "--against", goldenModelDir("tiny-tied-f32")),
