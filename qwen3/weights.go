@@ -2,6 +2,8 @@ package qwen3
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/qwgpu/qwgpu/weights"
 )
@@ -24,9 +26,14 @@ const (
 // LayerPrefix is the name prefix of decoder layer i.
 func LayerPrefix(i int) string { return fmt.Sprintf("model.layers.%d.", i) }
 
-// TensorSpec names one checkpoint tensor and its expected shape.
+// ggufLayerPrefix is the GGUF name prefix of decoder layer i.
+func ggufLayerPrefix(i int) string { return fmt.Sprintf("blk.%d.", i) }
+
+// TensorSpec names one checkpoint tensor and its expected shape (Hugging
+// Face order: [out, in] for a Linear weight).
 type TensorSpec struct {
-	Name  string
+	Name  string // Hugging Face name
+	GGUF  string // the name llama.cpp's converter gives it in a GGUF file
 	Shape []int
 }
 
@@ -46,40 +53,119 @@ const (
 	DownProj
 )
 
+// The one table of the tensors a Qwen3 model reads: Hugging Face name,
+// GGUF name, and shape from the config. Layer entries are suffixes after
+// LayerPrefix / ggufLayerPrefix, in the order the forward pass uses them.
+var (
+	globalTensors = []struct {
+		hf, gguf string
+		shape    func(c Config) []int
+	}{
+		{NameEmbed, "token_embd.weight", func(c Config) []int { return []int{c.VocabSize, c.HiddenSize} }},
+		{NameFinalNorm, "output_norm.weight", func(c Config) []int { return []int{c.HiddenSize} }},
+		{NameLMHead, "output.weight", func(c Config) []int { return []int{c.VocabSize, c.HiddenSize} }},
+	}
+	layerTensors = []struct {
+		hf, gguf string
+		shape    func(c Config) []int
+	}{
+		{"input_layernorm.weight", "attn_norm.weight", func(c Config) []int { return []int{c.HiddenSize} }},
+		{"self_attn.q_proj.weight", "attn_q.weight", func(c Config) []int { return []int{c.QDim(), c.HiddenSize} }},
+		{"self_attn.k_proj.weight", "attn_k.weight", func(c Config) []int { return []int{c.KVDim(), c.HiddenSize} }},
+		{"self_attn.v_proj.weight", "attn_v.weight", func(c Config) []int { return []int{c.KVDim(), c.HiddenSize} }},
+		{"self_attn.q_norm.weight", "attn_q_norm.weight", func(c Config) []int { return []int{c.HeadDim} }},
+		{"self_attn.k_norm.weight", "attn_k_norm.weight", func(c Config) []int { return []int{c.HeadDim} }},
+		{"self_attn.o_proj.weight", "attn_output.weight", func(c Config) []int { return []int{c.HiddenSize, c.QDim()} }},
+		{"post_attention_layernorm.weight", "ffn_norm.weight", func(c Config) []int { return []int{c.HiddenSize} }},
+		{"mlp.gate_proj.weight", "ffn_gate.weight", func(c Config) []int { return []int{c.IntermediateSize, c.HiddenSize} }},
+		{"mlp.up_proj.weight", "ffn_up.weight", func(c Config) []int { return []int{c.IntermediateSize, c.HiddenSize} }},
+		{"mlp.down_proj.weight", "ffn_down.weight", func(c Config) []int { return []int{c.HiddenSize, c.IntermediateSize} }},
+	}
+)
+
+// globalSpec is the spec of one of the tensors outside the layers.
+func (c Config) globalSpec(hf string) TensorSpec {
+	for _, g := range globalTensors {
+		if g.hf == hf {
+			return TensorSpec{g.hf, g.gguf, g.shape(c)}
+		}
+	}
+	panic("qwen3: no tensor " + hf) // only called with the Name constants
+}
+
 // LayerTensors lists the tensors of decoder layer i in the order the
 // forward pass uses them (indexed by InputNorm ... DownProj), with the
 // shapes the config implies.
 func (c Config) LayerTensors(i int) []TensorSpec {
-	p := LayerPrefix(i)
-	h, q, kv, in, hd := c.HiddenSize, c.QDim(), c.KVDim(), c.IntermediateSize, c.HeadDim
-	return []TensorSpec{
-		{p + "input_layernorm.weight", []int{h}},
-		{p + "self_attn.q_proj.weight", []int{q, h}},
-		{p + "self_attn.k_proj.weight", []int{kv, h}},
-		{p + "self_attn.v_proj.weight", []int{kv, h}},
-		{p + "self_attn.q_norm.weight", []int{hd}},
-		{p + "self_attn.k_norm.weight", []int{hd}},
-		{p + "self_attn.o_proj.weight", []int{h, q}},
-		{p + "post_attention_layernorm.weight", []int{h}},
-		{p + "mlp.gate_proj.weight", []int{in, h}},
-		{p + "mlp.up_proj.weight", []int{in, h}},
-		{p + "mlp.down_proj.weight", []int{h, in}},
+	specs := make([]TensorSpec, len(layerTensors))
+	for j, l := range layerTensors {
+		specs[j] = TensorSpec{LayerPrefix(i) + l.hf, ggufLayerPrefix(i) + l.gguf, l.shape(c)}
 	}
+	return specs
 }
 
 // AllTensors lists every tensor the model reads. When the embeddings are
 // tied, lm_head.weight is not read even if the file has it (as transformers
 // does).
 func (c Config) AllTensors() []TensorSpec {
-	specs := []TensorSpec{{NameEmbed, []int{c.VocabSize, c.HiddenSize}}}
+	specs := []TensorSpec{c.globalSpec(NameEmbed)}
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		specs = append(specs, c.LayerTensors(i)...)
 	}
-	specs = append(specs, TensorSpec{NameFinalNorm, []int{c.HiddenSize}})
+	specs = append(specs, c.globalSpec(NameFinalNorm))
 	if !c.TieWordEmbeddings {
-		specs = append(specs, TensorSpec{NameLMHead, []int{c.VocabSize, c.HiddenSize}})
+		specs = append(specs, c.globalSpec(NameLMHead))
 	}
 	return specs
+}
+
+// GGUFName returns the GGUF name of a Hugging Face tensor name of a Qwen3
+// model, such as "blk.3.attn_q.weight" for
+// "model.layers.3.self_attn.q_proj.weight".
+func GGUFName(hf string) (string, bool) {
+	for _, g := range globalTensors {
+		if g.hf == hf {
+			return g.gguf, true
+		}
+	}
+	if layer, rest, ok := splitLayerName(hf, "model.layers."); ok {
+		for _, l := range layerTensors {
+			if l.hf == rest {
+				return ggufLayerPrefix(layer) + l.gguf, true
+			}
+		}
+	}
+	return "", false
+}
+
+// HFName is GGUFName the other way round.
+func HFName(gguf string) (string, bool) {
+	for _, g := range globalTensors {
+		if g.gguf == gguf {
+			return g.hf, true
+		}
+	}
+	if layer, rest, ok := splitLayerName(gguf, "blk."); ok {
+		for _, l := range layerTensors {
+			if l.gguf == rest {
+				return LayerPrefix(layer) + l.hf, true
+			}
+		}
+	}
+	return "", false
+}
+
+// splitLayerName splits prefix + "<n>." + rest into n and rest.
+func splitLayerName(name, prefix string) (int, string, bool) {
+	num, rest, ok := strings.Cut(strings.TrimPrefix(name, prefix), ".")
+	if !ok || !strings.HasPrefix(name, prefix) || num == "" || len(num) > 6 {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || strconv.Itoa(n) != num {
+		return 0, "", false
+	}
+	return n, rest, true
 }
 
 // LayerWeights holds one decoder layer in float32, row-major with the
@@ -118,7 +204,7 @@ func LoadWeights(c Config, src Source) (*Weights, error) {
 	}
 	w := &Weights{Layers: make([]LayerWeights, c.NumHiddenLayers)}
 	var err error
-	if w.Embed, err = get(TensorSpec{NameEmbed, []int{c.VocabSize, c.HiddenSize}}); err != nil {
+	if w.Embed, err = get(c.globalSpec(NameEmbed)); err != nil {
 		return nil, err
 	}
 	for i := range w.Layers {
@@ -131,12 +217,12 @@ func LoadWeights(c Config, src Source) (*Weights, error) {
 			}
 		}
 	}
-	if w.FinalNorm, err = get(TensorSpec{NameFinalNorm, []int{c.HiddenSize}}); err != nil {
+	if w.FinalNorm, err = get(c.globalSpec(NameFinalNorm)); err != nil {
 		return nil, err
 	}
 	if c.TieWordEmbeddings {
 		w.LMHead = w.Embed
-	} else if w.LMHead, err = get(TensorSpec{NameLMHead, []int{c.VocabSize, c.HiddenSize}}); err != nil {
+	} else if w.LMHead, err = get(c.globalSpec(NameLMHead)); err != nil {
 		return nil, err
 	}
 	return w, nil

@@ -2,6 +2,7 @@ package weights
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -25,6 +26,19 @@ const (
 	U32
 	U64
 	BOOL
+
+	// Block-quantized types of the GGUF format (ggml's names). A tensor of
+	// one of these is stored as rows of blocks: each block packs BlockSize
+	// consecutive values of a row into BlockBytes bytes. They have no
+	// safetensors name, so ParseDType never returns them.
+	Q4_0
+	Q4_1
+	Q5_0
+	Q5_1
+	Q8_0
+	Q4_K
+	Q5_K
+	Q6_K
 )
 
 var dtypeNames = [...]string{
@@ -41,6 +55,14 @@ var dtypeNames = [...]string{
 	U32:  "U32",
 	U64:  "U64",
 	BOOL: "BOOL",
+	Q4_0: "Q4_0",
+	Q4_1: "Q4_1",
+	Q5_0: "Q5_0",
+	Q5_1: "Q5_1",
+	Q8_0: "Q8_0",
+	Q4_K: "Q4_K",
+	Q5_K: "Q5_K",
+	Q6_K: "Q6_K",
 }
 
 var dtypeSizes = [...]int{
@@ -59,7 +81,68 @@ var dtypeSizes = [...]int{
 	BOOL: 1,
 }
 
-func (d DType) valid() bool { return d >= F32 && d <= BOOL }
+// quantBlocks gives each quantized type its block: values per block and
+// bytes per block, as ggml's block structs lay them out.
+var quantBlocks = [...]struct{ size, bytes int }{
+	Q4_0: {32, 18},   // f16 d, 16 bytes of 4-bit values
+	Q4_1: {32, 20},   // f16 d, f16 m, 16 bytes of 4-bit values
+	Q5_0: {32, 22},   // f16 d, 4 bytes of fifth bits, 16 bytes of nibbles
+	Q5_1: {32, 24},   // f16 d, f16 m, fifth bits, nibbles
+	Q8_0: {32, 34},   // f16 d, 32 int8 values
+	Q4_K: {256, 144}, // f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles
+	Q5_K: {256, 176}, // as Q4_K plus 32 bytes of fifth bits
+	Q6_K: {256, 210}, // 128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales, f16 d
+}
+
+func (d DType) valid() bool { return d >= F32 && d <= Q6_K }
+
+// IsQuantized reports whether the type is one of the GGUF block types.
+func (d DType) IsQuantized() bool { return d >= Q4_0 && d <= Q6_K }
+
+// BlockSize returns how many consecutive values of a row one block holds:
+// 1 for the plain types, 32 or 256 for the quantized ones, 0 for an
+// invalid type.
+func (d DType) BlockSize() int {
+	switch {
+	case d.IsQuantized():
+		return quantBlocks[d].size
+	case d.valid():
+		return 1
+	}
+	return 0
+}
+
+// BlockBytes returns the bytes of one block: the element size for the
+// plain types, 0 for an invalid type.
+func (d DType) BlockBytes() int {
+	switch {
+	case d.IsQuantized():
+		return quantBlocks[d].bytes
+	case d.valid():
+		return dtypeSizes[d]
+	}
+	return 0
+}
+
+// DataBytes returns the bytes a tensor of this type and (Hugging Face,
+// row-major) shape occupies. For a quantized type the last dimension, the
+// row, must be a whole number of blocks. It reports false for an invalid
+// type, a negative dimension, a partial block or an overflow.
+func (d DType) DataBytes(shape []int) (int, bool) {
+	bs, bb := d.BlockSize(), d.BlockBytes()
+	n, ok := numel(shape)
+	if bs == 0 || !ok {
+		return 0, false
+	}
+	if bs > 1 && (len(shape) == 0 || shape[len(shape)-1]%bs != 0) {
+		return 0, false
+	}
+	blocks := n / bs
+	if blocks > math.MaxInt/bb {
+		return 0, false
+	}
+	return blocks * bb, true
+}
 
 // String returns the safetensors name of the type, such as "BF16".
 func (d DType) String() string {
@@ -69,16 +152,18 @@ func (d DType) String() string {
 	return dtypeNames[d]
 }
 
-// Size returns the number of bytes of one element, or 0 for an invalid type.
+// Size returns the number of bytes of one element, or 0 for an invalid type
+// and for the quantized types, whose elements have no size of their own
+// (see BlockBytes).
 func (d DType) Size() int {
-	if !d.valid() {
+	if !d.valid() || d.IsQuantized() {
 		return 0
 	}
 	return dtypeSizes[d]
 }
 
-// IsFloat reports whether the type is a floating-point type, that is,
-// whether [Tensor.Float32] accepts it.
+// IsFloat reports whether the type is a floating-point type. [Tensor.Float32]
+// accepts these and the quantized types.
 func (d DType) IsFloat() bool {
 	return d == F32 || d == F16 || d == BF16 || d == F64
 }

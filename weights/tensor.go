@@ -34,14 +34,14 @@ func (t *Tensor) errorf(format string, args ...any) error {
 // checkRaw guards the conversions against a hand-built Tensor whose Raw
 // does not match its shape; tensors from a File always pass.
 func (t *Tensor) checkRaw() (int, error) {
-	n, ok := numel(t.Shape)
-	size := t.DType.Size()
-	if size == 0 {
+	if t.DType.BlockBytes() == 0 {
 		return 0, t.errorf("invalid dtype %v", t.DType)
 	}
-	if !ok || n > math.MaxInt/size || len(t.Raw) != n*size {
+	want, ok := t.DType.DataBytes(t.Shape)
+	if !ok || len(t.Raw) != want {
 		return 0, t.errorf("%d bytes of data do not match %s %v", len(t.Raw), t.DType, t.Shape)
 	}
+	n, _ := numel(t.Shape)
 	return n, nil
 }
 
@@ -52,9 +52,13 @@ const parallelThreshold = 1 << 20
 // parallelFor calls fn on consecutive ranges covering [0, n), concurrently
 // on up to GOMAXPROCS goroutines when n is large. GOMAXPROCS rather than
 // NumCPU so that a container's CPU limit is respected.
-func parallelFor(n int, fn func(lo, hi int)) {
+func parallelFor(n int, fn func(lo, hi int)) { parallelForCost(n, 1, fn) }
+
+// parallelForCost is parallelFor over n items of cost elements each (the
+// values of a quantized block, say), split by the elements they cover.
+func parallelForCost(n, cost int, fn func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
-	if n <= parallelThreshold || workers < 2 {
+	if n*cost <= parallelThreshold || workers < 2 {
 		fn(0, n)
 		return
 	}
@@ -67,14 +71,16 @@ func parallelFor(n int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// Float32 converts a floating-point tensor (F32, F16, BF16 or F64) to a new
-// float32 slice. F16 and BF16 convert exactly; F64 rounds to nearest.
+// Float32 converts a floating-point tensor (F32, F16, BF16 or F64) or a
+// quantized one to a new float32 slice. F16 and BF16 convert exactly, the
+// quantized types dequantize exactly as ggml defines them; F64 rounds to
+// nearest.
 func (t *Tensor) Float32() ([]float32, error) {
 	n, err := t.checkRaw()
 	if err != nil {
 		return nil, err
 	}
-	if !t.DType.IsFloat() {
+	if !t.DType.IsFloat() && !t.DType.IsQuantized() {
 		return nil, t.errorf("dtype %v is not a float type", t.DType)
 	}
 	dst := make([]float32, n)
@@ -135,6 +141,13 @@ func (t *Tensor) Float32Into(dst []float32) error {
 				dst[lo+i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
 			}
 		}
+	case Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K:
+		// Split by blocks, which never straddle rows.
+		bs, bb := t.DType.BlockSize(), t.DType.BlockBytes()
+		parallelForCost(n/bs, bs, func(lo, hi int) {
+			dequantBlocks(t.DType, raw[lo*bb:hi*bb], dst[lo*bs:hi*bs])
+		})
+		return nil
 	default:
 		return t.errorf("dtype %v is not a float type", t.DType)
 	}
@@ -206,6 +219,9 @@ func (t *Tensor) CheckFinite() error {
 	n, err := t.checkRaw()
 	if err != nil {
 		return err
+	}
+	if t.DType.IsQuantized() {
+		return t.checkFiniteQuantized(n)
 	}
 	if !t.DType.IsFloat() {
 		return nil
@@ -286,4 +302,27 @@ func (t *Tensor) element(i int) float64 {
 		return math.Float64frombits(binary.LittleEndian.Uint64(t.Raw[8*i:]))
 	}
 	return math.NaN() // unreachable for float tensors
+}
+
+// checkFiniteQuantized decodes the tensor and reports its first NaN or
+// infinite value; a quantized value is only non-finite through a non-finite
+// f16 scale, but decoding is the one check that cannot miss a field.
+func (t *Tensor) checkFiniteQuantized(n int) error {
+	vals := make([]float32, n)
+	if err := t.Float32Into(vals); err != nil {
+		return err
+	}
+	for i, v := range vals {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			what := "NaN"
+			switch {
+			case math.IsInf(f, 1):
+				what = "+Inf"
+			case math.IsInf(f, -1):
+				what = "-Inf"
+			}
+			return t.errorf("%s at element %d", what, i)
+		}
+	}
+	return nil
 }

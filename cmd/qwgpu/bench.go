@@ -140,6 +140,8 @@ func cmdBench(args []string) error {
 		case "f16":
 			dt = weights.F16
 		case "auto", "bf16":
+		case "q8_0", "q4_0", "q4_k":
+			return fmt.Errorf("--dtype %s: %w", mf.dtype, errQuantGPU)
 		default:
 			return fmt.Errorf("--dtype %q: want bf16, f16 or f32", mf.dtype)
 		}
@@ -151,6 +153,9 @@ func cmdBench(args []string) error {
 			return err
 		}
 		defer m.close()
+		if err := m.prepareWeights(&mf, true); err != nil {
+			return err
+		}
 	}
 	need := max(*pp, *depth+*tg, 1) + 1
 	if !fs.Changed("ctx") {

@@ -5,6 +5,7 @@
 //	qwgpu bench     prefill and decode speed, llama-bench style
 //	qwgpu tokenize  text to token ids and back
 //	qwgpu pull      download a model from the Hugging Face hub
+//	qwgpu inspect   metadata and tensors of a GGUF file or checkpoint
 //	qwgpu info      the GPU adapters this machine has
 package main
 
@@ -30,6 +31,7 @@ var commands = []command{
 	{"bench", "measure prefill (pp) and decode (tg) tokens per second", cmdBench},
 	{"tokenize", "turn text into token ids, or ids into text with --decode", cmdTokenize},
 	{"pull", "download a model (repo id, e.g. Qwen/Qwen3-0.6B) into the Hugging Face cache", cmdPull},
+	{"inspect", "list a GGUF file's or checkpoint's metadata and tensors, or --dump one", cmdInspect},
 	{"info", "list GPU adapters with backend, driver, limits and features", cmdInfo},
 }
 

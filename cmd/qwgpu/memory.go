@@ -55,6 +55,10 @@ func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
 			if t, err := m.ck.Get(name); err == nil {
 				from = int64(t.DType.Size())
 			}
+		case m.gguf != nil:
+			if t, err := m.gguf.Get(name); err == nil && t.DType.Size() > 0 {
+				from = int64(t.DType.Size())
+			}
 		}
 		switch strings.ToLower(dtype) {
 		case "f32":

@@ -30,7 +30,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet, modelHelp string) {
 	fs.StringVarP(&m.model, "model", "m", "", modelHelp)
 	fs.StringVar(&m.backend, "backend", "", "GPU backend: vulkan, metal, dx12 or gl (default: the platform's best)")
 	fs.StringVar(&m.adapter, "adapter", "", "GPU adapter: index or name substring, as 'qwgpu info' lists them")
-	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage on the GPU: auto (as in the checkpoint), f32, bf16 or f16")
+	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage: auto (as in the checkpoint), f32, bf16 or f16; q8_0, q4_0 or q4_k quantize at load (CPU reference only for now)")
 	fs.IntVarP(&m.ctx, "ctx", "c", engine.DefaultCtx, "KV cache length in tokens (bounded by max_position_embeddings)")
 	fs.StringVar(&m.gpuMemory, "gpu-memory", "", "refuse models needing more GPU memory than this, e.g. 16GiB (default: unchecked, except software adapters: 80% of free RAM)")
 }
@@ -41,9 +41,9 @@ func (m *modelFlags) check(fs *pflag.FlagSet) error {
 		return fmt.Errorf("--ctx %d: must be at least 1", m.ctx)
 	}
 	switch strings.ToLower(m.dtype) {
-	case "auto", "f32", "bf16", "f16":
+	case "auto", "f32", "bf16", "f16", "q8_0", "q4_0", "q4_k":
 	default:
-		return fmt.Errorf("--dtype %q: want auto, f32, bf16 or f16", m.dtype)
+		return fmt.Errorf("--dtype %q: want auto, f32, bf16, f16, q8_0, q4_0 or q4_k", m.dtype)
 	}
 	switch strings.ToLower(m.backend) {
 	case "", "vulkan", "metal", "dx12", "gl":
@@ -73,10 +73,11 @@ func (m *modelFlags) fit(fs *pflag.FlagSet, cfg qwen3.Config) error {
 
 // model is a checkpoint (or the built-in model) opened on the host.
 type model struct {
-	dir     string // "" for the built-in model
+	dir     string // the directory or GGUF file; "" for the built-in model
 	cfg     qwen3.Config
 	src     qwen3.Source
 	ck      *weights.Checkpoint
+	gguf    *qwen3.GGUFModel
 	tok     *tokenizer.Tokenizer
 	gen     sample.GenerationConfig
 	builtin bool
@@ -86,6 +87,9 @@ type model struct {
 func (m *model) close() {
 	if m.ck != nil {
 		m.ck.Close()
+	}
+	if m.gguf != nil {
+		m.gguf.Close()
 	}
 }
 
@@ -129,7 +133,7 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 		return nil, fmt.Errorf("--model: %v", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("--model %s: not a directory (give the folder holding config.json)", dir)
+		return openGGUFModel(dir, needTokenizer)
 	}
 	cfg, err := qwen3.LoadConfigDir(dir)
 	if err != nil {

@@ -79,6 +79,9 @@ func cmdRun(args []string) error {
 		return err
 	}
 	defer m.close()
+	if err := m.prepareWeights(&mf, true); err != nil {
+		return err
+	}
 	params, err := sp.params(fs, m.gen)
 	if err != nil {
 		return err
@@ -132,6 +135,10 @@ func cmdRun(args []string) error {
 	if m.builtin {
 		// Said once everything has loaded, so that an error stays one line.
 		fmt.Fprintln(os.Stderr, "qwgpu: no --model given: running the built-in tiny Qwen3 with random weights and the real Qwen3 tokenizer; the text is meaningless, the pipeline is real")
+	}
+	if m.gguf != nil && !*raw && !chat.IsQwen3Template(m.gguf.ChatTemplate) {
+		// Templates are not interpreted: say so when the file's is another.
+		fmt.Fprintf(os.Stderr, "qwgpu: %s's chat template is not Qwen3's; the chat is formatted as Qwen3's\n", m.name())
 	}
 	need := estimateFootprint(m, mf.dtype, mf.ctx, 0).device()
 	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %.2f GiB, loaded in %.2f s, ctx %d, about %.2f GiB of GPU memory in all\n",

@@ -10,13 +10,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
 func cmdTokenize(args []string) error {
 	fs := newFlags("tokenize")
-	model := fs.StringP("model", "m", "", "model directory or Hugging Face repo id (its tokenizer.json is used); default: the built-in Qwen3 tokenizer")
+	model := fs.StringP("model", "m", "", "model directory, GGUF file or Hugging Face repo id (its tokenizer is used); default: the built-in Qwen3 tokenizer")
 	tokFile := fs.String("tokenizer", "", "a tokenizer.json file")
 	text := fs.StringP("text", "p", "", "text to encode (with --decode: ids separated by spaces or commas, or a JSON array); default: the arguments, else stdin")
 	asJSON := fs.Bool("json", false, "print the ids as a JSON array on one line")
@@ -47,6 +48,9 @@ func cmdTokenize(args []string) error {
 	switch {
 	case *model != "" && *tokFile != "":
 		return fmt.Errorf("give --model or --tokenizer, not both")
+	case *model != "" && isFile(*model):
+		// A GGUF file carries its tokenizer in its metadata.
+		tok, err = ggufTokenizer(*model)
 	case *model != "":
 		dir, rerr := resolveModel(*model)
 		if rerr != nil {
@@ -112,4 +116,22 @@ func parseIDList(s string) ([]int, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// ggufTokenizer builds the tokenizer of a GGUF file; a vocab-only file will
+// do, since no tensor is read.
+func ggufTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	g, err := weights.OpenGGUF(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	return qwen3.GGUFTokenizer(g)
+}
+
+// isFile reports whether path names an existing file that is not a
+// directory (a GGUF model rather than a checkpoint directory).
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

@@ -30,6 +30,7 @@ func cmdValidate(args []string) error {
 	prompt := fs.String("prompt", validatePrompt, "text compared layer by layer, GPU against CPU")
 	tol := fs.Float64("tol", 0, "bound on |err| / max(1, max|reference|) (default 2e-3 on the GPU against the float64 CPU oracle, 1e-4 for --device cpu against --golden)")
 	decodeSteps := fs.Int("decode-steps", 8, "KV-cache decode steps compared after the prompt")
+	against := fs.String("against", "", "unquantized model (directory or GGUF) to report --model's quality against: KL divergence, top-1 agreement, max logit error over the --golden prompts (or --prompt), on the CPU reference")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +39,15 @@ func cmdValidate(args []string) error {
 	}
 	if *decodeSteps < 0 || *decodeSteps > maxDecodeSteps {
 		return fmt.Errorf("--decode-steps %d: want 0 to %d", *decodeSteps, maxDecodeSteps)
+	}
+	if *against != "" {
+		if fs.Changed("device") && *device != "cpu" {
+			return fmt.Errorf("--against compares on the CPU reference only for now: give --device cpu or leave it out")
+		}
+		if err := mf.check(fs); err != nil {
+			return err
+		}
+		return reportQuality(&mf, *against, *golden, *prompt)
 	}
 	if *device != "gpu" && *device != "cpu" {
 		return fmt.Errorf("--device %q: want gpu or cpu", *device)
@@ -134,6 +144,9 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 		return err
 	}
 	defer m.close()
+	if err := m.prepareWeights(mf, device == "gpu"); err != nil {
+		return err
+	}
 	cfg := m.cfg
 	if err := mf.fit(v.fs, cfg); err != nil {
 		return err

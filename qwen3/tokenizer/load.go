@@ -97,12 +97,25 @@ func (p *parser) parse(data []byte) (*Tokenizer, error) {
 	if len(m.Vocab) == 0 {
 		return nil, p.errorf("model.vocab is empty")
 	}
+	t, err := p.newTokenizer(m.Vocab, f.AddedTokens)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.buildMerges(t, m.Merges); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// newTokenizer builds a tokenizer, merges aside, from the BPE vocabulary
+// and the added tokens.
+func (p *parser) newTokenizer(vocab map[string]int, added []addedTokenJSON) (*Tokenizer, error) {
 	t := &Tokenizer{
-		vocab:    m.Vocab,
+		vocab:    vocab,
 		addedIDs: make(map[string]int),
 		cache:    make(map[string][]int),
 	}
-	if err := p.buildIDTable(t, f.AddedTokens); err != nil {
+	if err := p.buildIDTable(t, added); err != nil {
 		return nil, err
 	}
 	for b, r := range byteToRune {
@@ -111,9 +124,6 @@ func (p *parser) parse(data []byte) (*Tokenizer, error) {
 			return nil, p.errorf("model.vocab lacks %q, the byte-level token for byte 0x%02x", string(r), b)
 		}
 		t.byteIDs[b] = int32(id)
-	}
-	if err := p.buildMerges(t, m.Merges); err != nil {
-		return nil, err
 	}
 	return t, nil
 }

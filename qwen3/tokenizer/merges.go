@@ -18,6 +18,7 @@ func (p *parser) buildMerges(t *Tokenizer, raw json.RawMessage) error {
 	// saves rehashing 150k entries.
 	t.merges = make(map[mergePair]merge, len(raw)/32)
 	var joined []byte
+	var err error
 	for i := 0; ; i++ {
 		left, right, elem, ok, more := r.next()
 		if !more {
@@ -26,23 +27,33 @@ func (p *parser) buildMerges(t *Tokenizer, raw json.RawMessage) error {
 		if !ok {
 			return p.errorf("merge %d: %s is not of the form \"a b\" or [\"a\", \"b\"]", i, compactJSON(elem))
 		}
-		// Indexing a map with string(b) does not allocate.
-		leftID, ok := t.vocab[string(left)]
-		if !ok {
-			return p.errorf("merge %d %q: %q is not in the vocab", i, string(left)+" "+string(right), left)
+		if joined, err = p.addMerge(t, i, left, right, joined); err != nil {
+			return err
 		}
-		rightID, ok := t.vocab[string(right)]
-		if !ok {
-			return p.errorf("merge %d %q: %q is not in the vocab", i, string(left)+" "+string(right), right)
-		}
-		joined = append(append(joined[:0], left...), right...)
-		joinedID, ok := t.vocab[string(joined)]
-		if !ok {
-			return p.errorf("merge %d %q: result %q is not in the vocab", i, string(left)+" "+string(right), joined)
-		}
-		// A repeated pair takes its last rank, as in Hugging Face's loader.
-		t.merges[mergePair{int32(leftID), int32(rightID)}] = merge{rank: int32(i), id: int32(joinedID)}
 	}
+}
+
+// addMerge records merge i of left and right, checking that both parts and
+// the joined result are vocabulary tokens. joined is scratch space, handed
+// back for reuse.
+func (p *parser) addMerge(t *Tokenizer, i int, left, right, joined []byte) ([]byte, error) {
+	// Indexing a map with string(b) does not allocate.
+	leftID, ok := t.vocab[string(left)]
+	if !ok {
+		return joined, p.errorf("merge %d %q: %q is not in the vocab", i, string(left)+" "+string(right), left)
+	}
+	rightID, ok := t.vocab[string(right)]
+	if !ok {
+		return joined, p.errorf("merge %d %q: %q is not in the vocab", i, string(left)+" "+string(right), right)
+	}
+	joined = append(append(joined[:0], left...), right...)
+	joinedID, ok := t.vocab[string(joined)]
+	if !ok {
+		return joined, p.errorf("merge %d %q: result %q is not in the vocab", i, string(left)+" "+string(right), joined)
+	}
+	// A repeated pair takes its last rank, as in Hugging Face's loader.
+	t.merges[mergePair{int32(leftID), int32(rightID)}] = merge{rank: int32(i), id: int32(joinedID)}
+	return joined, nil
 }
 
 // mergeReader walks model.merges, whose entries are "a b" in older files

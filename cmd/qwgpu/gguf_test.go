@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/weights"
+)
+
+// The GGUF files of testdata/gguf, written by the GGUF reference
+// implementation from the golden models (testdata/gguf/README.md).
+func ggufFile(name string) string { return filepath.Join("..", "..", "testdata", "gguf", name) }
+
+func goldenModelDir(name string) string { return filepath.Join("..", "..", "testdata", "golden", name) }
+
+// TestValidateCPUQuantizedDType: --dtype q8_0 and q4_k quantize on the
+// CPU side and the CPU reference runs them against the golden data.
+func TestValidateCPUQuantizedDType(t *testing.T) {
+	dir := goldenModelDir("tiny-tied-f32")
+	golden := filepath.Join(dir, "golden.safetensors")
+	// Q8_0 keeps every greedy token of the golden continuations and the
+	// logits within a few hundredths.
+	r := qwgpu(t, "validate", "--device", "cpu", "--dtype", "q8_0", "--model", dir, "--golden", golden, "--tol", "0.05")
+	requireOK(t, r)
+	require.Contains(t, r.stderr, "qwgpu: quantized 15 matrices to Q8_0 in ")
+	require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok max_logit_err="), "%v", r)
+	require.Contains(t, lastLine(r.stdout), "greedy=48/48")
+	// With the bound of the unquantized reference it fails, as it must.
+	r = qwgpu(t, "validate", "--device", "cpu", "--dtype", "q8_0", "--model", dir, "--golden", golden)
+	require.NotEqual(t, 0, r.code)
+	require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: FAIL golden case 0 position 0: logits error"), "%v", r)
+	// Q4_K (rows of 64 are no 256-block: Q4_0) runs all three cases; 4 bits
+	// flip some greedy tokens of random weights, which validate reports.
+	r = qwgpu(t, "validate", "--device", "cpu", "--dtype", "q4_k", "--model", dir, "--golden", golden, "--tol", "1")
+	require.Regexp(t, `qwgpu: quantized 15 matrices to Q4_K in [0-9.]+ s \(15 as Q4_0: rows not whole Q4_K blocks\)`, r.stderr)
+	require.Contains(t, r.stdout, "golden case 2: 33 prompt tokens, max logit err ")
+}
+
+// TestQuantizedOnGPURefused: until the GPU has quantized kernels, every
+// GPU path says so in one line, before any device is opened.
+func TestQuantizedOnGPURefused(t *testing.T) {
+	q8 := ggufFile("tiny-tied-f32-q8_0.gguf")
+	requireCleanError(t, qwgpu(t, "run", "--model", q8, "--prompt", "hi"), "qwgpu run: tiny-tied-f32-q8_0.gguf holds Q8_0 tensors: quantized weights on the GPU: not yet")
+	requireCleanError(t, qwgpu(t, "validate", "--model", q8), "quantized weights on the GPU: not yet")
+	requireCleanError(t, qwgpu(t, "bench", "--shape", "tiny", "--dtype", "q4_k"), "qwgpu bench: --dtype q4_k: quantized weights on the GPU: not yet")
+	requireCleanError(t, qwgpu(t, "bench", "--model", goldenModelDir("tiny-tied-f32"), "--dtype", "q8_0"), "--dtype q8_0: quantized weights on the GPU: not yet")
+	requireCleanError(t, qwgpu(t, "run", "--dtype", "q5_k", "--prompt", "x"), `--dtype "q5_k": want auto, f32, bf16, f16, q8_0, q4_0 or q4_k`)
+}
+
+// TestRunGGUFOnGPU: an F32 GGUF runs on the GPU with nothing beside it,
+// and validates against the golden data like its checkpoint does.
+func TestRunGGUFOnGPU(t *testing.T) {
+	needGPU(t)
+	f32 := ggufFile("tiny-tied-f32-f32.gguf")
+	r := qwgpu(t, append([]string{"run", "--model", f32, "--prompt", "hello", "--greedy", "--max-tokens", "4"}, testBackend()...)...)
+	requireOK(t, r)
+	s := parseStats(t, r)
+	require.Equal(t, 4, s.generated)
+	r = qwgpu(t, append([]string{"validate", "--model", f32, "--golden", filepath.Join(goldenModelDir("tiny-tied-f32"), "golden.safetensors")}, testBackend()...)...)
+	requireOK(t, r)
+	require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok "), "%v", r)
+
+	// BF16 tensors of a GGUF go to the GPU as they are.
+	bf16 := bf16GGUF(t)
+	golden := filepath.Join(goldenModelDir("small-tied-bf16"), "golden.safetensors")
+	r = qwgpu(t, append([]string{"validate", "--model", bf16, "--golden", golden}, testBackend()...)...)
+	requireOK(t, r)
+	require.Contains(t, r.stdout, "weights bf16")
+	require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok "), "%v", r)
+}
+
+// bf16GGUF writes the small golden model's BF16 weights as a GGUF file
+// with the reference converter's metadata for that model.
+func bf16GGUF(t *testing.T) string {
+	t.Helper()
+	meta, err := qwen3.OpenGGUF(ggufFile("small-tied-bf16-q4_k_m.gguf"))
+	require.NoError(t, err)
+	defer meta.Close()
+	ck, err := weights.OpenCheckpoint(goldenModelDir("small-tied-bf16"))
+	require.NoError(t, err)
+	defer ck.Close()
+	var tensors []weights.WriteTensor
+	for _, s := range meta.Config.AllTensors() {
+		tensor, err := ck.Get(s.Name, s.Shape...)
+		require.NoError(t, err)
+		tensors = append(tensors, weights.WriteTensor{Name: s.GGUF, DType: tensor.DType, Shape: tensor.Shape, Data: tensor.Raw})
+	}
+	path := filepath.Join(t.TempDir(), "small-bf16.gguf")
+	require.NoError(t, weights.WriteGGUFFile(path, meta.File.KVs, tensors))
+	return path
+}
+
+func TestTokenizeGGUF(t *testing.T) {
+	r := qwgpu(t, "tokenize", "--model", ggufFile("tiny-tied-f32-q8_0.gguf"), "--text", "hello world", "--json")
+	requireOK(t, r)
+	var ids []int
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &ids))
+	require.NotEmpty(t, ids)
+	for _, id := range ids {
+		require.Less(t, id, 512)
+	}
+
+}

@@ -1,0 +1,287 @@
+package weights
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Quantizers into the GGUF block layouts, written to give the bytes ggml's
+// reference quantizers (quantize_row_*_ref) give: so a checkpoint quantized
+// here and the same checkpoint quantized by llama.cpp's tools are the same
+// model. Arithmetic is float32 as in ggml's C, with explicit conversions
+// where Go could otherwise fuse a multiply and an add (it may on arm64),
+// except for Q4_0's rounding step, which follows the fused result as the
+// GGUF reference files do (see quantizeQ4_0Block).
+
+// QuantizeTypes are the types Quantize produces.
+var QuantizeTypes = []DType{Q8_0, Q4_0, Q4_K}
+
+// Quantize packs rows×cols float32 values (row-major) into dtype's blocks,
+// rows back to back, on all cores. cols must be a multiple of the block
+// size. progress, when not nil, is called with the rows done so far.
+func Quantize(dtype DType, src []float32, rows, cols int, progress func(done int)) ([]byte, error) {
+	var quantBlock func(x []float32, out []byte)
+	switch dtype {
+	case Q8_0:
+		quantBlock = quantizeQ8_0Block
+	case Q4_0:
+		quantBlock = quantizeQ4_0Block
+	case Q4_K:
+		quantBlock = quantizeQ4KBlock
+	default:
+		return nil, fmt.Errorf("cannot quantize to %v (want Q8_0, Q4_0 or Q4_K)", dtype)
+	}
+	bs, bb := dtype.BlockSize(), dtype.BlockBytes()
+	if rows < 0 || cols < 0 || cols%bs != 0 {
+		return nil, fmt.Errorf("%d×%d values: the row length is not a multiple of the %v block of %d", rows, cols, dtype, bs)
+	}
+	if rows != 0 && cols > len(src)/rows || len(src) != rows*cols {
+		return nil, fmt.Errorf("%d values for %d×%d", len(src), rows, cols)
+	}
+	rowBytes := cols / bs * bb
+	dst := make([]byte, rows*rowBytes)
+	var mu sync.Mutex
+	done := 0
+	// Rows in chunks of about 64k values, handed to one worker per core.
+	chunk := max(1, (1<<16)/max(cols, 1))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for lo := range next {
+				hi := min(lo+chunk, rows)
+				for r := lo; r < hi; r++ {
+					row, out := src[r*cols:(r+1)*cols], dst[r*rowBytes:(r+1)*rowBytes]
+					for b := 0; b < cols/bs; b++ {
+						quantBlock(row[b*bs:(b+1)*bs], out[b*bb:(b+1)*bb])
+					}
+				}
+				if progress != nil {
+					mu.Lock()
+					done += hi - lo
+					progress(done)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for lo := 0; lo < rows; lo += chunk {
+		next <- lo
+	}
+	close(next)
+	wg.Wait()
+	return dst, nil
+}
+
+// QuantizeTensor quantizes a float tensor to dtype, its rows being the last
+// dimension of its shape, into a new tensor of the same name and shape.
+func QuantizeTensor(t *Tensor, dtype DType, progress func(done int)) (*Tensor, error) {
+	vals, err := t.Float32()
+	if err != nil {
+		return nil, err
+	}
+	if len(t.Shape) == 0 {
+		return nil, t.errorf("cannot quantize a scalar")
+	}
+	cols := t.Shape[len(t.Shape)-1]
+	rows := 0
+	if cols > 0 {
+		rows = len(vals) / cols
+	}
+	raw, err := Quantize(dtype, vals, rows, cols, progress)
+	if err != nil {
+		return nil, t.errorf("%v", err)
+	}
+	return &Tensor{Name: t.Name, File: t.File, DType: dtype, Shape: append([]int(nil), t.Shape...), Raw: raw}, nil
+}
+
+func putF16(b []byte, f float32) { binary.LittleEndian.PutUint16(b, Float32ToF16(f)) }
+
+// Q8_0: d = max|x|/127, q = round(x/d) half away from zero, with x/d
+// computed as x·(1/d) in float32 like ggml.
+func quantizeQ8_0Block(x []float32, out []byte) {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, abs32(v))
+	}
+	d := amax / 127
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	putF16(out, d)
+	for j, v := range x {
+		p := v * id
+		out[2+j] = byte(int8(math.Round(float64(p))))
+	}
+}
+
+// Q4_0: d = m/-8 where m is the value of largest magnitude (so it maps to
+// -8 exactly), q = min(15, trunc(x·(1/d) + 8.5)). ggml's result for that
+// last step depends on whether the multiply-add is fused; this takes the
+// fused one (exact product and sum, rounded once to float32), as gguf-py
+// computes it and the reference files hold.
+func quantizeQ4_0Block(x []float32, out []byte) {
+	var amax, m float32
+	for _, v := range x {
+		if a := abs32(v); amax < a {
+			amax, m = a, v
+		}
+	}
+	d := m / -8
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	putF16(out, d)
+	q := func(v float32) byte {
+		f := float32(float64(v)*float64(id) + 8.5)
+		return byte(min(15, int8(f)))
+	}
+	for j := range 16 {
+		out[2+j] = q(x[j]) | q(x[16+j])<<4
+	}
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// nearestInt rounds half to even, as ggml's nearest_int does with its
+// float32 magic-number addition for the values it sees (|v| < 2^22).
+func nearestInt(v float32) int { return int(math.RoundToEven(float64(v))) }
+
+// Q4_K: each of the 8 sub-blocks of 32 values gets a scale and a minimum
+// fitted by weighted least squares over a search of 21 grids
+// (makeQKX2Quants); the scales and minimums are then quantized to 6 bits
+// against two f16 super-block factors, and the values requantized with the
+// final scales.
+func quantizeQ4KBlock(x []float32, out []byte) {
+	var (
+		L       [256]uint8
+		weights [32]float32
+		scales  [8]float32
+		mins    [8]float32
+	)
+	var maxScale, maxMin float32
+	for j := range 8 {
+		xs := x[32*j : 32*j+32]
+		var sumX2 float32
+		for _, v := range xs {
+			sumX2 += float32(v * v)
+		}
+		avX := float32(math.Sqrt(float64(sumX2 / 32)))
+		for l, v := range xs {
+			weights[l] = avX + abs32(v)
+		}
+		scales[j], mins[j] = makeQKX2Quants(15, xs, weights[:], L[32*j:32*j+32], -1, 0.1, 20)
+		maxScale = max(maxScale, scales[j])
+		maxMin = max(maxMin, mins[j])
+	}
+	var invScale, invMin float32
+	if maxScale > 0 {
+		invScale = 63 / maxScale
+	}
+	if maxMin > 0 {
+		invMin = 63 / maxMin
+	}
+	sc := out[4:16]
+	clear(sc)
+	for j := range 8 {
+		ls := min(63, uint8(nearestInt(invScale*scales[j])))
+		lm := min(63, uint8(nearestInt(invMin*mins[j])))
+		if j < 4 {
+			sc[j], sc[j+4] = ls, lm
+		} else {
+			sc[j+4] = ls&0xf | (lm&0xf)<<4
+			sc[j-4] |= (ls >> 4) << 6
+			sc[j] |= (lm >> 4) << 6
+		}
+	}
+	putF16(out, maxScale/63)
+	putF16(out[2:], maxMin/63)
+	d, dmin := f16At(out), f16At(out[2:])
+	for j := range 8 {
+		s, m := scaleMinK4(j, sc)
+		dj := d * float32(s)
+		if dj == 0 {
+			continue
+		}
+		dm := dmin * float32(m)
+		for i := range 32 {
+			L[32*j+i] = uint8(max(0, min(15, nearestInt((x[32*j+i]+dm)/dj))))
+		}
+	}
+	qs := out[16:144]
+	for g := range 4 {
+		for l := range 32 {
+			qs[32*g+l] = L[64*g+l] | L[64*g+l+32]<<4
+		}
+	}
+}
+
+// makeQKX2Quants fits x ≈ scale·L + min with L in [0, nmax] and min ≤ 0,
+// minimising the weighted squared error: a first grid from the range, then
+// nstep+1 grids around it, each refined by least squares. It returns the
+// scale and -min. The float32 operations are ggml's, in ggml's order.
+func makeQKX2Quants(nmax int, x, w []float32, L []uint8, rmin, rdelta float32, nstep int) (scale, negMin float32) {
+	n := len(x)
+	lo, hi := x[0], x[0]
+	sumW := w[0]
+	sumX := float32(sumW * x[0])
+	for i := 1; i < n; i++ {
+		lo, hi = min(lo, x[i]), max(hi, x[i])
+		sumW += w[i]
+		sumX += float32(w[i] * x[i])
+	}
+	lo = min(lo, 0)
+	if hi == lo {
+		clear(L)
+		return 0, -lo
+	}
+	fmax := float32(nmax)
+	iscale := fmax / (hi - lo)
+	scale = 1 / iscale
+	var bestErr float32
+	for i := range n {
+		l := max(0, min(nmax, nearestInt(float32(iscale*(x[i]-lo)))))
+		L[i] = uint8(l)
+		diff := float32(float32(scale*float32(l))+lo) - x[i]
+		bestErr += float32(w[i] * float32(diff*diff))
+	}
+	var aux [32]uint8
+	for is := 0; is <= nstep; is++ {
+		iscale = (float32(rmin+float32(rdelta*float32(is))) + fmax) / (hi - lo)
+		var sumL, sumL2, sumXL float32
+		for i := range n {
+			l := max(0, min(nmax, nearestInt(float32(iscale*(x[i]-lo)))))
+			aux[i] = uint8(l)
+			wl := float32(w[i] * float32(l))
+			sumL += wl
+			sumL2 += float32(wl * float32(l))
+			sumXL += float32(wl * x[i])
+		}
+		D := float32(sumW*sumL2) - float32(sumL*sumL)
+		if D <= 0 {
+			continue
+		}
+		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+		thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+		if thisMin > 0 {
+			thisMin = 0
+			thisScale = sumXL / sumL2
+		}
+		var mad float32
+		for i := range n {
+			diff := float32(float32(thisScale*float32(aux[i]))+thisMin) - x[i]
+			mad += float32(w[i] * float32(diff*diff))
+		}
+		if mad < bestErr {
+			copy(L, aux[:n])
+			bestErr = mad
+			scale, lo = thisScale, thisMin
+		}
+	}
+	return scale, -lo
+}
