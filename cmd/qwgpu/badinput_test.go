@@ -215,8 +215,9 @@ func TestBadConfig(t *testing.T) {
 			editConfig(t, dir, map[string]any{"use_sliding_window": true, "sliding_window": 4096})
 		}, []string{"config.json", "sliding window", "use_sliding_window"}},
 		{"rope scaling", func(t *testing.T, dir string) {
-			editConfig(t, dir, map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}})
-		}, []string{"config.json", "rope_scaling", "yarn"}},
+			// YaRN runs (TestValidateYarn); other scalings are refused.
+			editConfig(t, dir, map[string]any{"rope_scaling": map[string]any{"rope_type": "longrope", "factor": 4.0}})
+		}, []string{"config.json", "rope_scaling", "longrope"}},
 		{"attention bias", func(t *testing.T, dir string) {
 			editConfig(t, dir, map[string]any{"attention_bias": true})
 		}, []string{"config.json", "attention_bias"}},

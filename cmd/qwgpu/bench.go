@@ -112,6 +112,7 @@ func cmdBench(args []string) error {
 	reps := fs.Int("reps", 5, "repetitions of each test (after one warm-up)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
+	parallel := fs.IntSlice("parallel", nil, "also run the decode test with N sequences decoding together in one step (a list: 2,4,8); t/s counts every sequence's tokens")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,6 +128,17 @@ func cmdBench(args []string) error {
 	if *pp == 0 && *tg == 0 {
 		return fmt.Errorf("nothing to run: -p and -n are both 0")
 	}
+	slots := 1
+	for _, n := range *parallel {
+		if n < 1 || n > 256 {
+			return fmt.Errorf("--parallel %d: want 1 to 256 sequences", n)
+		}
+		slots = max(slots, n)
+	}
+	if len(*parallel) > 0 && *tg == 0 {
+		return fmt.Errorf("--parallel needs the decode test (-n > 0)")
+	}
+	mf.slots = slots
 	var m *model
 	if *shape != "" {
 		cfg, ok := qwen3.Shapes[*shape]
@@ -260,6 +272,18 @@ func cmdBench(args []string) error {
 			rep.Results = append(rep.Results, r)
 			row(r)
 		}
+	}
+	for _, b := range *parallel {
+		name := fmt.Sprintf("tg%d x%d", *tg, b)
+		r, err := measureShown(name, *reps, b**tg, func() (time.Duration, error) {
+			return decodeBatch(e, b, *tg, rng.IntN(m.cfg.VocabSize))
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		r.Test = name
+		rep.Results = append(rep.Results, r)
+		row(r)
 	}
 	if *profile {
 		bw, err := kernels.CopyBandwidth(dev)
@@ -432,4 +456,29 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// decodeBatch decodes n tokens in each of b slots together, each sequence
+// starting from its own token and continuing greedily (argmax on the host,
+// as a server samples each row of logits), and returns the time of the n
+// batched steps.
+func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
+	slots, tokens := make([]int, b), make([]int, b)
+	for i := range slots {
+		slots[i], tokens[i] = i, (first+i)%e.Config().VocabSize
+		if err := e.Truncate(i, 0); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	for range n {
+		rows, err := e.Decode(slots, tokens)
+		if err != nil {
+			return 0, err
+		}
+		for i, logits := range rows {
+			tokens[i] = qwen3.Argmax(logits)
+		}
+	}
+	return time.Since(start), nil
 }

@@ -392,3 +392,24 @@ func TestBenchJSON(t *testing.T) {
 		})
 	}
 }
+
+// --parallel adds a decode test of N sequences decoding together, whose
+// tokens count every sequence's.
+func TestBenchParallel(t *testing.T) {
+	needGPU(t)
+	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3,9", "--json"}, testBackend()...)...)
+	requireOK(t, r)
+	var b benchJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	require.Len(t, b.Results, 3)
+	for i, want := range []struct {
+		test   string
+		tokens int
+	}{{"tg4", 4}, {"tg4 x3", 12}, {"tg4 x9", 36}} {
+		require.Equal(t, want.test, b.Results[i].Test)
+		require.Equal(t, want.tokens, b.Results[i].Tokens)
+		require.Greater(t, b.Results[i].TokPerSec, 0.0)
+	}
+	r = qwgpu(t, "bench", "--shape", "tiny", "-n", "0", "--parallel", "2")
+	requireCleanError(t, r, "--parallel needs the decode test")
+}

@@ -24,6 +24,7 @@ type modelFlags struct {
 	model, backend, adapter, dtype string
 	ctx                            int
 	gpuMemory                      string
+	slots                          int // KV cache slots (bench --parallel); 0 = 1
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet, modelHelp string) {
@@ -257,7 +258,7 @@ func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.En
 	}
 	start := time.Now()
 	bar := newProgress("loading " + m.name())
-	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, PrefillChunk: chunk, Progress: bar.update})
+	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, PrefillChunk: chunk, Slots: f.slots, Progress: bar.update})
 	bar.done()
 	if oe := (*engine.OptionError)(nil); errors.As(err, &oe) {
 		// Name the flag that set the option.

@@ -80,9 +80,9 @@ func nextPow2(n int) int {
 	return p
 }
 
-// tune overrides kernel layouts for benchmarks that sweep them; zero values
-// mean the automatic choice.
-var tune struct {
+// tuneKnobs overrides kernel layouts for sweeps (QWGPU_TUNE, tune.go);
+// zero values mean the automatic choice.
+type tuneKnobs struct {
 	matvecTPR    int          // threads per row in matvec
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
@@ -93,3 +93,5 @@ var tune struct {
 	qkvWG        int          // qkv_norm_rope decode workgroup size
 	prefillTiles prefillTiles // attention_prefill tiles
 }
+
+var tune tuneKnobs

@@ -64,3 +64,19 @@ func TestParamsLayout(t *testing.T) {
 		})
 	}
 }
+
+func TestParseTune(t *testing.T) {
+	defer func() { tune = tuneKnobs{} }()
+	if err := parseTune("matmul=128x64-8x8,bk=32,prefill=8x8x16,chunk=64,matvec_tpr=16"); err != nil {
+		t.Fatal(err)
+	}
+	want := tuneKnobs{matmulTile: matmulTile{128, 64, 8, 8}, matmulBK: 32, prefillTiles: prefillTiles{8, 8, 16}, decodeChunk: 64, matvecTPR: 16}
+	if tune != want {
+		t.Fatalf("got %+v, want %+v", tune, want)
+	}
+	for _, bad := range []string{"matmul=64x64", "nope=1", "bk", "chunk=x"} {
+		if err := parseTune(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// QWGPU_TUNE overrides kernel layouts for speed sweeps on a real GPU, so
+// that one lease can compare layouts through `qwgpu bench` without a
+// rebuild, e.g.
+//
+//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,matvec_tpr=32,qkv_tpr=16
+//
+// It is a measuring tool, not a setting: an invalid value is reported on
+// stderr and ignored; a layout a kernel cannot take fails that kernel's
+// preparation with the kernel's own error.
+func init() {
+	if s := os.Getenv("QWGPU_TUNE"); s != "" {
+		if err := parseTune(s); err != nil {
+			fmt.Fprintf(os.Stderr, "qwgpu: QWGPU_TUNE=%s: %v (ignored)\n", s, err)
+			tune = tuneKnobs{}
+		}
+	}
+}
+
+func parseTune(s string) error {
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%q is not key=value", kv)
+		}
+		var err error
+		var n int
+		switch k {
+		case "matmul":
+			t := &tune.matmulTile
+			_, err = fmt.Sscanf(v, "%dx%d-%dx%d", &t.BT, &t.BR, &t.TT, &t.TR)
+		case "prefill":
+			t := &tune.prefillTiles
+			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
+		case "bk", "chunk", "matvec_tpr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
+				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "matvec_tpr": &tune.matvecTPR,
+					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
+			}
+		default:
+			return fmt.Errorf("unknown key %q", k)
+		}
+		if err != nil {
+			return fmt.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	return nil
+}
