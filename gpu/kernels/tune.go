@@ -24,6 +24,13 @@ func init() {
 	}
 }
 
+// FusedQKVDecode selects, for one-token decode steps, the fused
+// qkv_norm_rope kernel (projection, head norms and RoPE in one dispatch of
+// one workgroup per head) over a matvec and the rows variant (two
+// dispatches, the projection spread over many workgroups). A measuring
+// knob: QWGPU_TUNE=qkv_fused=false.
+var FusedQKVDecode = true
+
 func parseTune(s string) error {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(kv, "=")
@@ -39,6 +46,8 @@ func parseTune(s string) error {
 		case "prefill":
 			t := &tune.prefillTiles
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
+		case "qkv_fused":
+			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
 		case "bk", "chunk", "matvec_tpr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "matvec_tpr": &tune.matvecTPR,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
 )
 
@@ -87,4 +88,30 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	require.ErrorContains(t, err, "slot 2 outside")
 	_, err = e.Decode([]int{0}, []int{1, 2})
 	require.ErrorContains(t, err, "decode of 1 slots with 2 tokens")
+}
+
+// The unfused one-token qkv path (matvec, then the rows variant; chosen by
+// QWGPU_TUNE=qkv_fused=false for measurements) computes what the fused
+// kernel does.
+func TestUnfusedQKVDecode(t *testing.T) {
+	d := testDevice(t)
+	g := loadGolden(t, "gqa-untied-extremek-f32")
+	prompt := g.cases[0].InputIDs
+	run := func() []float32 {
+		e, err := Load(d, g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 32})
+		require.NoError(t, err)
+		defer e.Close()
+		_, err = e.Feed(prompt)
+		require.NoError(t, err)
+		logits, err := e.Feed([]int{prompt[0]})
+		require.NoError(t, err)
+		return logits
+	}
+	fused := run()
+	kernels.FusedQKVDecode = false
+	defer func() { kernels.FusedQKVDecode = true }()
+	unfused := run()
+	rel := qwen3.RelErr(unfused, fused)
+	require.LessOrEqualf(t, rel, 1e-4, "fused and unfused qkv differ by %.3g", rel)
+	require.Greater(t, rel, 0.0, "the two paths sum in different orders; identical results mean the knob did nothing")
 }

@@ -191,6 +191,11 @@ func (b *builder) normQKVRope(l *layer) {
 		Rope: e.rope, Q: a.q, Cache: l.cache, Step: a.step, MaxRows: b.m.rows, Eps: float32(e.cfg.RMSNormEps),
 		Label: b.layer + "qkv_norm_rope", Role: "qkv_norm_rope"}
 	switch {
+	case b.m.rows == 1 && !b.m.prefill && !kernels.FusedQKVDecode:
+		// Measured against the fused kernel through QWGPU_TUNE=qkv_fused=0:
+		// one workgroup per head uses only NH3 workgroups of the GPU.
+		b.normLinear(l.attnNorm, kernels.Linear{Out: a.qkv, X: a.x, W: l.qkv, Epi: kernels.Store, Role: "qkv_proj"})
+		b.one(kernels.QKVRows(e.scope, args))
 	case b.m.rows == 1 && !b.m.prefill && e.dev.Limits().MaxStorageBuffersPerShaderStage >= 9:
 		args.XNorm, args.Role = l.attnNorm, "norm+qkv_norm_rope"
 		b.one(kernels.QKVDecode(e.scope, args))
@@ -219,21 +224,19 @@ func (b *builder) attention(l *layer) {
 }
 
 // head: the final norm, the LM head and the argmax, for every row of a
-// decode step or for the last token of a prefill chunk (its logits in row
-// 0).
+// decode step (the norm inside the LM head's matvec) or for the last token
+// of a prefill chunk (its logits in row 0).
 func (b *builder) head() {
 	e, a := b.e, &b.e.a
+	lm := kernels.Linear{Out: a.logits, X: a.x, W: e.lmHead, Epi: kernels.Store, Role: "lm_head"}
 	rows := b.m.rows
 	if b.m.prefill {
-		rows = 1
-	}
-	b.rmsnorm(a.normed, a.x, e.finalNorm, "final_norm", b.m.prefill)
-	lm := kernels.Linear{Out: a.logits, X: a.normed, W: e.lmHead, Epi: kernels.Store, Role: "lm_head",
-		Label: "lm_head", Step: a.step, MaxRows: rows}
-	if rows <= kernels.MaxMatVecBatch {
-		b.add(kernels.MatVec(e.scope, lm, rows))
+		// The chunk's last row, normalised into row 0.
+		b.rmsnorm(a.normed, a.x, e.finalNorm, "final_norm", true)
+		lm.X, lm.Label, rows = a.normed, "lm_head", 1
+		b.add(kernels.MatVec(e.scope, lm, 1))
 	} else {
-		b.add(kernels.MatMul(e.scope, lm))
+		b.normLinear(e.finalNorm, lm)
 	}
 	b.add(kernels.NewArgmax(e.scope, kernels.Argmax{Out: a.next, X: a.logits, N: e.cfg.VocabSize, Rows: rows, Label: "argmax"}))
 }
