@@ -459,9 +459,9 @@ func truncate(s string, n int) string {
 }
 
 // decodeBatch decodes n tokens in each of b slots together, each sequence
-// starting from its own token and continuing greedily (argmax on the host,
-// as a server samples each row of logits), and returns the time of the n
-// batched steps.
+// starting from its own token and continuing greedily (the argmax on the
+// GPU, only the ids read back), and returns the time of the n batched
+// steps.
 func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
 	slots, tokens := make([]int, b), make([]int, b)
 	for i := range slots {
@@ -472,12 +472,9 @@ func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
 	}
 	start := time.Now()
 	for range n {
-		rows, err := e.Decode(slots, tokens)
-		if err != nil {
+		var err error
+		if tokens, err = e.DecodeArgmax(slots, tokens); err != nil {
 			return 0, err
-		}
-		for i, logits := range rows {
-			tokens[i] = qwen3.Argmax(logits)
 		}
 	}
 	return time.Since(start), nil

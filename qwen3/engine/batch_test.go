@@ -76,6 +76,14 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 			for i, p := range prompts {
 				require.Equal(t, len(p)+steps, e.SlotLen(i))
 			}
+			// The GPU argmax of a batched step picks what the host picks
+			// from its logits.
+			for i := range next {
+				require.NoError(t, e.Truncate(i, len(prompts[i])+steps-1))
+			}
+			ids, err := e.DecodeArgmax(slots, lastTokens(wantTok))
+			require.NoError(t, err)
+			require.Equal(t, next, ids)
 		})
 	}
 	// Bad batches are refused before anything runs.
@@ -114,4 +122,12 @@ func TestUnfusedQKVDecode(t *testing.T) {
 	rel := qwen3.RelErr(unfused, fused)
 	require.LessOrEqualf(t, rel, 1e-4, "fused and unfused qkv differ by %.3g", rel)
 	require.Greater(t, rel, 0.0, "the two paths sum in different orders; identical results mean the knob did nothing")
+}
+
+func lastTokens(toks [][]int) []int {
+	out := make([]int, len(toks))
+	for i, t := range toks {
+		out[i] = t[len(t)-1]
+	}
+	return out
 }

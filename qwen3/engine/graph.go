@@ -224,19 +224,22 @@ func (b *builder) attention(l *layer) {
 }
 
 // head: the final norm, the LM head and the argmax, for every row of a
-// decode step (the norm inside the LM head's matvec) or for the last token
-// of a prefill chunk (its logits in row 0).
+// decode step or for the last token of a prefill chunk (its logits in row
+// 0). The norm stays a dispatch of its own: fused into the LM head's
+// matvec, each of its ~19,000 workgroups would sum x² again (run 8).
 func (b *builder) head() {
 	e, a := b.e, &b.e.a
-	lm := kernels.Linear{Out: a.logits, X: a.x, W: e.lmHead, Epi: kernels.Store, Role: "lm_head"}
 	rows := b.m.rows
 	if b.m.prefill {
-		// The chunk's last row, normalised into row 0.
-		b.rmsnorm(a.normed, a.x, e.finalNorm, "final_norm", true)
-		lm.X, lm.Label, rows = a.normed, "lm_head", 1
-		b.add(kernels.MatVec(e.scope, lm, 1))
+		rows = 1
+	}
+	b.rmsnorm(a.normed, a.x, e.finalNorm, "final_norm", b.m.prefill)
+	lm := kernels.Linear{Out: a.logits, X: a.normed, W: e.lmHead, Epi: kernels.Store, Role: "lm_head",
+		Label: "lm_head", Step: a.step, MaxRows: rows}
+	if rows <= kernels.MaxMatVecBatch {
+		b.add(kernels.MatVec(e.scope, lm, rows))
 	} else {
-		b.normLinear(e.finalNorm, lm)
+		b.add(kernels.MatMul(e.scope, lm))
 	}
 	b.add(kernels.NewArgmax(e.scope, kernels.Argmax{Out: a.next, X: a.logits, N: e.cfg.VocabSize, Rows: rows, Label: "argmax"}))
 }

@@ -147,42 +147,72 @@ func (e *Engine) FeedArgmax(tokens []int) (int, error) {
 // decode: each weight is read once for all of them) and returns each
 // row's logits. Slots must be distinct.
 func (e *Engine) Decode(slots, tokens []int) ([][]float32, error) {
+	var rb *gpu.Readback
+	n := len(slots)
+	if err := e.decodeBatch(slots, tokens, func(r *gpu.Recorder) { rb = e.readLogits(r, n) }); err != nil {
+		return nil, err
+	}
+	all, V := rb.F32(), e.cfg.VocabSize
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = all[i*V : (i+1)*V]
+	}
+	return out, nil
+}
+
+// DecodeArgmax is Decode for greedy sequences: it returns each row's most
+// likely next token, computed on the GPU, and reads back only the ids (a
+// row of logits is vocab_size floats: 0.6 MB for Qwen3).
+func (e *Engine) DecodeArgmax(slots, tokens []int) ([]int, error) {
+	var rb *gpu.Readback
+	n := len(slots)
+	if err := e.decodeBatch(slots, tokens, func(r *gpu.Recorder) { rb = r.Read(e.a.next, 0, uint64(4*n)) }); err != nil {
+		return nil, err
+	}
+	out := make([]int, n)
+	for i, v := range rb.U32() {
+		var err error
+		if out[i], err = e.token(v, e.pos[slots[i]]-1); err != nil {
+			return nil, fmt.Errorf("slot %d: %w", slots[i], err)
+		}
+	}
+	return out, nil
+}
+
+// decodeBatch runs one batched decode step and advances each slot.
+func (e *Engine) decodeBatch(slots, tokens []int, read func(r *gpu.Recorder)) error {
 	if len(slots) != len(tokens) || len(slots) == 0 || len(slots) > len(e.pos) {
-		return nil, fmt.Errorf("decode of %d slots with %d tokens (at most %d slots)", len(slots), len(tokens), len(e.pos))
+		return fmt.Errorf("decode of %d slots with %d tokens (at most %d slots)", len(slots), len(tokens), len(e.pos))
 	}
 	rows := make([]kernels.StepRow, len(slots))
 	seen := map[int]bool{}
 	for i, s := range slots {
 		if err := e.checkTokens(s, tokens[i:i+1]); err != nil {
-			return nil, err
+			return err
 		}
 		if seen[s] {
-			return nil, fmt.Errorf("slot %d twice in one step", s)
+			return fmt.Errorf("slot %d twice in one step", s)
 		}
 		seen[s] = true
 		rows[i] = kernels.StepRow{Slot: s, Pos: e.pos[s]}
 	}
 	g, err := e.decodeGraph(len(rows))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r, err := e.begin(rows, tokens)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	g.record(r, false)
-	rb := e.readLogits(r, len(rows))
+	read(r)
 	if err := e.submit(r, fmt.Sprintf("decode step of %d sequences", len(rows))); err != nil {
-		return nil, err
+		return err
 	}
-	all := rb.F32()
-	out := make([][]float32, len(rows))
-	V := e.cfg.VocabSize
-	for i, s := range slots {
-		out[i] = all[i*V : (i+1)*V]
+	for _, s := range slots {
 		e.pos[s]++
 	}
-	return out, nil
+	return nil
 }
 
 // DecodeGreedy feeds token at slot 0's next position and then keeps
