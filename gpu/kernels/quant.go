@@ -65,3 +65,14 @@ type QuantFn struct {
 func quantShape(dt weights.DType) (bs, words int) {
 	return dt.BlockSize(), gpuBlockBytes(dt) / 4
 }
+
+// MatrixBytes is the device memory a [rows, cols] matrix of dt takes
+// (block types in whole padded blocks; rows not whole blocks count as if
+// they were).
+func MatrixBytes(dt weights.DType, rows, cols int) int64 {
+	if dt.IsQuantized() {
+		bs := dt.BlockSize()
+		return int64(rows) * int64((cols+bs-1)/bs) * int64(gpuBlockBytes(dt))
+	}
+	return int64(rows) * int64(cols) * int64(dt.Size())
+}
