@@ -126,6 +126,14 @@ func testMatrix(t *testing.T, s *gpu.Scope, r *rand.Rand, label string, dt weigh
 var quantTypes = []weights.DType{weights.Q8_0, weights.Q4_0, weights.Q4_1, weights.Q5_0, weights.Q5_1,
 	weights.Q4_K, weights.Q5_K, weights.Q6_K}
 
+// quantOnBackend reports whether a block type's cases run on the
+// backend: all of them on Vulkan; on GL, whose Mesa compiler takes tens of
+// seconds on each unrolled quantized matvec, the three types of Qwen's
+// Q8_0 and Q4_K_M files (the decoder is the same text on both backends).
+func quantOnBackend(s *gpu.Scope, dt weights.DType) bool {
+	return s.Device().Info().Backend != "gl" || dt == weights.Q8_0 || dt == weights.Q4_K || dt == weights.Q6_K
+}
+
 // quantCols is a row length of whole blocks of dt, odd in blocks.
 func quantCols(dt weights.DType, blocks int) int { return blocks * dt.BlockSize() }
 
@@ -137,13 +145,15 @@ func TestMatVecQuant(t *testing.T) {
 		cases = append(cases,
 			linearCase{1, 96, quantCols(dt, 3), dt, Store, false},
 			linearCase{3, 41, quantCols(dt, 5), dt, Add, false},
-			linearCase{8, 67, quantCols(dt, 3), dt, SwiGLU, true},
+			linearCase{5, 67, quantCols(dt, 3), dt, SwiGLU, true},
 			linearCase{2, 130, quantCols(dt, 1), dt, Store, true},
 		)
 	}
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
-			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
+			if quantOnBackend(s, c.dt) {
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
+			}
 		}
 	})
 }
@@ -161,7 +171,9 @@ func TestMatMulQuant(t *testing.T) {
 	}
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
-			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) { runLinear(t, s, c, true) })
+			if quantOnBackend(s, c.dt) {
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) { runLinear(t, s, c, true) })
+			}
 		}
 	})
 }
@@ -526,6 +538,9 @@ func TestEmbedding(t *testing.T) {
 func TestEmbeddingQuant(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, dt := range quantTypes {
+			if !quantOnBackend(s, dt) {
+				continue
+			}
 			t.Run(dt.String(), func(t *testing.T) {
 				r := newRand(t)
 				const vocab, cols = 50, 512
