@@ -6,7 +6,8 @@
 //   0 p     uniform Params
 //   1 step  uniform Step (lib_step)
 //   2 e     [≥ buf_row0 + rows, cols] DType: one part of the embedding matrix; f32
-//           as f32, bf16 and f16 packed two per u32 (element 2k in the low half)
+//           as f32, bf16 and f16 packed two per u32 (element 2k in the low half),
+//           block types as rows of blocks in lib_quant.wgsl's layout (Quant)
 //   3 ids   [MaxRows] u32 token ids
 //   4 out   [MaxRows, cols] f32
 // Params: cols, row0 and rows (the matrix rows this part holds), buf_row0
@@ -17,7 +18,8 @@
 // its part, so the parts together write every row exactly once. Grid: x covers
 // cols in 256-wide blocks, y is the token.
 //
-// Template (kernels.EmbeddingVars): DType (F32, BF16, F16), ET (f32 or u32), MaxRows.
+// Template (kernels.EmbeddingVars): DType (F32, BF16, F16 or a block type), ET
+// (f32 or u32), MaxRows; with Quant, Q (lib_quant's array e), QBS and QBW.
 
 struct Params {
     cols: u32,
@@ -36,7 +38,18 @@ struct Params {
 @group(0) @binding(3) var<storage, read> ids: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn load(g: u32) -> f32 {
+{{- if .Quant}}
+{{template "quant_common" .}}
+{{- template "quant" .Q}}
+{{- end}}
+
+// load returns element c of row `row` of the e binding.
+fn load(row: u32, c: u32) -> f32 {
+{{- if .Quant}}
+    let blk = (row * (p.cols / {{.QBS}}u) + c / {{.QBS}}u) * {{.QBW}}u;
+    return qload_e(blk, (c % {{.QBS}}u) / 32u, (c % 32u) / 4u)[c % 4u];
+{{- else}}
+    let g = row * p.cols + c;
 {{- if eq .DType "F32"}}
     return e[g];
 {{- else if eq .DType "BF16"}}
@@ -45,6 +58,7 @@ fn load(g: u32) -> f32 {
 {{- else}}
     let v = unpack2x16float(e[g >> 1u]);
     return select(v.x, v.y, (g & 1u) == 1u);
+{{- end}}
 {{- end}}
 }
 
@@ -59,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let id = ids[t];
     let o = t * p.cols + c;
     if (id >= p.row0 && id < p.row0 + p.rows) {
-        out[o] = load((p.buf_row0 + id - p.row0) * p.cols + c);
+        out[o] = load(p.buf_row0 + id - p.row0, c);
     } else if (p.zero_oov == 1u && id >= p.vocab) {
         out[o] = 0.0;
     }

@@ -16,6 +16,12 @@
 // Weights: [≥ w_row0 + rows, cols] of DTYPE, row-major; f32 as f32, bf16 and f16
 // packed two per u32 (element 2k in the low half).
 //
+// Quantized weights (QUANT: DTYPE one of the GGUF block types) are rows of
+// blocks in lib_quant.wgsl's layout (array<u32>, QBS values and QBW words a
+// block; cols a multiple of 32): each W load slot decodes 4 consecutive
+// values in registers (qload), staged as f32 like an f32 matrix (WT f32,
+// EPV 4, WVEC), so the tile loop is the same for every type.
+//
 // Params: rows (rows of W in this dispatch: one matrix part), cols, w_row0 and
 // u_row0 (first row of the dispatch inside the w and wu bindings), out0 (first
 // output column, the part's first row), out_stride (output row length: all rows
@@ -38,7 +44,8 @@
 // else one element per load (a packed row may then start mid-u32). Out-of-range
 // tokens, rows and columns load as zero, so any T, rows and cols work.
 //
-// Template (kernels.MatMulVars): DTYPE (F32, BF16, F16), EPI, MaxRows, WT (f32 or
+// Template (kernels.MatMulVars): DTYPE (F32, BF16, F16, or a block type with
+// QUANT, QBS, QBW and lib_quant's arrays QW, QU), EPI, MaxRows, WT (f32 or
 // u32), BT, BR, TT, TR, NT, BK (a multiple of 8), XS and RS (staged row strides
 // in vec4s: BT/4 + PAD, BR/4 + PAD), XVEC, WVEC, EPV (elements per W vec4),
 // the load slots XSLOTS/WSLOTS (thread offsets; XGUARD/WGUARD when the last
@@ -60,12 +67,13 @@ struct Params {
 {{- $swiglu := eq .EPI "swiglu"}}
 {{- $wv := "f32"}}{{if .WVEC}}{{$wv = printf "vec4<%s>" .WT}}{{end}}
 {{- $xv := "f32"}}{{if .XVEC}}{{$xv = "vec4<f32>"}}{{end}}
+{{- $wa := "f32"}}{{if .QUANT}}{{$wa = "u32"}}{{else if .WVEC}}{{$wa = printf "vec4<%s>" .WT}}{{else}}{{$wa = .WT}}{{end}}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> w: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+@group(0) @binding(2) var<storage, read> w: array<{{$wa}}>;
 {{- if $swiglu}}
-@group(0) @binding(3) var<storage, read> wu: array<{{if .WVEC}}vec4<{{.WT}}>{{else}}{{.WT}}{{end}}>;
+@group(0) @binding(3) var<storage, read> wu: array<{{$wa}}>;
 @group(0) @binding(4) var<storage, read> x: array<{{$xv}}>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 {{- else}}
@@ -94,6 +102,21 @@ var<private> gw: array<{{$wv}}, {{.WN}}>;
 var<private> gu: array<f32, {{.WN}}>;
 {{- end}}
 
+{{- if .QUANT}}
+{{template "quant_common" .}}
+{{- template "quant" .QW}}
+{{- if $swiglu}}{{template "quant" .QU}}{{end}}
+
+// wq_w (wq_wu): columns k … k+3 of row r of the weights (up weights), k % 4 == 0.
+fn wq_w(r: u32, k: u32) -> vec4<f32> {
+    return qload_w(((p.w_row0 + r) * (p.cols / {{.QBS}}u) + k / {{.QBS}}u) * {{.QBW}}u, (k % {{.QBS}}u) / 32u, (k % 32u) / 4u);
+}
+{{- if $swiglu}}
+fn wq_wu(r: u32, k: u32) -> vec4<f32> {
+    return qload_wu(((p.u_row0 + r) * (p.cols / {{.QBS}}u) + k / {{.QBS}}u) * {{.QBW}}u, (k % {{.QBS}}u) / 32u, (k % 32u) / 4u);
+}
+{{- end}}
+{{- end}}
 {{- if not .WVEC}}
 {{- if eq .DTYPE "F32"}}
 
@@ -172,7 +195,15 @@ fn fetch(k0: u32, t0: u32, r0: u32, lid: u32) {
         let k = k0 + {{$.EPV}}u * (f % {{div $.BK $.EPV}}u);
         var v = vec4<{{$.WT}}>();
         if ({{if $.WGUARD}}e < {{if $swiglu}}{{mul 2 $.WUNITS}}{{else}}{{$.WUNITS}}{{end}}u && {{end}}r < p.rows && k < p.cols) {
-{{- if $swiglu}}
+{{- if and $swiglu $.QUANT}}
+            if (m == 0u) {
+                v = wq_w(r, k);
+            } else {
+                v = wq_wu(r, k);
+            }
+{{- else if $.QUANT}}
+            v = wq_w(r, k);
+{{- else if $swiglu}}
             if (m == 0u) {
                 v = w[(p.w_row0 + r) * (p.cols / {{$.EPV}}u) + k / {{$.EPV}}u];
             } else {
@@ -209,7 +240,7 @@ fn fetch(k0: u32, t0: u32, r0: u32, lid: u32) {
 
 // put_{{.}} stores EPV columns c… of staged row 4q + j from one loaded vec4.
 fn put_{{.}}(c: u32, q: u32, j: u32, v: vec4<{{$.WT}}>) {
-{{- if eq $.DTYPE "F32"}}
+{{- if or (eq $.DTYPE "F32") $.QUANT}}
     {{.}}[c * RS + q][j] = v.x;
     {{.}}[(c + 1u) * RS + q][j] = v.y;
     {{.}}[(c + 2u) * RS + q][j] = v.z;

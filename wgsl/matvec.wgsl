@@ -30,6 +30,11 @@
 // element is loaded on its own, which handles any cols, odd ones included
 // (a row of odd length then starts in the middle of a u32).
 //
+// Quantized weights (Quant: DType one of the GGUF block types) are rows of
+// blocks in lib_quant.wgsl's layout, read as u32 words: a thread takes whole
+// 32-value units of a block (decoded in registers, x read as vec4s; cols is a
+// multiple of 32), QBS values and QBW words a block.
+//
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
 // first output element of token 0), out_stride (elements between tokens of
@@ -42,7 +47,8 @@
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, TPR, WT and XT
 // (the element types of the weight and x arrays), XW (f32 values per XT),
-// BX, BNW, BOut (binding numbers).
+// BX, BNW, BOut (binding numbers); Quant, QW and QU (lib_quant's arrays w and
+// wu), QBS, QBW.
 
 struct Params {
     rows: u32,
@@ -76,6 +82,11 @@ var<workgroup> red: array<f32, {{mul .B (mul .Rows .TPR)}}>;   // [B, WG]
 var<workgroup> red2: array<f32, {{mul .B (mul .Rows .TPR)}}>;
 {{- end}}
 
+{{if .Quant}}
+{{- template "quant_common" .}}
+{{- template "quant" .QW}}
+{{- if eq .Epi "swiglu"}}{{template "quant" .QU}}{{end}}
+{{end}}
 {{if .Vec}}{{if eq .DType "BF16"}}
 // dot8 multiplies 8 packed bf16 weights by x values xa (elements 0-3) and xb (4-7).
 fn dot8(v: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
@@ -145,7 +156,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var acc2: array<f32, B>;
 {{- end}}
     if (valid) {
-{{- if .Vec}}
+{{- if .Quant}}
+        let nu = p.cols / 32u;            // 32-value units per row
+        let bpr = p.cols / {{.QBS}}u;     // blocks per row
+        let wb = (p.w_row0 + r) * bpr;
+{{- if eq .Epi "swiglu"}}
+        let ub = (p.u_row0 + r) * bpr;
+{{- end}}
+        for (var u = lane; u < nu; u += TPR) {
+            let unit = u % {{div .QBS 32}}u;
+            let blk = (wb + u / {{div .QBS 32}}u) * {{.QBW}}u;
+            let hw = qhead_w(blk, unit);
+{{- if eq .Epi "swiglu"}}
+            let ublk = (ub + u / {{div .QBS 32}}u) * {{.QBW}}u;
+            let hu = qhead_wu(ublk, unit);
+{{- end}}
+            for (var i = 0u; i < 8u; i++) {
+                let wv = qvals_w(blk, unit, i, hw);
+{{- if eq .Epi "swiglu"}}
+                let uv = qvals_wu(ublk, unit, i, hu);
+{{- end}}
+                let c = 8u * u + i;
+                for (var b = 0u; b < B; b++) {
+                    let xv = x[b * xrow + c]{{if .Norm}} * nw[c]{{end}};
+                    acc[b] += dot(wv, xv);
+{{- if eq .Epi "swiglu"}}
+                    acc2[b] += dot(uv, xv);
+{{- end}}
+                }
+            }
+        }
+{{- else if .Vec}}
 {{- if eq .DType "F32"}}
         let nc = p.cols / 4u;
         let wb = (p.w_row0 + r) * nc;

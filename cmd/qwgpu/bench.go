@@ -153,19 +153,22 @@ func cmdBench(args []string) error {
 			dt = weights.F16
 		case "auto", "bf16":
 		case "q8_0", "q4_0", "q4_k":
-			return fmt.Errorf("--dtype %s: %w", mf.dtype, errQuantGPU)
+			// bf16 random weights, quantized at load as a checkpoint is
 		default:
-			return fmt.Errorf("--dtype %q: want bf16, f16 or f32", mf.dtype)
+			return fmt.Errorf("--dtype %q: want bf16, f16, f32, q8_0, q4_0 or q4_k", mf.dtype)
 		}
 		m = &model{cfg: cfg, src: &qwen3.RandomSource{Config: cfg, DType: dt, Seed: builtinSeed}}
 		m.dir = "qwen3 " + *shape
+		if err := m.prepareWeights(&mf); err != nil {
+			return err
+		}
 	} else {
 		var err error
 		if m, err = openModel(mf.model, false); err != nil {
 			return err
 		}
 		defer m.close()
-		if err := m.prepareWeights(&mf, true); err != nil {
+		if err := m.prepareWeights(&mf); err != nil {
 			return err
 		}
 	}

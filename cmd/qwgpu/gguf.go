@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -40,25 +39,11 @@ func openGGUFModel(path string, needTokenizer bool) (*model, error) {
 // quantDTypes are the --dtype values that quantize at load.
 var quantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
 
-// errQuantGPU is the answer to quantized weights on the GPU until its
-// kernels exist.
-var errQuantGPU = errors.New("quantized weights on the GPU: not yet")
-
-// prepareWeights applies --dtype to the model's weights for where they
-// will run. On the GPU, quantized weights (a quantized GGUF or a q* dtype)
-// are refused for now; on the CPU a q* dtype quantizes every matrix as it
-// is loaded, with progress on stderr.
-func (m *model) prepareWeights(mf *modelFlags, onGPU bool) error {
+// prepareWeights applies --dtype to the model's weights: a q* dtype
+// quantizes every matrix as it is loaded, with progress on stderr, for the
+// GPU (which keeps the blocks) and the CPU reference alike.
+func (m *model) prepareWeights(mf *modelFlags) error {
 	dt, quantize := quantDTypes[strings.ToLower(mf.dtype)]
-	if onGPU {
-		if quantize {
-			return fmt.Errorf("--dtype %s: %w (validate --device cpu runs them on the CPU reference)", mf.dtype, errQuantGPU)
-		}
-		if q := m.quantizedType(); q != "" {
-			return fmt.Errorf("%s holds %s tensors: %w (validate --device cpu runs them on the CPU reference)", m.name(), q, errQuantGPU)
-		}
-		return nil
-	}
 	if !quantize {
 		return nil
 	}
@@ -71,20 +56,6 @@ func (m *model) prepareWeights(mf *modelFlags, onGPU bool) error {
 	p := &quantProgress{dtype: dt, total: total, start: time.Now(), tty: isTerminal(os.Stderr)}
 	m.src = qwen3.QuantizedSource{Source: m.src, DType: dt, Progress: p.update}
 	return nil
-}
-
-// quantizedType names the first quantized tensor type the model holds, or
-// "" when all its tensors are float.
-func (m *model) quantizedType() string {
-	if m.gguf == nil {
-		return ""
-	}
-	for _, s := range m.cfg.AllTensors() {
-		if ti, ok := m.gguf.File.Info(s.GGUF); ok && (ti.DType == 0 || ti.DType.IsQuantized()) {
-			return ti.TypeName()
-		}
-	}
-	return ""
 }
 
 // quantProgress reports quantization at load on stderr: a counter redrawn

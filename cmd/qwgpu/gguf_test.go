@@ -41,14 +41,54 @@ func TestValidateCPUQuantizedDType(t *testing.T) {
 	require.Contains(t, r.stdout, "golden case 2: 33 prompt tokens, max logit err ")
 }
 
-// TestQuantizedOnGPURefused: until the GPU has quantized kernels, every
-// GPU path says so in one line, before any device is opened.
-func TestQuantizedOnGPURefused(t *testing.T) {
-	q8 := ggufFile("tiny-tied-f32-q8_0.gguf")
-	requireCleanError(t, qwgpu(t, "run", "--model", q8, "--prompt", "hi"), "qwgpu run: tiny-tied-f32-q8_0.gguf holds Q8_0 tensors: quantized weights on the GPU: not yet")
-	requireCleanError(t, qwgpu(t, "validate", "--model", q8), "quantized weights on the GPU: not yet")
-	requireCleanError(t, qwgpu(t, "bench", "--shape", "tiny", "--dtype", "q4_k"), "qwgpu bench: --dtype q4_k: quantized weights on the GPU: not yet")
-	requireCleanError(t, qwgpu(t, "bench", "--model", goldenModelDir("tiny-tied-f32"), "--dtype", "q8_0"), "--dtype q8_0: quantized weights on the GPU: not yet")
+// TestValidateQuantizedOnGPU: quantized GGUF files (llama.cpp's Q4_K_M
+// recipe, Q8_0, Q4_0 with Q5_0) run on the GPU and match the CPU reference
+// on the same quantized weights within validate's default bound.
+func TestValidateQuantizedOnGPU(t *testing.T) {
+	needGPU(t)
+	for _, c := range []struct{ file, types string }{
+		{"small-tied-bf16-q4_k_m.gguf", "weights q4_k+q6_k ("},
+		{"tiny-tied-f32-q8_0.gguf", "weights q8_0 ("},
+		{"tiny-tied-f32-q4_0.gguf", "weights q4_0+"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			r := qwgpu(t, append([]string{"validate", "--model", ggufFile(c.file)}, testBackend()...)...)
+			requireOK(t, r)
+			require.Contains(t, r.stdout, c.types)
+			require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok max_logit_err="), "%v", r)
+		})
+	}
+}
+
+// TestValidateQuantizedDTypeOnGPU: --dtype q8_0, q4_0 and q4_k quantize a
+// float checkpoint at load; the GPU keeps the blocks and matches the CPU
+// reference, which quantizes alike. The small model's rows (256, 512, 768)
+// are whole Q4_K blocks, so q4_k is Q4_K throughout.
+func TestValidateQuantizedDTypeOnGPU(t *testing.T) {
+	needGPU(t)
+	bf16 := bf16GGUF(t)
+	for _, dt := range []string{"q8_0", "q4_0", "q4_k"} {
+		t.Run(dt, func(t *testing.T) {
+			r := qwgpu(t, append([]string{"validate", "--model", bf16, "--dtype", dt}, testBackend()...)...)
+			requireOK(t, r)
+			require.Contains(t, r.stderr, "qwgpu: quantized 29 matrices to "+strings.ToUpper(dt)+" in ")
+			require.Contains(t, r.stdout, "weights "+dt+" (")
+			require.True(t, strings.HasPrefix(lastLine(r.stdout), "validate: ok max_logit_err="), "%v", r)
+		})
+	}
+}
+
+// TestQuantizedRunAndBench: run says what the quantized weights take, and
+// bench's model column names the type, as llama-bench's does.
+func TestQuantizedRunAndBench(t *testing.T) {
+	needGPU(t)
+	r := qwgpu(t, append([]string{"run", "--model", ggufFile("tiny-tied-f32-q8_0.gguf"), "--prompt", "hello", "--greedy", "--max-tokens", "3"}, testBackend()...)...)
+	requireOK(t, r)
+	require.Regexp(t, `weights q8_0 [0-9.]+ [KM]iB, loaded in`, r.stderr)
+	require.Equal(t, 3, parseStats(t, r).generated)
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "--dtype", "q4_k", "-p", "8", "-n", "4", "--reps", "1"}, testBackend()...)...)
+	requireOK(t, r)
+	require.Contains(t, r.stdout, "| qwen3 tiny Q4_K ")
 	requireCleanError(t, qwgpu(t, "run", "--dtype", "q5_k", "--prompt", "x"), `--dtype "q5_k": want auto, f32, bf16, f16, q8_0, q4_0 or q4_k`)
 }
 

@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // WebGPU does not say how much memory a device has, and a driver that runs
@@ -46,56 +48,68 @@ func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
 	}
 	chunk = min(chunk, ctx)
 	random, isRandom := m.src.(*qwen3.RandomSource)
-	stored := func(name string) (size int64, converted bool) {
-		from := int64(2)
+	asked := weights.DType(0) // auto
+	switch strings.ToLower(dtype) {
+	case "f32":
+		asked = weights.F32
+	case "bf16":
+		asked = weights.BF16
+	case "f16":
+		asked = weights.F16
+	default:
+		asked = quantDTypes[strings.ToLower(dtype)]
+	}
+	// source is a tensor's type as read.
+	source := func(name string) weights.DType {
 		switch {
 		case isRandom:
-			from = int64(random.DType.Size())
+			return random.DType
 		case m.ck != nil:
 			if t, err := m.ck.Get(name); err == nil {
-				from = int64(t.DType.Size())
+				return t.DType
 			}
 		case m.gguf != nil:
-			if t, err := m.gguf.Get(name); err == nil && t.DType.Size() > 0 {
-				from = int64(t.DType.Size())
+			if t, err := m.gguf.Get(name); err == nil {
+				return t.DType
 			}
 		}
-		switch strings.ToLower(dtype) {
-		case "f32":
-			return 4, isRandom || from != 4
-		case "bf16", "f16":
-			return 2, true // a checkpoint of the other half type converts too
-		}
-		return from, isRandom
+		return weights.BF16
 	}
 	var f footprint
 	// The engine uploads one matrix at a time (q, k, v stacked; gate and
 	// up stacked): the host holds that matrix packed, and in float32 too
-	// when it is generated or converted.
-	unit := func(numel int64, name string) {
-		size, converted := stored(name)
-		f.weights += numel * size
-		host := numel * size
-		if converted {
-			host += numel * 4
+	// when it is generated, converted or quantized.
+	unit := func(rows, cols int64, names ...string) {
+		host := int64(0)
+		for _, name := range names {
+			from := source(name)
+			to := engine.StoredType(asked, from, int(cols))
+			n := kernels.MatrixBytes(to, int(rows), int(cols))
+			f.weights += n
+			host += n
+			if isRandom || to != from {
+				host += rows * cols * 4
+			}
 		}
 		f.host = max(f.host, host)
 	}
 	h, q, kv, in, v := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize), int64(c.VocabSize)
-	unit(v*h, qwen3.NameEmbed)
+	unit(v, h, qwen3.NameEmbed)
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		p := qwen3.LayerPrefix(i)
-		unit((q+2*kv)*h, p+"self_attn.q_proj.weight")
-		unit(q*h, p+"self_attn.o_proj.weight")
-		unit(2*in*h, p+"mlp.gate_proj.weight")
-		unit(in*h, p+"mlp.down_proj.weight")
+		unit(q, h, p+"self_attn.q_proj.weight")
+		unit(kv, h, p+"self_attn.k_proj.weight")
+		unit(kv, h, p+"self_attn.v_proj.weight")
+		unit(h, q, p+"self_attn.o_proj.weight")
+		unit(in, h, p+"mlp.gate_proj.weight", p+"mlp.up_proj.weight")
+		unit(h, in, p+"mlp.down_proj.weight")
 		f.weights += 4 * (2*h + 2*int64(c.HeadDim)) // norms, float32
 	}
 	f.weights += 4 * h
 	if !c.TieWordEmbeddings {
-		unit(v*h, qwen3.NameLMHead)
+		unit(v, h, qwen3.NameLMHead)
 	}
-	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk}, 2)
+	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk}, weights.BF16)
 	f.cache, f.act = rt.KVCache, rt.Activations
 	return f
 }

@@ -31,7 +31,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet, modelHelp string) {
 	fs.StringVarP(&m.model, "model", "m", "", modelHelp)
 	fs.StringVar(&m.backend, "backend", "", "GPU backend: vulkan, metal, dx12 or gl (default: the platform's best)")
 	fs.StringVar(&m.adapter, "adapter", "", "GPU adapter: index or name substring, as 'qwgpu info' lists them")
-	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage: auto (as in the checkpoint), f32, bf16 or f16; q8_0, q4_0 or q4_k quantize at load (CPU reference only for now)")
+	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage: auto (as in the checkpoint), f32, bf16 or f16; q8_0, q4_0 or q4_k quantize every matrix at load (the GPU keeps the blocks)")
 	fs.IntVarP(&m.ctx, "ctx", "c", engine.DefaultCtx, "KV cache length in tokens (bounded by max_position_embeddings)")
 	fs.StringVar(&m.gpuMemory, "gpu-memory", "", "refuse models needing more GPU memory than this, e.g. 16GiB (default: unchecked, except software adapters: 80% of free RAM)")
 }

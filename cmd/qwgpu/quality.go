@@ -18,7 +18,7 @@ func reportQuality(mf *modelFlags, against, goldenPath, prompt string) error {
 		return err
 	}
 	defer m.close()
-	if err := m.prepareWeights(mf, false); err != nil {
+	if err := m.prepareWeights(mf); err != nil {
 		return err
 	}
 	ref, err := openModel(against, false)

@@ -79,7 +79,7 @@ func cmdRun(args []string) error {
 		return err
 	}
 	defer m.close()
-	if err := m.prepareWeights(&mf, true); err != nil {
+	if err := m.prepareWeights(&mf); err != nil {
 		return err
 	}
 	params, err := sp.params(fs, m.gen)
@@ -141,8 +141,8 @@ func cmdRun(args []string) error {
 		fmt.Fprintf(os.Stderr, "qwgpu: %s's chat template is not Qwen3's; the chat is formatted as Qwen3's\n", m.name())
 	}
 	need := estimateFootprint(m, mf.dtype, mf.ctx, 0).device()
-	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %.2f GiB, loaded in %.2f s, ctx %d, about %.2f GiB of GPU memory in all\n",
-		m.name(), describeAdapter(dev), e.WeightDType(), float64(e.WeightBytes())/(1<<30), loadTime.Seconds(), e.Context(), gib(need))
+	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %s, loaded in %.2f s, ctx %d, about %.2f GiB of GPU memory in all\n",
+		m.name(), describeAdapter(dev), e.WeightDType(), weights.HumanBytes(e.WeightBytes()), loadTime.Seconds(), e.Context(), gib(need))
 
 	out := newOutput(os.Stdout)
 	opt := generate.Options{Sampling: params, MaxTokens: *maxTokens, Stop: *stops, EOS: m.eos()}

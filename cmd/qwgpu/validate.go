@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/qwgpu/qwgpu/weights"
 	"math"
 
 	"github.com/spf13/pflag"
@@ -144,7 +145,7 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 		return err
 	}
 	defer m.close()
-	if err := m.prepareWeights(mf, device == "gpu"); err != nil {
+	if err := m.prepareWeights(mf); err != nil {
 		return err
 	}
 	cfg := m.cfg
@@ -173,7 +174,7 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 			return err
 		}
 		defer e.Close()
-		fmt.Printf("device: %s, weights %s\n", describeAdapter(dev), e.WeightDType())
+		fmt.Printf("device: %s, weights %s (%s)\n", describeAdapter(dev), e.WeightDType(), weights.HumanBytes(e.WeightBytes()))
 		under = &gpuBackend{e: e}
 		var ids []int
 		switch {

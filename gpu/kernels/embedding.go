@@ -32,6 +32,9 @@ type embeddingParams struct {
 type EmbeddingVars struct {
 	DType, ET string
 	MaxRows   int
+	Quant     bool
+	Q         QuantFn
+	QBS, QBW  int
 }
 
 // NewEmbedding prepares the gather, one op per part of the matrix. An id ≥
@@ -64,17 +67,21 @@ func NewEmbedding(s *gpu.Scope, a Embedding) ([]*gpu.Op, error) {
 	if err := noAlias([]*gpu.Buffer{a.Out}, bound...); err != nil {
 		return fail(err)
 	}
-	et := "f32"
-	if a.E.DType != weights.F32 {
-		et = "u32"
-	}
-	kern, err := d.Kernel("embedding", EmbeddingVars{DType: a.E.DType.String(), ET: et, MaxRows: T})
-	if err != nil {
-		return fail(err)
-	}
 	x := uint32(ceilDiv(a.E.Cols, 256))
 	var ops []*gpu.Op
 	for i, p := range a.E.Parts {
+		v := EmbeddingVars{DType: p.DType.String(), ET: "f32", MaxRows: T}
+		if p.DType != weights.F32 {
+			v.ET = "u32"
+		}
+		if p.DType.IsQuantized() {
+			v.Quant, v.Q = true, QuantFn{Fmt: v.DType, Arr: "e"}
+			v.QBS, v.QBW = quantShape(p.DType)
+		}
+		kern, err := d.Kernel("embedding", v)
+		if err != nil {
+			return fail(err)
+		}
 		params := embeddingParams{
 			Cols: uint32(a.E.Cols), Row0: uint32(p.Row0), Rows: uint32(p.Rows),
 			BufRow0: uint32(p.BufRow), Vocab: uint32(a.E.Rows),

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -290,3 +291,34 @@ func widen(v []float32) []float64 {
 }
 
 func silu64(x float64) float64 { return x / (1 + math.Exp(-x)) }
+
+// randBlocks returns n random valid blocks of the block type dt, in the
+// file's layout: random quant, scale and high-bit bytes, with finite f16
+// scales and minimums of a few hundredths (the first block's d a subnormal
+// half, so that decoding one is tested too).
+func randBlocks(r *rand.Rand, dt weights.DType, n int) []byte {
+	bb := dt.BlockBytes()
+	raw := make([]byte, n*bb)
+	for i := range raw {
+		raw[i] = byte(r.Uint32())
+	}
+	var halves []int // offsets of the f16 fields
+	switch dt {
+	case weights.Q4_0, weights.Q5_0, weights.Q8_0:
+		halves = []int{0}
+	case weights.Q4_1, weights.Q5_1, weights.Q4_K, weights.Q5_K:
+		halves = []int{0, 2}
+	case weights.Q6_K:
+		halves = []int{208}
+	}
+	for b := 0; b < n; b++ {
+		for _, h := range halves {
+			v := weights.Float32ToF16((2*r.Float32() - 1) * 0.05)
+			if b == 0 && h == halves[0] {
+				v = 0x8123 // -0x123 · 2⁻²⁴
+			}
+			binary.LittleEndian.PutUint16(raw[b*bb+h:], v)
+		}
+	}
+	return raw
+}

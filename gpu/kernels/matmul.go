@@ -100,6 +100,9 @@ type MatMulVars struct {
 	AV, BV         []matmulVec
 	ACC            []matmulAcc
 	MATS, COMPS    []string
+	QUANT          bool
+	QBS, QBW       int
+	QW, QU         QuantFn
 }
 
 // matmulVars fills the template of wgsl/matmul.wgsl.
@@ -111,7 +114,7 @@ func matmulVars(dt weights.DType, epi Epilogue, cols, maxRows int, tile matmulTi
 	nt := tile.threads()
 	wt := "f32"
 	epv := 4 // elements of W per vec4 load
-	if dt != weights.F32 {
+	if dt != weights.F32 && !dt.IsQuantized() {
 		wt, epv = "u32", 8
 	}
 	xvec := cols%4 == 0
@@ -150,7 +153,7 @@ func matmulVars(dt weights.DType, epi Epilogue, cols, maxRows int, tile matmulTi
 	if epi == SwiGLU {
 		mats = append(mats, "us")
 	}
-	return MatMulVars{
+	v := MatMulVars{
 		DTYPE: dt.String(), EPI: string(epi), WT: wt, MaxRows: maxRows, BK: bk,
 		BT: tile.BT, BR: tile.BR, TT: tile.TT, TR: tile.TR, NT: nt,
 		XS: tile.BT/4 + pad, RS: tile.BR/4 + pad,
@@ -158,7 +161,13 @@ func matmulVars(dt weights.DType, epi Epilogue, cols, maxRows int, tile matmulTi
 		XSLOTS: xslots, XGUARD: xguard, XN: len(xslots), XUNITS: xunits,
 		WSLOTS: wslots, WGUARD: wguard, WN: len(wslots), WUNITS: wunits,
 		AV: av, BV: bv, ACC: acc, MATS: mats, COMPS: []string{"x", "y", "z", "w"},
-	}, nil
+	}
+	if dt.IsQuantized() {
+		v.QUANT = true
+		v.QBS, v.QBW = quantShape(dt)
+		v.QW, v.QU = QuantFn{Fmt: v.DTYPE, Arr: "w"}, QuantFn{Fmt: v.DTYPE, Arr: "wu"}
+	}
+	return v, nil
 }
 
 // matmulShared is the workgroup memory the tiling takes, in bytes.
@@ -201,16 +210,19 @@ func MatMul(s *gpu.Scope, l Linear) ([]*gpu.Op, error) {
 		return fail(fmt.Errorf("tiling %v with %d columns a step needs %d bytes of workgroup memory, over the limit %d",
 			tile, bk, n, d.Limits().MaxComputeWorkgroupStorageSize))
 	}
-	vars, err := matmulVars(w.DType, l.Epi, cols, l.MaxRows, tile, bk, pad)
-	if err != nil {
-		return fail(err)
-	}
-	kern, err := d.Kernel("matmul", vars)
-	if err != nil {
-		return fail(err)
-	}
 	var ops []*gpu.Op
 	for _, seg := range segments(mats...) {
+		if l.Epi == SwiGLU && seg.dts[0] != seg.dts[1] {
+			return fail(fmt.Errorf("rows %d… are %v in the gate matrix and %v in the up matrix", seg.r0, seg.dts[0], seg.dts[1]))
+		}
+		vars, err := matmulVars(seg.dts[0], l.Epi, cols, l.MaxRows, tile, bk, pad)
+		if err != nil {
+			return fail(err)
+		}
+		kern, err := d.Kernel("matmul", vars)
+		if err != nil {
+			return fail(err)
+		}
 		params := matmulParams{
 			Rows: uint32(seg.n), Cols: uint32(cols),
 			WRow0: uint32(seg.bufRow[0]), Out0: uint32(seg.r0), OutStride: uint32(l.OutStride),

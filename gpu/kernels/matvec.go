@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/weights"
@@ -62,6 +63,10 @@ type MatVecVars struct {
 	BX     int
 	BNW    int
 	BOut   int
+	Quant  bool
+	QW, QU QuantFn
+	QBS    int // values per block (Quant)
+	QBW    int // u32 words per block on the device (Quant)
 }
 
 // MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
@@ -95,7 +100,7 @@ func checkLinear(d *gpu.Device, l *Linear, rows int) ([]*Matrix, error) {
 		if err := l.Up.check("up"); err != nil {
 			return nil, err
 		}
-		if l.Up.Rows != l.W.Rows || l.Up.Cols != l.W.Cols || l.Up.DType != l.W.DType {
+		if l.Up.Rows != l.W.Rows || l.Up.Cols != l.W.Cols || !slices.Equal(l.Up.Types(), l.W.Types()) {
 			return nil, fmt.Errorf("gate [%d, %d] %v and up [%d, %d] %v differ", l.W.Rows, l.W.Cols, l.W.DType, l.Up.Rows, l.Up.Cols, l.Up.DType)
 		}
 		mats = append(mats, l.Up)
@@ -148,44 +153,23 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 	}
 	w := l.W
 	cols := w.Cols
-	vec := vecLoads(w.DType, cols)
-	loads := cols
-	wt, xt := "f32", "f32"
-	switch {
-	case vec && w.DType == weights.F32:
-		loads, wt, xt = cols/4, "vec4<f32>", "vec4<f32>"
-	case vec:
-		loads, wt, xt = cols/8, "vec4<u32>", "vec4<f32>"
-	case w.DType != weights.F32:
-		wt = "u32"
-	}
-	wgRows, tpr := matvecLayout(loads)
-	xw := 1
-	if xt == "vec4<f32>" {
-		xw = 4
-	}
-	v := MatVecVars{DType: w.DType.String(), Vec: vec, Epi: l.Epi, Norm: l.Norm != nil, B: batch,
-		Rows: wgRows, TPR: tpr, WT: wt, XT: xt, XW: xw, BX: 2}
-	if l.Epi == SwiGLU {
-		v.BX = 3
-	}
-	v.BNW, v.BOut = v.BX+1, v.BX+1
-	if l.Norm != nil {
-		v.BOut++
-	}
-	red := 4 * batch * wgRows * tpr
-	if l.Epi == SwiGLU {
-		red *= 2
-	}
-	if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
-		return fail(err)
-	}
-	kern, err := d.Kernel("matvec", v)
-	if err != nil {
-		return fail(err)
-	}
 	var ops []*gpu.Op
 	for _, seg := range segments(mats...) {
+		if l.Epi == SwiGLU && seg.dts[0] != seg.dts[1] {
+			return fail(fmt.Errorf("rows %d… are %v in the gate matrix and %v in the up matrix", seg.r0, seg.dts[0], seg.dts[1]))
+		}
+		v := matvecVars(seg.dts[0], l.Epi, l.Norm != nil, batch, cols)
+		red := 4 * batch * v.Rows * v.TPR
+		if l.Epi == SwiGLU {
+			red *= 2
+		}
+		if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
+			return fail(err)
+		}
+		kern, err := d.Kernel("matvec", v)
+		if err != nil {
+			return fail(err)
+		}
 		params := matvecParams{Rows: uint32(seg.n), Cols: uint32(cols), WRow0: uint32(seg.bufRow[0]),
 			Out0: uint32(seg.r0), OutStride: uint32(l.OutStride), Eps: l.Eps}
 		bs := []gpu.Binding{gpu.Bind(seg.bufs[0])}
@@ -203,7 +187,7 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 			Role:     l.Role,
 			Params:   params,
 			Bindings: bs,
-			Groups:   gpu.Groups1D(ceilDiv(seg.n, wgRows)),
+			Groups:   gpu.Groups1D(ceilDiv(seg.n, v.Rows)),
 		})
 		if err != nil {
 			return fail(err)
@@ -211,4 +195,35 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 		ops = append(ops, o)
 	}
 	return ops, nil
+}
+
+// matvecVars fills wgsl/matvec.wgsl's template for weights of dt.
+func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols int) MatVecVars {
+	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2}
+	loads := cols
+	switch {
+	case dt.IsQuantized():
+		// a thread decodes about two 32-value units
+		v.Quant, v.WT, v.XT, v.XW = true, "u32", "vec4<f32>", 4
+		v.QBS, v.QBW = quantShape(dt)
+		v.QW, v.QU = QuantFn{Fmt: v.DType, Arr: "w"}, QuantFn{Fmt: v.DType, Arr: "wu"}
+		loads = ceilDiv(cols/32*4, 2)
+	case vecLoads(dt, cols) && dt == weights.F32:
+		v.Vec, v.WT, v.XT, v.XW = true, "vec4<f32>", "vec4<f32>", 4
+		loads = cols / 4
+	case vecLoads(dt, cols):
+		v.Vec, v.WT, v.XT, v.XW = true, "vec4<u32>", "vec4<f32>", 4
+		loads = cols / 8
+	case dt != weights.F32:
+		v.WT = "u32"
+	}
+	v.Rows, v.TPR = matvecLayout(loads)
+	if epi == SwiGLU {
+		v.BX = 3
+	}
+	v.BNW, v.BOut = v.BX+1, v.BX+1
+	if norm {
+		v.BOut++
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/qwgpu/qwgpu/gpu"
@@ -57,13 +58,11 @@ type linearCase struct {
 func runLinear(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) {
 	r := newRand(t)
 	x := randF32(r, c.T*c.cols, 1)
-	w := roundTo(c.dt, randF32(r, c.rows*c.cols, 0.5))
-	var up []float32
+	var w, up []float32
 	l := Linear{Epi: c.epi, Label: "linear", Role: "linear", MaxRows: c.T}
-	l.W = must[*Matrix](t)(UploadMatrixF32(s, "w", c.dt, c.rows, c.cols, w))
+	l.W, w = testMatrix(t, s, r, "w", c.dt, c.rows, c.cols)
 	if c.epi == SwiGLU {
-		up = roundTo(c.dt, randF32(r, c.rows*c.cols, 0.5))
-		l.Up = must[*Matrix](t)(UploadMatrixF32(s, "up", c.dt, c.rows, c.cols, up))
+		l.Up, up = testMatrix(t, s, r, "up", c.dt, c.rows, c.cols)
 	}
 	l.X = upload(t, s, "x", x)
 	xw := widen(x)
@@ -105,6 +104,129 @@ func runLinear(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) {
 		op = "matmul"
 	}
 	checkNMSE(t, op, readF32(t, s.Device(), l.Out, c.T*c.rows), want)
+}
+
+// testMatrix makes a random [rows, cols] matrix of dt on the device and
+// returns it with the float32 values it holds: float types rounded from
+// uniform values, block types random valid blocks (randBlocks) decoded by
+// the CPU reference (weights' Tensor.Float32), so that the float64
+// references use exactly the weights the GPU reads.
+func testMatrix(t *testing.T, s *gpu.Scope, r *rand.Rand, label string, dt weights.DType, rows, cols int) (*Matrix, []float32) {
+	t.Helper()
+	if !dt.IsQuantized() {
+		w := roundTo(dt, randF32(r, rows*cols, 0.5))
+		return must[*Matrix](t)(UploadMatrixF32(s, label, dt, rows, cols, w)), w
+	}
+	raw := randBlocks(r, dt, rows*cols/dt.BlockSize())
+	w := must[[]float32](t)((&weights.Tensor{Name: label, DType: dt, Shape: []int{rows, cols}, Raw: raw}).Float32())
+	return must[*Matrix](t)(UploadMatrix(s, label, dt, rows, cols, raw)), w
+}
+
+// quantTypes are the GGUF block types the kernels read.
+var quantTypes = []weights.DType{weights.Q8_0, weights.Q4_0, weights.Q4_1, weights.Q5_0, weights.Q5_1,
+	weights.Q4_K, weights.Q5_K, weights.Q6_K}
+
+// quantOnBackend reports whether a block type's cases run on the
+// backend: all of them on Vulkan; on GL, whose Mesa compiler takes tens of
+// seconds on each unrolled quantized matvec, the three types of Qwen's
+// Q8_0 and Q4_K_M files (the decoder is the same text on both backends).
+func quantOnBackend(s *gpu.Scope, dt weights.DType) bool {
+	return s.Device().Info().Backend != "gl" || dt == weights.Q8_0 || dt == weights.Q4_K || dt == weights.Q6_K
+}
+
+// quantCols is a row length of whole blocks of dt, odd in blocks.
+func quantCols(dt weights.DType, blocks int) int { return blocks * dt.BlockSize() }
+
+// Every block type through the matvec: every epilogue, the fused norm,
+// batches 1 to 8, odd row counts, rows of an odd number of blocks.
+func TestMatVecQuant(t *testing.T) {
+	var cases []linearCase
+	for _, dt := range quantTypes {
+		cases = append(cases,
+			linearCase{1, 96, quantCols(dt, 3), dt, Store, false},
+			linearCase{3, 41, quantCols(dt, 5), dt, Add, false},
+			linearCase{5, 67, quantCols(dt, 3), dt, SwiGLU, true},
+			linearCase{2, 130, quantCols(dt, 1), dt, Store, true},
+		)
+	}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			if quantOnBackend(s, c.dt) {
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
+			}
+		}
+	})
+}
+
+// Every block type through the prefill matmul: one token, a partial tile,
+// more than two tiles.
+func TestMatMulQuant(t *testing.T) {
+	var cases []linearCase
+	for _, dt := range quantTypes {
+		cases = append(cases,
+			linearCase{1, 64, quantCols(dt, 3), dt, Store, false},
+			linearCase{37, 96, quantCols(dt, 1), dt, SwiGLU, false},
+			linearCase{130, 67, quantCols(dt, 2), dt, Add, false},
+		)
+	}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, c := range cases {
+			if quantOnBackend(s, c.dt) {
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) { runLinear(t, s, c, true) })
+			}
+		}
+	})
+}
+
+// A stack of different block types (q and k Q4_K, v Q6_K, as in a Q4_K_M
+// file) is one matrix in parts of one type each; matvec and matmul run a
+// kernel per part, and a Slice across the boundary keeps the types.
+func TestMixedStack(t *testing.T) {
+	const cols = 512
+	pieces := []struct {
+		dt   weights.DType
+		rows int
+	}{{weights.Q4_K, 40}, {weights.Q4_K, 24}, {weights.Q6_K, 24}, {weights.Q8_0, 9}}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		r := newRand(t)
+		var ps []MatrixPiece
+		var w []float32
+		rows := 0
+		for _, p := range pieces {
+			raw := randBlocks(r, p.dt, p.rows*cols/p.dt.BlockSize())
+			v := must[[]float32](t)((&weights.Tensor{Name: "w", DType: p.dt, Shape: []int{p.rows, cols}, Raw: raw}).Float32())
+			ps, w, rows = append(ps, MatrixPiece{DType: p.dt, Rows: p.rows, Raw: raw}), append(w, v...), rows+p.rows
+		}
+		m := must[*Matrix](t)(UploadStack(s, "qkv", cols, ps...))
+		if len(m.Parts) != 3 || m.DType != 0 || m.Rows != rows {
+			t.Fatalf("stack: %d parts, dtype %v, %d rows; want 3 parts, mixed, %d rows", len(m.Parts), m.DType, m.Rows, rows)
+		}
+		if want := uint64(64*cols/256*144 + 24*cols/256*212 + 9*cols/32*36); m.Bytes() != want {
+			t.Fatalf("stack takes %d bytes, want %d", m.Bytes(), want)
+		}
+		sl := must[*Matrix](t)(m.Slice(50, 30))
+		if got := sl.Types(); len(got) != 2 || got[0] != weights.Q4_K || got[1] != weights.Q6_K {
+			t.Fatalf("slice [50, 80) has types %v, want [Q4_K Q6_K]", got)
+		}
+		for _, T := range []int{1, 5, 20} {
+			t.Run(name(T), func(t *testing.T) {
+				x := randF32(r, T*cols, 1)
+				out := poisoned(t, s, "out", T*rows)
+				steps := seqRows(0, 0, T)
+				l := Linear{Out: out, X: upload(t, s, "x", x), W: m, Epi: Store, Label: "qkv", Role: "qkv",
+					Step: stepBuffer(t, s, T, steps), MaxRows: T}
+				var ops []*gpu.Op
+				op := "matmul"
+				if T <= MaxMatVecBatch {
+					ops, op = must[[]*gpu.Op](t)(MatVec(s, l, T)), "matvec"
+				} else {
+					ops = must[[]*gpu.Op](t)(MatMul(s, l))
+				}
+				runStep(t, s.Device(), steps, ops...)
+				checkNMSE(t, op, readF32(t, s.Device(), out, T*rows), linear64(widen(x), w, T, rows, cols))
+			})
+		}
+	})
 }
 
 func TestMatVec(t *testing.T) {
@@ -403,6 +525,45 @@ func TestEmbedding(t *testing.T) {
 						}
 						if got[i*cols+c] != want {
 							t.Fatalf("row %d (id %d) col %d: got %v, want %v", i, id, c, got[i*cols+c], want)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// The embedding gathers rows of every block type exactly: the GPU decodes
+// each value bit for bit as the CPU reference does.
+func TestEmbeddingQuant(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, dt := range quantTypes {
+			if !quantOnBackend(s, dt) {
+				continue
+			}
+			t.Run(dt.String(), func(t *testing.T) {
+				r := newRand(t)
+				const vocab, cols = 50, 512
+				e, want := testMatrix(t, s, r, "e", dt, vocab, cols)
+				ids := []uint32{3, 0, 49, 17, 50, 3}
+				idBytes := make([]byte, 4*len(ids))
+				for i, id := range ids {
+					binary.LittleEndian.PutUint32(idBytes[4*i:], id)
+				}
+				out := poisoned(t, s, "out", len(ids)*cols)
+				rows := seqRows(0, 0, len(ids))
+				ops := must[[]*gpu.Op](t)(NewEmbedding(s, Embedding{Out: out, E: e,
+					IDs: must[*gpu.Buffer](t)(s.Upload("ids", idBytes)), Step: stepBuffer(t, s, len(ids), rows), MaxRows: len(ids), Label: "embedding"}))
+				runStep(t, s.Device(), rows, ops...)
+				got := readF32(t, s.Device(), out, len(ids)*cols)
+				for i, id := range ids {
+					for c := 0; c < cols; c++ {
+						w := float32(0)
+						if id < vocab {
+							w = want[int(id)*cols+c]
+						}
+						if math.Float32bits(got[i*cols+c]) != math.Float32bits(w) {
+							t.Fatalf("row %d (id %d) col %d: got %v, want %v", i, id, c, got[i*cols+c], w)
 						}
 					}
 				}

@@ -160,6 +160,8 @@ func QKVDecode(s *gpu.Scope, a QKVNormRope) (*gpu.Op, error) {
 		return fail(fmt.Errorf("nil weight matrix"))
 	case w.Rows != sh.QKVDim() || w.Cols != sh.Hidden:
 		return fail(fmt.Errorf("weight %s is [%d, %d], want [%d, %d]", w.Label, w.Rows, w.Cols, sh.QKVDim(), sh.Hidden))
+	case w.DType == 0 || w.DType.IsQuantized():
+		return fail(fmt.Errorf("weight %s: the fused kernel reads f32, bf16 or f16, not %v: project with MatVec and use QKVRows", w.Label, w.Types()))
 	case len(w.Parts) != 1:
 		return fail(fmt.Errorf("weight %s is in %d parts; the kernel binds one", w.Label, len(w.Parts)))
 	case w.DType != weights.F32 && sh.Hidden%2 != 0:

@@ -20,12 +20,15 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // Options controls how a model is loaded.
@@ -33,8 +36,10 @@ type Options struct {
 	// Ctx is the number of positions the KV cache holds per sequence (0:
 	// DefaultCtx, bounded by max_position_embeddings).
 	Ctx int
-	// DType stores the weight matrices as "f32", "bf16" or "f16"; "" or
-	// "auto" keeps each tensor's checkpoint dtype.
+	// DType stores the weight matrices as "f32", "bf16" or "f16" (block
+	// types dequantized); "" or "auto" keeps each tensor's own type, block
+	// types included. "q8_0", "q4_0" and "q4_k" keep them too: the source
+	// quantizes (qwen3.QuantizedSource); they say what to expect of it.
 	DType string
 	// PrefillChunk is the most tokens one prefill pass takes (0:
 	// DefaultChunk). Longer prompts run in several passes.
@@ -121,6 +126,8 @@ type Engine struct {
 	rope      *kernels.RopeTables
 	a         acts
 	uploaded  int64 // weight bytes on the GPU
+	// estimateType is the matrix type Estimate assumes for this model.
+	estimateType weights.DType
 
 	prefill *graph         // one chunk of one sequence
 	decode  map[int]*graph // by batch size, made on first use
@@ -154,9 +161,9 @@ func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *
 	}
 	dtype := strings.ToLower(opt.DType)
 	switch dtype {
-	case "", "auto", "f32", "bf16", "f16":
+	case "", "auto", "f32", "bf16", "f16", "q8_0", "q4_0", "q4_k":
 	default:
-		return nil, optionError("DType", "weight dtype %q: want auto, f32, bf16 or f16", opt.DType)
+		return nil, optionError("DType", "weight dtype %q: want auto, f32, bf16, f16, q8_0, q4_0 or q4_k", opt.DType)
 	}
 	e = &Engine{dev: dev, scope: dev.NewScope("engine"), cfg: cfg, ctx: ctx, chunk: chunk, rows: max(chunk, slots),
 		pos: make([]int, slots), decode: map[int]*graph{},
@@ -222,9 +229,42 @@ func (e *Engine) Truncate(slot, n int) error {
 // Device is the GPU the engine runs on.
 func (e *Engine) Device() *gpu.Device { return e.dev }
 
-// WeightDType names how the matrices are stored ("bf16", ...; "auto"
-// resolved per tensor is reported as the embedding's dtype).
-func (e *Engine) WeightDType() string { return strings.ToLower(e.embed.DType.String()) }
+// WeightDType names the types the matrices are stored in, the one
+// holding most bytes first, joined by "+" ("bf16"; "q4_k+q6_k" for a
+// Q4_K_M file).
+func (e *Engine) WeightDType() string {
+	bytes := map[weights.DType]uint64{}
+	add := func(m *kernels.Matrix) {
+		for _, p := range m.Parts {
+			bytes[p.DType] += uint64(p.Rows) * uint64(kernels.MatrixBytes(p.DType, 1, m.Cols))
+		}
+	}
+	add(e.embed)
+	if e.lmHead != e.embed {
+		add(e.lmHead)
+	}
+	for i := range e.layers {
+		l := &e.layers[i]
+		for _, m := range []*kernels.Matrix{l.qkv, l.o, l.gateUp, l.down} {
+			add(m)
+		}
+	}
+	var ts []weights.DType
+	for t := range bytes {
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(a, b weights.DType) int {
+		if bytes[a] != bytes[b] {
+			return cmp.Compare(bytes[b], bytes[a])
+		}
+		return cmp.Compare(a, b)
+	})
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = strings.ToLower(t.String())
+	}
+	return strings.Join(names, "+")
+}
 
 // WeightBytes is the size of the uploaded weights.
 func (e *Engine) WeightBytes() int64 { return e.uploaded }

@@ -183,23 +183,22 @@ func (b *builder) normLinear(norm *gpu.Buffer, l kernels.Linear) {
 // normQKVRope: input_layernorm, the q/k/v projections, the head norms and
 // RoPE, writing q and the cache rows. A one-token decode step does it all
 // in one dispatch per layer (the norm inside too where the device allows
-// a ninth storage buffer); other steps project with a matvec or matmul
-// first.
+// a ninth storage buffer); other steps, and block-quantized weights
+// (which the fused kernel does not decode), project with a matvec or
+// matmul first.
 func (b *builder) normQKVRope(l *layer) {
 	e, a := b.e, &b.e.a
 	args := kernels.QKVNormRope{Shape: e.shape, X: a.x, W: l.qkv, QKV: a.qkv, QNorm: l.qNorm, KNorm: l.kNorm,
 		Rope: e.rope, Q: a.q, Cache: l.cache, Step: a.step, MaxRows: b.m.rows, Eps: float32(e.cfg.RMSNormEps),
 		Label: b.layer + "qkv_norm_rope", Role: "qkv_norm_rope"}
+	// QWGPU_TUNE=qkv_fused=false measures the unfused path for one token
+	// too (run 8: 1% slower on the 0.6B shape, so fused by default).
+	fused := b.m.rows == 1 && !b.m.prefill && l.qkv.DType != 0 && !l.qkv.DType.IsQuantized() && kernels.FusedQKVDecode
 	switch {
-	case b.m.rows == 1 && !b.m.prefill && !kernels.FusedQKVDecode:
-		// Measured against the fused kernel through QWGPU_TUNE=qkv_fused=0:
-		// one workgroup per head uses only NH3 workgroups of the GPU.
-		b.normLinear(l.attnNorm, kernels.Linear{Out: a.qkv, X: a.x, W: l.qkv, Epi: kernels.Store, Role: "qkv_proj"})
-		b.one(kernels.QKVRows(e.scope, args))
-	case b.m.rows == 1 && !b.m.prefill && e.dev.Limits().MaxStorageBuffersPerShaderStage >= 9:
+	case fused && e.dev.Limits().MaxStorageBuffersPerShaderStage >= 9:
 		args.XNorm, args.Role = l.attnNorm, "norm+qkv_norm_rope"
 		b.one(kernels.QKVDecode(e.scope, args))
-	case b.m.rows == 1 && !b.m.prefill:
+	case fused:
 		b.rmsnorm(a.normed, a.x, l.attnNorm, "input_layernorm", false)
 		args.X = a.normed
 		b.one(kernels.QKVDecode(e.scope, args))

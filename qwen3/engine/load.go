@@ -9,7 +9,10 @@ import (
 	"github.com/qwgpu/qwgpu/weights"
 )
 
-// storeAs is the GPU dtype a checkpoint tensor of dtype dt is kept in.
+// storeAs is the GPU dtype a checkpoint tensor of dtype dt is kept in:
+// f32, bf16 or f16 convert every matrix (block types dequantized); auto
+// and the quantized dtypes (whose source, a qwen3.QuantizedSource, has
+// already quantized what it could) keep the tensor's own type.
 func storeAs(dtype string, dt weights.DType) (weights.DType, error) {
 	switch dtype {
 	case "f32":
@@ -19,11 +22,32 @@ func storeAs(dtype string, dt weights.DType) (weights.DType, error) {
 	case "f16":
 		return weights.F16, nil
 	}
-	switch dt {
-	case weights.F32, weights.BF16, weights.F16:
+	switch {
+	case dt == weights.F32, dt == weights.BF16, dt == weights.F16, dt.IsQuantized():
 		return dt, nil
 	}
-	return 0, fmt.Errorf("dtype %v is not supported for weights (F32, BF16, F16)", dt)
+	return 0, fmt.Errorf("dtype %v is not supported for weights (F32, BF16, F16 or a GGUF block type)", dt)
+}
+
+// quantDTypes are the Options.DType values of quantized weights.
+var quantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
+
+// StoredType is the type a matrix of the given shape gets, as far as
+// it can be told before reading it: dt (0 for auto) unless it is a block
+// type whose blocks do not divide the rows, where qwen3.QuantizedSource
+// falls back (Q4_K to Q4_0, else the source's own, taken as srcType).
+func StoredType(dt, srcType weights.DType, cols int) weights.DType {
+	switch {
+	case dt == 0:
+		return srcType
+	case !dt.IsQuantized():
+		return dt
+	case cols%dt.BlockSize() == 0:
+		return dt
+	case dt == weights.Q4_K && cols%weights.Q4_0.BlockSize() == 0:
+		return weights.Q4_0
+	}
+	return srcType
 }
 
 // Footprint is what a model holds on the GPU, in bytes.
@@ -38,9 +62,10 @@ func (f Footprint) Total() int64 { return f.Weights + f.KVCache + f.Activations 
 
 // Estimate returns what Load(cfg, opt) will allocate, before anything is:
 // the one count that the engine's messages, the CLI's memory check and
-// the bench report. dtypeBytes is the size of a weight element (2 for
-// bf16/f16, 4 for f32); norms are float32.
-func Estimate(c qwen3.Config, opt Options, dtypeBytes int) Footprint {
+// the bench report. dt is the type the matrices are kept in (a block type
+// counts its padded device blocks, kernels.MatrixBytes; matrices whose
+// rows are not whole blocks count as bf16); norms are float32.
+func Estimate(c qwen3.Config, opt Options, dt weights.DType) Footprint {
 	ctx, chunk, slots := opt.Ctx, opt.PrefillChunk, max(opt.Slots, 1)
 	if ctx == 0 {
 		ctx = min(DefaultCtx, c.MaxPositionEmbeddings)
@@ -58,7 +83,7 @@ func Estimate(c qwen3.Config, opt Options, dtypeBytes int) Footprint {
 		if len(s.Shape) == 1 {
 			f.Weights += 4 * n
 		} else {
-			f.Weights += int64(dtypeBytes) * n
+			f.Weights += kernels.MatrixBytes(StoredType(dt, weights.BF16, s.Shape[1]), s.Shape[0], s.Shape[1])
 		}
 	}
 	h, q, kv, in, v := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize), int64(c.VocabSize)
@@ -100,11 +125,7 @@ func (e *Engine) checkLimits() error {
 
 // oom adds what the model needs to an allocation failure.
 func (e *Engine) oom(what string, err error) error {
-	per := 2
-	if e.embed != nil && e.embed.DType == weights.F32 {
-		per = 4
-	}
-	f := Estimate(e.cfg, Options{Ctx: e.ctx, PrefillChunk: e.chunk, Slots: len(e.pos)}, per)
+	f := Estimate(e.cfg, Options{Ctx: e.ctx, PrefillChunk: e.chunk, Slots: len(e.pos)}, e.estimateType)
 	return fmt.Errorf("%s: %w (the model needs about %s on the GPU: weights %s, KV cache %s for %d positions, activations %s; %s of weights were uploaded)",
 		what, err, weights.HumanBytes(f.Total()), weights.HumanBytes(f.Weights), weights.HumanBytes(f.KVCache), e.ctx,
 		weights.HumanBytes(f.Activations), weights.HumanBytes(e.uploaded))
@@ -114,11 +135,14 @@ func (e *Engine) oom(what string, err error) error {
 // time so that host memory holds at most one layer's matrix.
 func (e *Engine) uploadWeights(src qwen3.Source, dtype string, progress func(done, total int64)) error {
 	c := e.cfg
-	per := 2
-	if dtype == "f32" || ((dtype == "" || dtype == "auto") && c.TorchDtype == "float32") {
-		per = 4
+	e.estimateType = weights.BF16
+	switch {
+	case dtype == "f32" || ((dtype == "" || dtype == "auto") && c.TorchDtype == "float32"):
+		e.estimateType = weights.F32
+	case quantDTypes[dtype] != 0:
+		e.estimateType = quantDTypes[dtype]
 	}
-	total := Estimate(c, Options{Ctx: 1}, per).Weights
+	total := Estimate(c, Options{Ctx: 1}, e.estimateType).Weights
 	done := int64(0)
 	report := func(n int64) {
 		done += n
@@ -144,37 +168,47 @@ func (e *Engine) uploadWeights(src qwen3.Source, dtype string, progress func(don
 	}
 	// matrix uploads the row-wise concatenation of tensors (q, k, v
 	// stacked; gate and up stacked), converting when the dtype asks.
+	// Each tensor keeps its own type: a quantized GGUF stacks q and k of
+	// one block type with v of another (a matrix in parts of each type).
 	matrix := func(label string, specs ...qwen3.TensorSpec) (*kernels.Matrix, error) {
-		var raw []byte
-		var dt weights.DType
-		rows, cols := 0, specs[0].Shape[1]
+		var pieces []kernels.MatrixPiece
+		var first weights.DType
+		cols := specs[0].Shape[1]
 		for i, s := range specs {
 			t, err := src.Get(s.Name, s.Shape...)
 			if err != nil {
 				return nil, err
 			}
+			dt, err := storeAs(dtype, t.DType)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
+			}
 			if i == 0 {
-				if dt, err = storeAs(dtype, t.DType); err != nil {
-					return nil, fmt.Errorf("%s: %w", s.Name, err)
-				}
+				first = dt
+			}
+			if e.embed == nil && dt.IsQuantized() && (dtype == "" || dtype == "auto") {
+				// A quantized GGUF: the embedding's type, read first,
+				// stands for every matrix's in the estimates.
+				e.estimateType = dt
+				total = Estimate(c, Options{Ctx: 1}, dt).Weights
+			}
+			// A float tensor stacked with others keeps their float type
+			// (the checkpoint's, or the one asked for).
+			if !dt.IsQuantized() && !first.IsQuantized() {
+				dt = first
 			}
 			b, err := encode(t, dt)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.Name, err)
 			}
-			if len(specs) == 1 {
-				raw = b
-			} else {
-				raw = append(raw, b...)
-			}
-			rows += s.Shape[0]
-			report(int64(len(b)))
+			pieces = append(pieces, kernels.MatrixPiece{DType: dt, Rows: s.Shape[0], Raw: b})
+			report(kernels.MatrixBytes(dt, s.Shape[0], cols))
 		}
-		m, err := kernels.UploadMatrix(e.scope, label, dt, rows, cols, raw)
+		m, err := kernels.UploadStack(e.scope, label, cols, pieces...)
 		if err != nil {
 			return nil, e.oom(label, err)
 		}
-		e.uploaded += int64(len(raw))
+		e.uploaded += int64(m.Bytes())
 		return m, nil
 	}
 

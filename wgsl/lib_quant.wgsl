@@ -1,0 +1,159 @@
+{{/*
+lib_quant: decoding the GGUF block types on the GPU, in one place.
+
+Device layout (Go side: kernels.PackBlocks, gpu/kernels/quant.go): a row of
+a quantized matrix is cols / QBS blocks; each block is the format's own
+bytes, in its own order, padded to whole u32 words (QBW words a block).
+Blocks that are not whole words get 2 zero bytes after their f16 scale d:
+
+  type  QBS  QBW  words of a block
+  Q4_0   32    5  0: d (low half)   1-4: qs, value j in the low nibble of byte j, j+16 in the high
+  Q4_1   32    5  0: d | m << 16    1-4: qs as Q4_0
+  Q5_0   32    6  0: d              1: qh (bit j: the fifth bit of value j)   2-5: qs as Q4_0
+  Q5_1   32    6  0: d | m << 16    1: qh   2-5: qs
+  Q8_0   32    9  0: d              1-8: 32 int8 quants
+  Q4_K  256   36  0: d | dmin << 16   1-3: 12 bytes of 6-bit scales and mins   4-35: 128 bytes qs
+  Q5_K  256   44  0: d | dmin << 16   1-3: scales   4-11: 32 bytes qh   12-43: qs
+  Q6_K  256   53  0-31: 128 bytes ql   32-47: 64 bytes qh   48-51: 16 int8 scales   52: d (low half)
+
+Values are decoded as ggml defines them (weights/dequant.go is the CPU
+twin): every value is a product of the f16 scale(s) and small integers,
+exact in f32, or one such product minus another, rounded once; so the GPU's
+weights equal the CPU reference's bit for bit, whatever the order or FMA.
+
+Interface, for a storage array<u32> named A holding blocks of one format
+({{template "quant" (kernels.QuantFn{Fmt, Arr: "A"})}}, after
+{{template "quant_common" .}} once per shader):
+
+  qhead_A(blk, unit) -> QHead      blk: the block's first word in A; unit: which
+                                   32 consecutive values of the block (0 … QBS/32-1)
+  qvals_A(blk, unit, i, h) -> vec4 values 32·unit + 4i … +3 of the block (i 0 … 7)
+  qload_A(blk, unit, i) -> vec4    both in one call
+
+A kernel that reads all 32 values of a unit calls qhead once and qvals eight
+times; one that reads 4 values calls qload.
+*/}}
+
+{{define "quant_common"}}
+// QHead is what a 32-value unit of a block shares: its scale(s), minimum
+// and high bits (lib_quant.wgsl says which format keeps what where).
+struct QHead {
+    a: f32,
+    b: f32,
+    c: u32,
+}
+
+// qf16 widens the IEEE half in the low 16 bits of h exactly (subnormals
+// included, which unpack2x16float may flush).
+fn qf16(h: u32) -> f32 {
+    let e = (h >> 10u) & 0x1fu;
+    let m = h & 0x3ffu;
+    var v = bitcast<f32>(((e + 112u) << 23u) | (m << 13u));
+    if (e == 0u) {
+        v = f32(m) * 5.9604644775390625e-8; // m · 2⁻²⁴
+    } else if (e == 31u) {
+        v = bitcast<f32>(0x7f800000u | (m << 13u));
+    }
+    return select(v, -v, (h & 0x8000u) != 0u);
+}
+
+// qbytes: the 4 bytes of w as unsigned values, byte 0 first.
+fn qbytes(w: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu));
+}
+
+// qsbytes: the 4 bytes of w as int8 values, byte 0 first.
+fn qsbytes(w: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// qbits: bits 0-3 of b, one to a lane, shifted up to bit 4 (a fifth quant bit).
+fn qbits(b: u32) -> vec4<u32> {
+    return ((vec4<u32>(b) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+}
+
+// qkscale: the 6-bit scale and min of sub-block j (0-7) of a Q4_K or Q5_K
+// block from its 12 scale bytes in words s0, s1, s2: sub-blocks 0-3 keep
+// theirs in the low 6 bits of bytes j and j+4; 4-7 their low 4 bits in byte
+// j+4 and their top 2 bits in the spare top bits of bytes j-4 and j.
+fn qkscale(s0: u32, s1: u32, s2: u32, j: u32) -> vec2<f32> {
+    let sh = 8u * (j & 3u);
+    let b0 = (s0 >> sh) & 0xffu;
+    let b1 = (s1 >> sh) & 0xffu;
+    if (j < 4u) {
+        return vec2<f32>(f32(b0 & 63u), f32(b1 & 63u));
+    }
+    let b2 = (s2 >> sh) & 0xffu;
+    return vec2<f32>(f32((b2 & 0xfu) | ((b0 >> 6u) << 4u)), f32((b2 >> 4u) | ((b1 >> 6u) << 4u)));
+}
+{{end}}
+
+{{define "quant"}}
+{{- $a := .Arr}}
+// qhead_{{$a}}: what unit `unit` of the {{.Fmt}} block at word blk of {{$a}} shares.
+fn qhead_{{$a}}(blk: u32, unit: u32) -> QHead {
+{{- if or (eq .Fmt "Q8_0") (eq .Fmt "Q4_0")}}
+    return QHead(qf16({{$a}}[blk]), 0.0, 0u);
+{{- else if eq .Fmt "Q4_1"}}
+    let dm = {{$a}}[blk];
+    return QHead(qf16(dm), qf16(dm >> 16u), 0u);
+{{- else if eq .Fmt "Q5_0"}}
+    return QHead(qf16({{$a}}[blk]), 0.0, {{$a}}[blk + 1u]);
+{{- else if eq .Fmt "Q5_1"}}
+    let dm = {{$a}}[blk];
+    return QHead(qf16(dm), qf16(dm >> 16u), {{$a}}[blk + 1u]);
+{{- else if or (eq .Fmt "Q4_K") (eq .Fmt "Q5_K")}}
+    // value = d·sc · q - dmin·m; both products exact
+    let dm = {{$a}}[blk];
+    let sm = qkscale({{$a}}[blk + 1u], {{$a}}[blk + 2u], {{$a}}[blk + 3u], unit);
+    return QHead(qf16(dm) * sm.x, qf16(dm >> 16u) * sm.y, 0u);
+{{- else if eq .Fmt "Q6_K"}}
+    // unit = 4h + k of half h: int8 scales 8h + 2k (values 0-15) and +1 (16-31)
+    let d = qf16({{$a}}[blk + 52u]);
+    let k = unit & 3u;
+    let sw = {{$a}}[blk + 48u + 2u * (unit >> 2u) + (k >> 1u)] >> (16u * (k & 1u));
+    let sc = bitcast<vec2<i32>>(vec2<u32>(sw << 24u, sw << 16u)) >> vec2<u32>(24u);
+    return QHead(d * f32(sc.x), d * f32(sc.y), 0u);
+{{- end}}
+}
+
+// qvals_{{$a}}: values 32·unit + 4i … +3 of the {{.Fmt}} block at word blk of {{$a}}.
+fn qvals_{{$a}}(blk: u32, unit: u32, i: u32, h: QHead) -> vec4<f32> {
+{{- if eq .Fmt "Q8_0"}}
+    return qsbytes({{$a}}[blk + 1u + i]) * h.a;
+{{- else if eq .Fmt "Q4_0"}}
+    let q = ({{$a}}[blk + 1u + (i & 3u)] >> (4u * (i >> 2u))) & 0x0f0f0f0fu;
+    return (qbytes(q) - 8.0) * h.a;
+{{- else if eq .Fmt "Q4_1"}}
+    let q = ({{$a}}[blk + 1u + (i & 3u)] >> (4u * (i >> 2u))) & 0x0f0f0f0fu;
+    return qbytes(q) * h.a + h.b;
+{{- else if eq .Fmt "Q5_0"}}
+    let q = ({{$a}}[blk + 2u + (i & 3u)] >> (4u * (i >> 2u))) & 0x0f0f0f0fu;
+    return (qbytes(q) + vec4<f32>(qbits(h.c >> (4u * i))) - 16.0) * h.a;
+{{- else if eq .Fmt "Q5_1"}}
+    let q = ({{$a}}[blk + 2u + (i & 3u)] >> (4u * (i >> 2u))) & 0x0f0f0f0fu;
+    return (qbytes(q) + vec4<f32>(qbits(h.c >> (4u * i)))) * h.a + h.b;
+{{- else if eq .Fmt "Q4_K"}}
+    // unit s: nibble s % 2 of qs bytes 32·(s/2) …
+    let q = ({{$a}}[blk + 4u + 8u * (unit >> 1u) + i] >> (4u * (unit & 1u))) & 0x0f0f0f0fu;
+    return qbytes(q) * h.a - h.b;
+{{- else if eq .Fmt "Q5_K"}}
+    // unit s: nibble s % 2 of qs bytes 32·(s/2) …, fifth bit: bit s of qh bytes 0-31
+    let lo = ({{$a}}[blk + 12u + 8u * (unit >> 1u) + i] >> (4u * (unit & 1u))) & 0x0f0f0f0fu;
+    let hi = (({{$a}}[blk + 4u + i] >> unit) & 0x01010101u) << 4u;
+    return qbytes(lo | hi) * h.a - h.b;
+{{- else if eq .Fmt "Q6_K"}}
+    // unit 4h + k: nibble k/2 of ql bytes 64h + 32(k%2) …, bits 2k, 2k+1 of qh bytes 32h …
+    let hh = unit >> 2u;
+    let k = unit & 3u;
+    let lo = ({{$a}}[blk + 16u * hh + 8u * (k & 1u) + i] >> (4u * (k >> 1u))) & 0x0f0f0f0fu;
+    let hi = (({{$a}}[blk + 32u + 8u * hh + i] >> (2u * k)) & 0x03030303u) << 4u;
+    return (qbytes(lo | hi) - 32.0) * select(h.b, h.a, i < 4u);
+{{- end}}
+}
+
+// qload_{{$a}}: qvals_{{$a}} with its own qhead_{{$a}}.
+fn qload_{{$a}}(blk: u32, unit: u32, i: u32) -> vec4<f32> {
+    return qvals_{{$a}}(blk, unit, i, qhead_{{$a}}(blk, unit));
+}
+{{end}}
