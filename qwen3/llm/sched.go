@@ -1,0 +1,388 @@
+package llm
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/qwgpu/qwgpu/qwen3/engine"
+	"github.com/qwgpu/qwgpu/qwen3/sample"
+)
+
+// prefillChunk is the most prompt tokens fed in one step: a long prompt is
+// fed in chunks with the other sequences' decode steps between them, and
+// its cancellation is seen between chunks.
+const prefillChunk = engine.DefaultChunk
+
+// request is one generation as the scheduler sees it. Everything the
+// scheduler writes is read by the requester only after events.finish.
+type request struct {
+	ctx       context.Context
+	prompt    []int
+	params    sample.Params // penalties on the prompt and output (repetition)
+	presence  float64       // OpenAI's, on the output tokens only
+	frequency float64
+	maxTokens int
+	eos       []int
+	out       *textOut
+	ev        *events
+	queued    time.Time
+}
+
+// sequence is a request holding a slot.
+type sequence struct {
+	req      *request
+	slot     int
+	feed     []int // prompt tokens still to prefill
+	pending  int   // the token drawn and not fed yet; -1 while prefilling
+	seen     []int // prompt and output, for the repetition penalty
+	counts   map[int]int
+	sampler  *sample.Sampler
+	res      Result
+	started  time.Time // admitted
+	first    time.Time // first token drawn
+	finished bool
+}
+
+// slotState is what a KV cache slot holds and who uses it.
+type slotState struct {
+	history []int // the tokens in the cache, in order
+	seq     *sequence
+	used    uint64 // when last admitted (a counter), for LRU reuse
+}
+
+type scheduler struct {
+	b      backend
+	ctxLen int
+
+	mu     sync.Mutex
+	queue  []*request
+	closed bool
+	stats  Stats
+	wake   chan struct{}
+	done   chan struct{}
+
+	// Owned by the scheduler goroutine.
+	slots []slotState
+	clock uint64
+	// afterChunk, when set (tests), runs after each prefill chunk.
+	afterChunk func(slot, fed int)
+}
+
+func newScheduler(b backend, slots, ctxLen int) *scheduler {
+	s := &scheduler{b: b, ctxLen: ctxLen, slots: make([]slotState, slots),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s.stats.Parallel = slots
+	s.stats.BatchSteps = make([]uint64, slots)
+	return s
+}
+
+// submit queues a request.
+func (s *scheduler) submit(r *request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	r.queued = time.Now()
+	s.queue = append(s.queue, r)
+	s.stats.Requests++
+	s.stats.Queued = len(s.queue)
+	s.poke()
+	return nil
+}
+
+func (s *scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the scheduler and waits for it: every request still running
+// or queued ends with ErrClosed.
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	s.closed = true
+	s.poke()
+	s.mu.Unlock()
+	<-s.done
+}
+
+func (s *scheduler) run() {
+	defer close(s.done)
+	for {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			s.shutdown()
+			return
+		}
+		s.admit()
+		if s.active() == 0 {
+			<-s.wake
+			continue
+		}
+		s.prefillStep()
+		s.decodeStep()
+	}
+}
+
+func (s *scheduler) active() int {
+	n := 0
+	for _, sl := range s.slots {
+		if sl.seq != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *scheduler) shutdown() {
+	for i := range s.slots {
+		if q := s.slots[i].seq; q != nil {
+			s.finish(q, "cancelled", ErrClosed)
+		}
+	}
+	s.mu.Lock()
+	queue := s.queue
+	s.queue = nil
+	s.stats.Queued = 0
+	s.mu.Unlock()
+	for _, r := range queue {
+		r.ev.finish(&Result{FinishReason: "cancelled"}, ErrClosed)
+	}
+}
+
+// admit moves queued requests into free slots, the slot chosen for the
+// longest cached prefix of the prompt; requests cancelled while queued
+// leave the queue.
+func (s *scheduler) admit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.queue[:0]
+	for _, r := range s.queue {
+		if err := r.ctx.Err(); err != nil {
+			r.ev.finish(&Result{PromptTokens: len(r.prompt), FinishReason: "cancelled"}, err)
+			continue
+		}
+		slot, common := s.pick(r.prompt)
+		if slot < 0 {
+			kept = append(kept, r)
+			continue
+		}
+		s.start(r, slot, common)
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	s.stats.Queued = len(kept)
+	s.stats.Active = s.active()
+}
+
+// pick chooses a free slot for a prompt: the one sharing its longest
+// prefix, else the least recently used (keeping the others' caches for
+// longer). It returns -1 when every slot is busy.
+func (s *scheduler) pick(prompt []int) (slot, common int) {
+	slot = -1
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.seq != nil {
+			continue
+		}
+		n := commonPrefix(sl.history, prompt)
+		if slot < 0 || n > common || (n == common && sl.used < s.slots[slot].used) {
+			slot, common = i, n
+		}
+	}
+	return slot, common
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// start gives a request its slot: the cache keeps the common prefix (at
+// most all but the prompt's last token, whose logits are needed).
+func (s *scheduler) start(r *request, slot, common int) {
+	keep := min(common, len(r.prompt)-1)
+	sl := &s.slots[slot]
+	if err := s.b.Truncate(slot, keep); err != nil {
+		// The history and the cache disagree: start the slot afresh.
+		keep = 0
+		_ = s.b.Truncate(slot, 0)
+	}
+	sl.history = sl.history[:keep]
+	s.clock++
+	sl.used = s.clock
+	q := &sequence{req: r, slot: slot, feed: r.prompt[keep:], pending: -1, seen: slices.Clone(r.prompt),
+		counts: map[int]int{}, sampler: sample.New(r.params), started: time.Now()}
+	q.res.PromptTokens, q.res.CachedTokens, q.res.Seed = len(r.prompt), keep, r.params.Seed
+	sl.seq = q
+	s.stats.PromptTokens += uint64(len(r.prompt))
+	s.stats.CachedTokens += uint64(keep)
+}
+
+// prefillStep feeds one chunk of the prompt of the sequence admitted
+// first among those still prefilling.
+func (s *scheduler) prefillStep() {
+	var q *sequence
+	for i := range s.slots {
+		if c := s.slots[i].seq; c != nil && c.pending < 0 && (q == nil || c.started.Before(q.started)) {
+			q = c
+		}
+	}
+	if q == nil {
+		return
+	}
+	if err := q.req.ctx.Err(); err != nil {
+		s.finish(q, "cancelled", err)
+		return
+	}
+	part := q.feed[:min(prefillChunk, len(q.feed))]
+	logits, err := s.b.FeedSlot(q.slot, part)
+	if err != nil {
+		s.fail(q, err)
+		return
+	}
+	sl := &s.slots[q.slot]
+	sl.history = append(sl.history, part...)
+	q.feed = q.feed[len(part):]
+	if s.afterChunk != nil {
+		s.afterChunk(q.slot, len(sl.history))
+	}
+	if len(q.feed) > 0 {
+		return
+	}
+	q.first = time.Now()
+	q.res.PrefillTime = q.first.Sub(q.started)
+	s.mu.Lock()
+	s.stats.TTFTSum += q.first.Sub(q.req.queued)
+	s.stats.TTFTCount++
+	s.mu.Unlock()
+	s.draw(q, logits)
+}
+
+// decodeStep feeds every decoding sequence its pending token in one
+// batched step and draws each one's next token from its row.
+func (s *scheduler) decodeStep() {
+	var batch []*sequence
+	var slots, tokens []int
+	for i := range s.slots {
+		q := s.slots[i].seq
+		if q == nil || q.pending < 0 {
+			continue
+		}
+		if err := q.req.ctx.Err(); err != nil {
+			s.finish(q, "cancelled", err)
+			continue
+		}
+		batch = append(batch, q)
+		slots, tokens = append(slots, q.slot), append(tokens, q.pending)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	rows, err := s.b.Decode(slots, tokens)
+	if err != nil {
+		for _, q := range batch {
+			s.fail(q, err)
+		}
+		return
+	}
+	s.mu.Lock()
+	s.stats.BatchSteps[len(batch)-1]++
+	s.mu.Unlock()
+	for i, q := range batch {
+		sl := &s.slots[q.slot]
+		sl.history = append(sl.history, q.pending)
+		q.pending = -1
+		s.draw(q, rows[i])
+	}
+}
+
+// draw samples a sequence's next token from its logits and hands it on.
+func (s *scheduler) draw(q *sequence, logits []float32) {
+	pos := s.b.SlotLen(q.slot) - 1
+	for id, v := range logits {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			s.fail(q, fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config make the computation overflow", pos, id, v))
+			return
+		}
+	}
+	r := q.req
+	if r.presence != 0 || r.frequency != 0 {
+		for id, n := range q.counts {
+			logits[id] -= float32(r.presence + r.frequency*float64(n))
+		}
+	}
+	id, err := q.sampler.Sample(logits, q.seen)
+	if err != nil {
+		s.fail(q, err)
+		return
+	}
+	if slices.Contains(r.eos, id) {
+		s.finish(q, "stop", nil)
+		return
+	}
+	q.res.CompletionTokens++
+	q.seen = append(q.seen, id)
+	q.counts[id]++
+	s.mu.Lock()
+	s.stats.CompletionTokens++
+	s.mu.Unlock()
+	switch {
+	case r.out.push(id):
+		q.finished = true // by a stop string
+		s.finish(q, "stop", nil)
+	case r.maxTokens > 0 && q.res.CompletionTokens >= r.maxTokens:
+		s.finish(q, "length", nil)
+	case s.b.SlotLen(q.slot) >= s.ctxLen:
+		s.finish(q, "length", nil)
+	default:
+		q.pending = id
+	}
+}
+
+// fail ends a sequence on an error of the backend; the slot's cache is
+// then not trusted.
+func (s *scheduler) fail(q *sequence, err error) {
+	s.slots[q.slot].history = nil
+	_ = s.b.Truncate(q.slot, 0)
+	s.finish(q, "error", err)
+}
+
+// finish ends a sequence and frees its slot.
+func (s *scheduler) finish(q *sequence, reason string, err error) {
+	q.req.out.finish(q.finished)
+	o := q.req.out
+	q.res.Text, q.res.Reasoning, q.res.ToolCalls = o.text.String(), o.reasoning.String(), o.calls
+	if reason == "stop" && len(o.calls) > 0 {
+		reason = "tool_calls"
+	}
+	q.res.FinishReason = reason
+	if !q.first.IsZero() {
+		q.res.DecodeTime = time.Since(q.first)
+	} else {
+		q.res.PrefillTime = time.Since(q.started)
+	}
+	s.slots[q.slot].seq = nil
+	s.mu.Lock()
+	s.stats.Active = s.active()
+	switch reason {
+	case "cancelled":
+		s.stats.Cancelled++
+	case "error":
+		s.stats.Errors++
+	}
+	s.mu.Unlock()
+	res := q.res
+	q.req.ev.finish(&res, err)
+}
