@@ -132,7 +132,7 @@ func TestChatStream(t *testing.T) {
 
 	// Without include_usage no chunk carries usage.
 	cs = chunks(t, events(t, srv, "/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
-	require.Len(t, cs, 1+5+1)
+	require.Len(t, cs, 1+6+1) // 3 reasoning and 3 answer tokens
 	for _, c := range cs {
 		require.NotContains(t, c, "usage")
 	}
