@@ -105,33 +105,35 @@ func firstStop(s string, stops []string) int {
 	return -1
 }
 
-func (f *fakeBackend) trouble(ctx context.Context, last string, onToken func(llm.Token) error) (bool, error) {
+func (f *fakeBackend) trouble(ctx context.Context, last string, opt llm.GenOptions, onToken func(llm.Token) error) (*llm.Result, bool, error) {
 	switch {
 	case strings.Contains(last, "too long"):
-		return true, statusErr{http.StatusBadRequest, "prompt of 5000 tokens does not fit the context of 4096"}
+		return nil, true, statusErr{http.StatusBadRequest, "prompt of 5000 tokens does not fit the context of 4096"}
 	case strings.Contains(last, "queue full"):
-		return true, statusErr{http.StatusServiceUnavailable, "queue full"}
+		return nil, true, statusErr{http.StatusServiceUnavailable, "queue full"}
 	case strings.Contains(last, "boom"):
-		return true, errors.New("device lost")
+		return nil, true, errors.New("device lost")
 	case strings.Contains(last, "fail mid"):
 		onToken(llm.Token{Text: "Half"})
 		onToken(llm.Token{Text: " way"})
-		return true, errors.New("device lost")
+		return nil, true, errors.New("device lost")
 	case strings.Contains(last, "slow"):
-		for i := 0; ; i++ {
+		// Endless unless MaxTokens bounds it.
+		for i := 0; opt.MaxTokens == 0 || i < opt.MaxTokens; i++ {
 			select {
 			case <-ctx.Done():
 				f.cancelled <- ctx.Err()
-				return true, ctx.Err()
+				return nil, true, ctx.Err()
 			case <-time.After(20 * time.Millisecond):
 			}
 			if err := onToken(llm.Token{Text: fmt.Sprintf(" tick%d", i)}); err != nil {
 				f.cancelled <- err
-				return true, err
+				return nil, true, err
 			}
 		}
+		return &llm.Result{CompletionTokens: opt.MaxTokens, FinishReason: "length"}, true, nil
 	}
-	return false, nil
+	return nil, false, nil
 }
 
 func (f *fakeBackend) Chat(ctx context.Context, msgs []llm.Message, opt llm.GenOptions, onToken func(llm.Token) error) (*llm.Result, error) {
@@ -140,8 +142,8 @@ func (f *fakeBackend) Chat(ctx context.Context, msgs []llm.Message, opt llm.GenO
 	f.lastMsgs, f.lastOpt = msgs, opt
 	f.mu.Unlock()
 	last := msgs[len(msgs)-1]
-	if done, err := f.trouble(ctx, last.Content, onToken); done {
-		return nil, err
+	if res, done, err := f.trouble(ctx, last.Content, opt, onToken); done {
+		return res, err
 	}
 	prompt := 0
 	for _, m := range msgs {
@@ -173,8 +175,8 @@ func (f *fakeBackend) Generate(ctx context.Context, prompt string, opt llm.GenOp
 	f.mu.Lock()
 	f.lastRaw, f.lastOpt = prompt, opt
 	f.mu.Unlock()
-	if done, err := f.trouble(ctx, prompt, onToken); done {
-		return nil, err
+	if res, done, err := f.trouble(ctx, prompt, opt, onToken); done {
+		return res, err
 	}
 	w := strings.Fields(prompt)
 	var text []string

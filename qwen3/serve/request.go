@@ -47,7 +47,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) *api
 		if typeErr.Field == "" {
 			return invalid("", "request body: want a JSON object, got %s", typeErr.Value)
 		}
-		return invalid(typeErr.Field, "%s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.String()), typeErr.Value)
+		// The shared fields live in an embedded struct the client never sees.
+		field := strings.TrimPrefix(typeErr.Field, "sampling.")
+		return invalid(field, "%s: want %s, got %s", field, jsonKind(typeErr.Type.String()), typeErr.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return invalid("", "request body: JSON ends early")
 	}
