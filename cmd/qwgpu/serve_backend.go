@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/qwgpu/qwgpu/qwen3/serve"
+)
+
+// openServeBackend loads the model --model names for serving, with
+// --parallel batch slots.
+//
+// TODO(merge): package qwen3/llm is written on another branch; when it
+// lands this body becomes
+//
+//	m, err := llm.Open(ctx, f.model, llm.Options{Backend: f.backend, Adapter: f.adapter,
+//		Ctx: f.ctx, DType: f.dtype, Parallel: parallel})
+//	if err != nil {
+//		return nil, nil, err
+//	}
+//	return m, func() { m.Close() }, nil
+//
+// (naming the flag at fault in its errors as loadEngine does, and keeping
+// --ctx's default bounded by the model as modelFlags.fit does).
+func openServeBackend(ctx context.Context, f *modelFlags, parallel int) (serve.Backend, func(), error) {
+	return nil, nil, errors.New("llm package not merged")
+}
