@@ -14,14 +14,15 @@ import (
 // lands this body becomes
 //
 //	m, err := llm.Open(ctx, f.model, llm.Options{Backend: f.backend, Adapter: f.adapter,
-//		Ctx: f.ctx, DType: f.dtype, Parallel: parallel})
+//		Ctx: f.ctx, DType: f.dtype, Parallel: parallel, Progress: bar.update})
 //	if err != nil {
 //		return nil, nil, err
 //	}
 //	return m, func() { m.Close() }, nil
 //
-// (naming the flag at fault in its errors as loadEngine does, and keeping
-// --ctx's default bounded by the model as modelFlags.fit does).
+// (with a newProgress bar; Ctx 0 when --ctx was not given, so llm bounds
+// its default by the model; llm's "Options.Ctx"/"Options.DType" errors
+// renamed to --ctx/--dtype as loadEngine does).
 func openServeBackend(ctx context.Context, f *modelFlags, parallel int) (serve.Backend, func(), error) {
 	return nil, nil, errors.New("llm package not merged")
 }

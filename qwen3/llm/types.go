@@ -3,13 +3,23 @@
 //
 // This file is the serve branch's stand-in for the package's types only, so
 // the HTTP server can be written and tested before the package lands; the
-// real package's declarations replace it at merge (same names and fields).
+// real package's declarations replace it at merge (its names and fields, as
+// on branch llm at fbbf6ad; a subset of Info's).
 package llm
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 )
+
+// ErrClosed is returned for requests made on, or still queued at, a
+// closed model.
+var ErrClosed = errors.New("llm: the model is closed")
+
+// ErrPromptTooLong is returned (wrapped) when a prompt leaves no room to
+// generate in the context.
+var ErrPromptTooLong = errors.New("prompt too long")
 
 // Message is one chat turn; Role is system, user, assistant or tool.
 type Message struct {
@@ -48,6 +58,9 @@ type Token struct {
 	Text      string
 	Reasoning bool // inside <think>
 	ID        int
+	// ToolCall, when set, is a complete call parsed from a
+	// <tool_call>…</tool_call> block (Text is then empty).
+	ToolCall *ToolCall
 }
 
 // Result is a finished generation.
@@ -59,16 +72,20 @@ type Result struct {
 	PrefillTime, DecodeTime                      time.Duration
 }
 
-// Info describes the loaded model.
+// Info describes the loaded model (the real package has more fields).
 type Info struct {
 	Name          string
+	Adapter       string // the GPU: "name (backend, type)"
+	DType         string
 	Ctx, Parallel int
 }
 
 // Stats are counters since the model was opened, and the batch now.
 type Stats struct {
-	Requests, PromptTokens, CompletionTokens int64
-	Queue, Active, Parallel                  int
-	TTFTSum                                  time.Duration
-	TTFTCount                                int64
+	Requests, PromptTokens, CachedTokens, CompletionTokens, Cancelled, Errors uint64
+	Queued, Active, Parallel                                                 int
+	// BatchSteps[i] counts decode steps that advanced i+1 sequences.
+	BatchSteps []uint64
+	TTFTSum    time.Duration
+	TTFTCount  uint64
 }

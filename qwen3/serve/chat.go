@@ -137,11 +137,18 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	if len(opt.Tools) > 0 {
 		filter = &toolFilter{}
 	}
+	streamedCalls := 0 // tool calls sent as they were parsed
 	onToken := func(t llm.Token) error {
 		if !sse.started {
 			if err := chunk(&chatMessageOut{Role: "assistant", Content: ptr("")}, nil); err != nil {
 				return err
 			}
+		}
+		if t.ToolCall != nil {
+			tc := toolCallsOut([]llm.ToolCall{*t.ToolCall}, true)
+			*tc[0].Index = streamedCalls
+			streamedCalls++
+			return chunk(&chatMessageOut{ToolCalls: tc}, nil)
 		}
 		if t.Reasoning {
 			return chunk(&chatMessageOut{ReasoningContent: ptr(t.Text)}, nil)
@@ -171,8 +178,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if len(res.ToolCalls) > 0 {
-		if chunk(&chatMessageOut{ToolCalls: toolCallsOut(res.ToolCalls, true)}, nil) != nil {
+	if len(res.ToolCalls) > streamedCalls {
+		// A backend that parses calls only at the end: send the rest now.
+		tc := toolCallsOut(res.ToolCalls, true)[streamedCalls:]
+		if chunk(&chatMessageOut{ToolCalls: tc}, nil) != nil {
 			return
 		}
 	}

@@ -178,8 +178,16 @@ func TestChatToolCall(t *testing.T) {
 }
 
 func TestChatToolCallStream(t *testing.T) {
+	// Calls parsed as they come (package llm's way) and calls known only
+	// at the end, their text streamed: the client sees the same.
+	for _, ask := range []string{"weather? /no_think", "tagged weather? /no_think"} {
+		t.Run(ask, func(t *testing.T) { testToolCallStream(t, ask) })
+	}
+}
+
+func testToolCallStream(t *testing.T, ask string) {
 	srv, _ := newTestServer(t, Config{})
-	cs := chunks(t, events(t, srv, "/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"weather? /no_think"}],`+weatherTools+`}`))
+	cs := chunks(t, events(t, srv, "/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"`+ask+`"}],`+weatherTools+`}`))
 	content, _ := streamText(cs)
 	require.Equal(t, "Let me check.", content) // the <tool_call> text never streams
 	var calls []any
@@ -217,7 +225,7 @@ func TestChatStreamErrors(t *testing.T) {
 	srv, _ := newTestServer(t, Config{})
 	// Before any token the answer is still an ordinary error, not a stream.
 	status, ctype, body := post(t, srv, "/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"too long"}]}`)
-	requireAPIError(t, status, http.StatusBadRequest, ctype, body, "", "does not fit the context")
+	requireAPIError(t, status, http.StatusBadRequest, ctype, body, "", "prompt too long: 5000 tokens do not fit the context")
 	// Mid-stream the error comes as an event, and no [DONE].
 	evs := events(t, srv, "/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"fail mid"}]}`)
 	require.Len(t, evs, 4) // role, "Half", " way", the error

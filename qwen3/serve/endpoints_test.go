@@ -100,16 +100,22 @@ func TestMetrics(t *testing.T) {
 		samples[line[:i]] = line[i+1:]
 	}
 	want := map[string]string{
-		"qwgpu_requests_total":                    "2", // the bad JSON never reached the model
-		"qwgpu_prompt_tokens_total":               "100",
-		"qwgpu_completion_tokens_total":           "250",
-		"qwgpu_queue_length":                      "2",
-		"qwgpu_active_sequences":                  "3",
-		"qwgpu_parallel_slots":                    "4",
-		"qwgpu_batch_occupancy":                   "0.75",
-		"qwgpu_time_to_first_token_seconds_sum":   "1.5",
-		"qwgpu_time_to_first_token_seconds_count": "6",
-		"qwgpu_http_requests_in_flight":           "1", // this scrape
+		"qwgpu_requests_total":                                                  "2", // the bad JSON never reached the model
+		"qwgpu_prompt_tokens_total":                                             "100",
+		"qwgpu_completion_tokens_total":                                         "250",
+		"qwgpu_cached_prompt_tokens_total":                                      "40",
+		"qwgpu_cancelled_requests_total":                                        "2",
+		"qwgpu_failed_requests_total":                                           "1",
+		`qwgpu_batch_steps_total{sequences="1"}`:                                "10",
+		`qwgpu_batch_steps_total{sequences="2"}`:                                "0",
+		`qwgpu_batch_steps_total{sequences="3"}`:                                "5",
+		"qwgpu_queue_length":                                                    "2",
+		"qwgpu_active_sequences":                                                "3",
+		"qwgpu_parallel_slots":                                                  "4",
+		"qwgpu_batch_occupancy":                                                 "0.75",
+		"qwgpu_time_to_first_token_seconds_sum":                                 "1.5",
+		"qwgpu_time_to_first_token_seconds_count":                               "6",
+		"qwgpu_http_requests_in_flight":                                         "1", // this scrape
 		`qwgpu_http_requests_total{endpoint="/v1/chat/completions",code="200"}`: "1",
 		`qwgpu_http_requests_total{endpoint="/v1/chat/completions",code="400"}`: "1",
 		`qwgpu_http_requests_total{endpoint="/v1/completions",code="200"}`:      "1",

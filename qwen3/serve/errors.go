@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 )
 
 // apiError is an error in the OpenAI shape:
@@ -38,6 +40,12 @@ func errorFor(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	switch {
+	case errors.Is(err, llm.ErrPromptTooLong):
+		return withCode(&apiError{status: http.StatusBadRequest, Message: err.Error(), Type: "invalid_request_error"}, "context_length_exceeded")
+	case errors.Is(err, llm.ErrClosed):
+		return &apiError{status: http.StatusServiceUnavailable, Message: "the server is shutting down", Type: "server_error"}
 	}
 	var se StatusError
 	if errors.As(err, &se) {

@@ -37,7 +37,7 @@ func TestRequestErrors(t *testing.T) {
 		{"bad tool", "/v1/chat/completions", `{"tools":[{"type":"retrieval"}],` + hi + `}`, 400, "tools", "tools[0]"},
 		{"json_schema", "/v1/chat/completions", `{"response_format":{"type":"json_schema"},` + hi + `}`, 400, "response_format", "not supported"},
 		{"oversized", "/v1/chat/completions", `{"messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`, 413, "", "larger than 4096 bytes"},
-		{"prompt too long", "/v1/chat/completions", `{"messages":[{"role":"user","content":"too long"}]}`, 400, "", "does not fit the context of 4096"},
+		{"prompt too long", "/v1/chat/completions", `{"messages":[{"role":"user","content":"too long"}]}`, 400, "", "prompt too long: 5000 tokens do not fit the context of 4096"},
 		{"queue full", "/v1/chat/completions", `{"messages":[{"role":"user","content":"queue full"}]}`, 503, "", "queue full"},
 		{"backend failure", "/v1/chat/completions", `{"messages":[{"role":"user","content":"boom"}]}`, 500, "", "device lost"},
 		{"no prompt", "/v1/completions", `{"max_tokens":3}`, 400, "prompt", "missing"},
@@ -45,7 +45,7 @@ func TestRequestErrors(t *testing.T) {
 		{"two prompts", "/v1/completions", `{"prompt":["a","b"]}`, 400, "prompt", "only one"},
 		{"echo", "/v1/completions", `{"prompt":"a","echo":true}`, 400, "echo", "not supported"},
 		{"best_of", "/v1/completions", `{"prompt":"a","best_of":3}`, 400, "best_of", "only 1"},
-		{"raw too long", "/v1/completions", `{"prompt":"too long","stream":true}`, 400, "", "does not fit"},
+		{"raw too long", "/v1/completions", `{"prompt":"too long","stream":true}`, 400, "", "do not fit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, ctype, body := post(t, srv, c.path, c.body)

@@ -59,8 +59,8 @@ func (f *fakeBackend) Info() llm.Info { return llm.Info{Name: "fake-qwen3", Ctx:
 func (f *fakeBackend) Stats() llm.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return llm.Stats{Requests: f.requests.Load(), PromptTokens: 100, CompletionTokens: 250, Queue: f.queue, Active: 3, Parallel: 4,
-		TTFTSum: 1500 * time.Millisecond, TTFTCount: 6}
+	return llm.Stats{Requests: uint64(f.requests.Load()), PromptTokens: 100, CachedTokens: 40, CompletionTokens: 250, Cancelled: 2, Errors: 1,
+		Queued: f.queue, Active: 3, Parallel: 4, BatchSteps: []uint64{10, 0, 5}, TTFTSum: 1500 * time.Millisecond, TTFTCount: 6}
 }
 
 // emit streams tokens and builds the result, applying MaxTokens and Stop.
@@ -108,7 +108,7 @@ func firstStop(s string, stops []string) int {
 func (f *fakeBackend) trouble(ctx context.Context, last string, opt llm.GenOptions, onToken func(llm.Token) error) (*llm.Result, bool, error) {
 	switch {
 	case strings.Contains(last, "too long"):
-		return nil, true, statusErr{http.StatusBadRequest, "prompt of 5000 tokens does not fit the context of 4096"}
+		return nil, true, fmt.Errorf("%w: 5000 tokens do not fit the context of 4096", llm.ErrPromptTooLong)
 	case strings.Contains(last, "queue full"):
 		return nil, true, statusErr{http.StatusServiceUnavailable, "queue full"}
 	case strings.Contains(last, "boom"):
@@ -157,13 +157,26 @@ func (f *fakeBackend) Chat(ctx context.Context, msgs []llm.Message, opt llm.GenO
 		return f.emit(ctx, prompt, opt, reasoning, words("The tool said: "+last.Content), onToken)
 	}
 	if len(opt.Tools) > 0 && strings.Contains(last.Content, "weather") {
-		call := `<tool_call> {"name": "get_weather", "arguments": {"city": "Paris"}} </tool_call>`
-		res, err := f.emit(ctx, prompt, opt, reasoning, append(words("Let me check."), words(call)...), onToken)
+		// As package llm does, the call comes as one token once parsed;
+		// with "tagged" its text streams instead and the call is only in
+		// the result, as a backend parsing at the end would do.
+		call := llm.ToolCall{Name: "get_weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}
+		text := words("Let me check.")
+		if strings.Contains(last.Content, "tagged") {
+			text = append(text, words(`<tool_call> {"name": "get_weather", "arguments": {"city": "Paris"}} </tool_call>`)...)
+		}
+		res, err := f.emit(ctx, prompt, opt, reasoning, text, onToken)
 		if err != nil {
 			return nil, err
 		}
+		if !strings.Contains(last.Content, "tagged") {
+			if err := onToken(llm.Token{ToolCall: &call}); err != nil {
+				return nil, err
+			}
+		}
 		res.Text = "Let me check."
-		res.ToolCalls = []llm.ToolCall{{Name: "get_weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}}
+		res.ToolCalls = []llm.ToolCall{call}
+		res.FinishReason = "tool_calls"
 		return res, nil
 	}
 	return f.emit(ctx, prompt, opt, reasoning, words("You said: "+last.Content), onToken)

@@ -122,7 +122,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.backend.Stats()
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.modelName(),
-		"active": st.Active, "queue": st.Queue, "parallel": st.Parallel})
+		"active": st.Active, "queue": st.Queued, "parallel": st.Parallel})
 }
 
 // Timeouts of the HTTP server. There is no write timeout: a stream may

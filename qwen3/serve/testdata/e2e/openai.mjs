@@ -106,7 +106,7 @@ test("errors", async () => {
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === "n" && /only n=1/.test(e.message));
   await assert.rejects(
     client.chat.completions.create({ model: "qwen3", messages: [{ role: "user", content: "too long" }], stream: true }),
-    (e) => e instanceof OpenAI.BadRequestError && /does not fit the context/.test(e.message));
+    (e) => e instanceof OpenAI.BadRequestError && /do not fit the context/.test(e.message));
   // An error in the middle of a stream reaches the caller as an APIError.
   const stream = await client.chat.completions.create({ model: "qwen3", messages: [{ role: "user", content: "fail mid" }], stream: true });
   await assert.rejects(async () => { for await (const _ of stream); }, (e) => e instanceof OpenAI.APIError && /device lost/.test(e.message));
