@@ -83,7 +83,7 @@ type Info struct {
 // Stats are counters since the model was opened, and the batch now.
 type Stats struct {
 	Requests, PromptTokens, CachedTokens, CompletionTokens, Cancelled, Errors uint64
-	Queued, Active, Parallel                                                 int
+	Queued, Active, Parallel                                                  int
 	// BatchSteps[i] counts decode steps that advanced i+1 sequences.
 	BatchSteps []uint64
 	TTFTSum    time.Duration
