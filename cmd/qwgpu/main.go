@@ -2,6 +2,7 @@
 //
 //	qwgpu run       generate text (plain prompt or chat), streamed
 //	qwgpu validate  check the GPU against the CPU reference and golden data
+//	qwgpu serve     an OpenAI-compatible HTTP server with a chat page
 //	qwgpu bench     prefill and decode speed, llama-bench style
 //	qwgpu tokenize  text to token ids and back
 //	qwgpu pull      download a model from the Hugging Face hub
@@ -28,6 +29,7 @@ type command struct {
 var commands = []command{
 	{"run", "generate text from a prompt or a chat, streamed to stdout", cmdRun},
 	{"validate", "compare the GPU with the CPU reference (and golden data)", cmdValidate},
+	{"serve", "serve the OpenAI API (chat, completions, streaming, tools) and a chat page over HTTP", cmdServe},
 	{"bench", "measure prefill (pp) and decode (tg) tokens per second", cmdBench},
 	{"tokenize", "turn text into token ids, or ids into text with --decode", cmdTokenize},
 	{"pull", "download a model (repo id, e.g. Qwen/Qwen3-0.6B) into the Hugging Face cache", cmdPull},
