@@ -5,14 +5,19 @@ GO ?= go
 # harness flake rather than a finding.
 FUZZTIME ?= 200000x
 
-.PHONY: build test lint unit fuzz bench golden cross-windows gpu-bin clean
+.PHONY: build setup test lint unit fuzz bench golden cross-windows gpu-bin clean
 
 build:
 	$(GO) build -o .bin/qwgpu ./cmd/qwgpu
 
 # gofmt check, go vet, then every test with a GPU adapter required
 # (lavapipe on a machine without a GPU): a missing adapter fails, never skips.
-test: lint unit
+test: setup lint unit
+
+# What the tests need (lavapipe, llvmpipe GL, node/chromium for the server's
+# end-to-end tests), installed through apt when missing.
+setup:
+	bash .ci/setup
 
 lint:
 	@out=$$(gofmt -l cmd gpu wgsl qwen3 weights); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
