@@ -1,13 +1,11 @@
 package weights
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 )
 
@@ -41,31 +39,11 @@ func WriteGGUF(w io.Writer, kvs []GGUFKV, tensors []WriteTensor) error {
 
 // WriteGGUFFile writes a GGUF file at path, as [WriteGGUF] does. On failure
 // the partial file is removed.
-func WriteGGUFFile(path string, kvs []GGUFKV, tensors []WriteTensor) (err error) {
+func WriteGGUFFile(path string, kvs []GGUFKV, tensors []WriteTensor) error {
 	if _, _, err := encodeGGUFHeader(kvs, tensors); err != nil {
 		return labelPath(err, path)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return &Error{Path: path, Err: stripPath(err)}
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := WriteGGUF(bw, kvs, tensors); err != nil {
-		return labelPath(err, path)
-	}
-	if err := bw.Flush(); err != nil {
-		return &Error{Path: path, Err: err}
-	}
-	if err := f.Close(); err != nil {
-		return &Error{Path: path, Err: stripPath(err)}
-	}
-	return nil
+	return writeFile(path, func(w io.Writer) error { return WriteGGUF(w, kvs, tensors) })
 }
 
 // encodeGGUFHeader returns everything before the data section, padded to

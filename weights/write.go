@@ -124,12 +124,18 @@ func encodeHeader(tensors []WriteTensor, metadata map[string]string) ([]byte, er
 
 // WriteFile writes a safetensors file at path, as [Write] does. On failure
 // the partial file is removed.
-func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) (err error) {
+func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) error {
 	// Encoding the header first reports bad input without touching the
 	// file system.
 	if _, err := encodeHeader(tensors, metadata); err != nil {
 		return labelPath(err, path)
 	}
+	return writeFile(path, func(w io.Writer) error { return Write(w, tensors, metadata) })
+}
+
+// writeFile creates path and fills it through write, buffered; on failure
+// the partial file is removed. Errors name the path.
+func writeFile(path string, write func(io.Writer) error) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return &Error{Path: path, Err: stripPath(err)}
@@ -141,7 +147,7 @@ func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) (
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := Write(bw, tensors, metadata); err != nil {
+	if err := write(bw); err != nil {
 		return labelPath(err, path)
 	}
 	if err := bw.Flush(); err != nil {

@@ -22,7 +22,7 @@ func openGGUFModel(path string, needTokenizer bool) (*model, error) {
 		}
 		return nil, err
 	}
-	m := &model{dir: path, cfg: g.Config, src: &finiteSource{Source: g}, gguf: g}
+	m := &model{dir: path, cfg: g.Config, src: &qwen3.CheckedSource{Source: g}, gguf: g}
 	if _, ok := g.File.Lookup("tokenizer.ggml.tokens"); ok || needTokenizer {
 		if m.tok, err = g.Tokenizer(); err != nil {
 			g.Close()

@@ -204,10 +204,10 @@ func TestF16Overflow(t *testing.T) {
 	m, err := openModel(dir, true)
 	require.NoError(t, err)
 	defer m.close()
-	src := m.src.(*finiteSource)
+	src := m.src.(*qwen3.CheckedSource)
 	_, err = src.Get(upProj)
 	require.NoError(t, err, "fine as bf16")
-	src.toF16 = true
+	src.ToF16 = true
 	_, err = src.Get(upProj)
 	require.ErrorContains(t, err, `tensor "`+upProj+`"`)
 	require.ErrorContains(t, err, "element 5 is 99840, beyond float16's range")

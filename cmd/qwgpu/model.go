@@ -152,7 +152,7 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 			return nil, err
 		}
 	}
-	m := &model{dir: dir, cfg: cfg, src: &finiteSource{Source: ck}, ck: ck}
+	m := &model{dir: dir, cfg: cfg, src: &qwen3.CheckedSource{Source: ck}, ck: ck}
 	if name != dir {
 		m.repo = name
 	}
@@ -175,40 +175,6 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 		m.gen = g
 	}
 	return m, nil
-}
-
-// finiteSource hands out a checkpoint's tensors after checking that they
-// hold no NaN or infinity, which would silently poison every activation:
-// the error names the tensor and the element. The check runs as each
-// tensor is loaded, on bytes about to be read anyway.
-//
-// Each tensor is first copied out of the checkpoint's memory map
-// (weights.Tensor.Detach): a file truncated while it loads is then an
-// error naming it, not a SIGBUS, and the GPU upload reads memory that
-// cannot vanish. With --dtype f16 the values must also fit float16, or the
-// conversion would make infinities after this check.
-type finiteSource struct {
-	qwen3.Source
-	toF16 bool
-}
-
-func (f *finiteSource) Get(name string, shape ...int) (*weights.Tensor, error) {
-	t, err := f.Source.Get(name, shape...)
-	if err != nil {
-		return nil, err
-	}
-	if t, err = t.Detach(); err != nil {
-		return nil, err
-	}
-	if err := t.CheckFinite(); err != nil {
-		return nil, err
-	}
-	if f.toF16 {
-		if err := t.CheckFitsF16(); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
 }
 
 // eos gathers the end-of-sequence ids of config.json and
@@ -253,8 +219,8 @@ func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.En
 	if err := checkMemory(dev, m, f, chunk); err != nil {
 		return nil, 0, err
 	}
-	if fsrc, ok := m.src.(*finiteSource); ok {
-		fsrc.toF16 = strings.EqualFold(f.dtype, "f16")
+	if fsrc, ok := m.src.(*qwen3.CheckedSource); ok {
+		fsrc.ToF16 = strings.EqualFold(f.dtype, "f16")
 	}
 	start := time.Now()
 	bar := newProgress("loading " + m.name())

@@ -142,8 +142,8 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 			m.release()
 		}
 	}()
-	if fs, ok := f.src.(*finiteSource); ok {
-		fs.toF16, fs.ctx = dtype == "f16", ctx
+	if fs, ok := f.src.(*qwen3.CheckedSource); ok {
+		fs.ToF16, fs.Ctx = dtype == "f16", ctx
 	} else {
 		f.src = &cancellableSource{Source: f.src, ctx: ctx}
 	}

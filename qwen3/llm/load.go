@@ -108,7 +108,7 @@ func openDir(dir, name string) (*files, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &files{name: name, cfg: cfg, src: &finiteSource{Source: ck}, tok: tok, gen: gen, qwen3Template: true,
+	return &files{name: name, cfg: cfg, src: &qwen3.CheckedSource{Source: ck}, tok: tok, gen: gen, qwen3Template: true,
 		close: func() error { ck.Close(); return nil }}, nil
 }
 
@@ -129,7 +129,7 @@ func openGGUF(path, name string) (*files, error) {
 		g.Close()
 		return nil, fmt.Errorf("%s: the tokenizer has %d tokens, more than the %d rows of token_embd.weight", path, n, g.Config.VocabSize)
 	}
-	f := &files{name: name, cfg: g.Config, src: &finiteSource{Source: g}, tok: tok, close: g.Close,
+	f := &files{name: name, cfg: g.Config, src: &qwen3.CheckedSource{Source: g}, tok: tok, close: g.Close,
 		qwen3Template: g.ChatTemplate == "" || chat.IsQwen3Template(g.ChatTemplate)}
 	for _, s := range g.Config.AllTensors() {
 		if ti, ok := g.File.Info(s.GGUF); ok && (ti.DType == 0 || ti.DType.IsQuantized()) {
@@ -165,40 +165,6 @@ func (f *files) eos() []int {
 		}
 	}
 	return ids
-}
-
-// finiteSource hands out a checkpoint's tensors after checking that they
-// hold no NaN or infinity, which would silently poison every activation.
-// Each tensor is first copied out of the memory map (Detach), so that a
-// file truncated while it loads is an error naming it, not a SIGBUS. With
-// f16 storage the values must also fit float16. ctx, when done, stops the
-// load at the next tensor.
-type finiteSource struct {
-	qwen3.Source
-	toF16 bool
-	ctx   context.Context
-}
-
-func (f *finiteSource) Get(name string, shape ...int) (*weights.Tensor, error) {
-	if f.ctx != nil && f.ctx.Err() != nil {
-		return nil, f.ctx.Err()
-	}
-	t, err := f.Source.Get(name, shape...)
-	if err != nil {
-		return nil, err
-	}
-	if t, err = t.Detach(); err != nil {
-		return nil, err
-	}
-	if err := t.CheckFinite(); err != nil {
-		return nil, err
-	}
-	if f.toF16 {
-		if err := t.CheckFitsF16(); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
 }
 
 // cancellableSource stops a load (of a source that needs no checks, the
