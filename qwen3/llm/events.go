@@ -54,6 +54,10 @@ func (e *events) take() (toks []Token, done bool, res *Result, err error) {
 // KV cache.
 func (e *events) prefilled(done, total int) {
 	e.mu.Lock()
+	if e.fed == done && e.promptLen == total {
+		e.mu.Unlock()
+		return // said already (after one chunk, before the next)
+	}
 	e.fed, e.promptLen, e.fedChanged = done, total, true
 	e.mu.Unlock()
 	e.wake()

@@ -42,8 +42,9 @@ type GenOptions struct {
 	// OnPrefill, if set, is called on the calling goroutine as the prompt
 	// is fed, with the prompt tokens in the KV cache so far (those found
 	// cached included) and the prompt's length: a caller can show
-	// progress through a long prompt. Calls may be coalesced; the last
-	// one before the first Token has done == total.
+	// progress through a long prompt. It is first called when the request
+	// gets its slot, before any work, with the cached part; calls may be
+	// coalesced; the last one before the first Token has done == total.
 	OnPrefill func(done, total int)
 }
 

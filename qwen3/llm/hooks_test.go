@@ -78,6 +78,17 @@ func TestPrefillProgress(t *testing.T) {
 		}
 	}
 	require.Equal(t, n, seen[len(seen)-1][0])
+	require.Zero(t, seen[0][0], "the first report comes before any work")
+
+	// A prompt that continues the slot's: the first report says how much
+	// of it was found cached.
+	seen = nil
+	tokens = 0
+	res, err = m.Generate(context.Background(), prompt+"and more", opt, func(Token) error { tokens++; return nil })
+	require.NoError(t, err)
+	require.Positive(t, res.CachedTokens)
+	require.Equal(t, [2]int{res.CachedTokens, res.PromptTokens}, seen[0])
+	require.Equal(t, [2]int{res.PromptTokens, res.PromptTokens}, seen[len(seen)-1])
 }
 
 func boolInt(b bool) int {

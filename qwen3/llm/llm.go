@@ -85,6 +85,8 @@ type Plan struct {
 	Tokenizer *tokenizer.Tokenizer
 	Ctx       int       // positions per sequence
 	Footprint Footprint // the estimate on the GPU
+	// Sampling is what GenOptions' nil fields will mean (Info.Sampling).
+	Sampling sample.Params
 }
 
 // Info describes a loaded model.
@@ -189,7 +191,7 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		Footprint: EstimateFootprint(f.cfg, f.types, dtype, ctxLen, 0, slots)}
 	if opt.BeforeDevice != nil {
 		if err := opt.BeforeDevice(Plan{Name: f.name, BuiltIn: f.builtin, Config: f.cfg, Tokenizer: f.tok,
-			Ctx: ctxLen, Footprint: info.Footprint}); err != nil {
+			Ctx: ctxLen, Footprint: info.Footprint, Sampling: info.Sampling}); err != nil {
 			return nil, err
 		}
 	}
@@ -224,7 +226,7 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		}
 		a := m.dev.Info()
 		info.Adapter = fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
-		if err := checkMemory(f.name, info.Footprint, ctxLen, opt.GPUMemory, a.Name, a.Type == "cpu"); err != nil {
+		if err := CheckMemory(f.name, info.Footprint, ctxLen, opt.GPUMemory, a.Name, a.Type == "cpu"); err != nil {
 			return nil, err
 		}
 		m.eng, err = engine.Load(m.dev, f.cfg, f.src, engine.Options{Ctx: ctxLen, DType: dtype, Slots: slots, Progress: opt.Progress})
@@ -239,8 +241,9 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	}
 	info.LoadTime = time.Since(start)
 	m.info = info
-	m.s = newScheduler(b, slots, info.Ctx)
-	m.s.afterChunk = m.s.reportPrefill
+	pb := &progressBackend{backend: b}
+	m.s = newScheduler(pb, slots, info.Ctx)
+	pb.s = m.s
 	go m.s.run()
 	return m, nil
 }

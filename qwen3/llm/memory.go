@@ -138,9 +138,11 @@ func (e *MemoryError) Error() string {
 		what, GiB(e.Need.Host), e.Adapter, GiB(e.Available), 100*SoftwareShare)
 }
 
-// checkMemory refuses a footprint above the budget, or, without one, above
-// a software adapter's share of the RAM.
-func checkMemory(name string, f Footprint, ctx int, budget int64, adapter string, software bool) error {
+// CheckMemory refuses (with a *MemoryError) a footprint above budget, or,
+// without one (0), above a software adapter's share of the RAM; adapter
+// names the device, software says it is a software adapter. Open calls
+// it; tools that drive the engine directly call it too.
+func CheckMemory(name string, f Footprint, ctx int, budget int64, adapter string, software bool) error {
 	if budget > 0 {
 		if f.Device() > budget {
 			return &MemoryError{Model: name, Need: f, Ctx: ctx, Budget: budget}
