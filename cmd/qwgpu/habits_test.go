@@ -366,4 +366,21 @@ func TestPrefillNote(t *testing.T) {
 	prefillNote(&quiet, false, 5000, time.Millisecond)()
 	time.Sleep(20 * time.Millisecond)
 	require.Empty(t, quiet.String(), "short prompts and non-terminals get no note")
+
+	// From llm's reports: the first says what is left to compute, the
+	// note ends when the prompt is all in the cache.
+	b = syncBuffer{}
+	p := &prefillProgress{w: &b, tty: true, every: 10 * time.Millisecond}
+	p.update(100, 400)
+	p.update(356, 400)
+	require.Eventually(t, func() bool { return strings.Contains(b.String(), "prefill of 300 tokens: 0 s") }, 5*time.Second, 5*time.Millisecond)
+	p.update(400, 400)
+	require.True(t, strings.HasSuffix(b.String(), "\r\033[K"), "%q", b.String())
+	p.stop() // and again when generation ends: harmless
+	quiet = syncBuffer{}
+	p = &prefillProgress{w: &quiet, tty: true, every: time.Millisecond}
+	p.update(200, 400) // 200 left to compute: no note
+	time.Sleep(20 * time.Millisecond)
+	p.update(400, 400)
+	require.Empty(t, quiet.String())
 }

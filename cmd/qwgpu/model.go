@@ -205,7 +205,9 @@ func describeAdapter(d *gpu.Device) string {
 	return fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
 }
 
-// loadEngine uploads the model with a progress bar on a terminal.
+// loadEngine uploads the model with a progress bar on a terminal. It is
+// for bench and validate, engine-level tools that measure and check the
+// engine itself; run and serve load through package llm.
 func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.Engine, time.Duration, error) {
 	if err := checkMemory(dev, m, f, chunk); err != nil {
 		return nil, 0, err
