@@ -18,6 +18,7 @@ import (
 
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/generate"
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
 )
@@ -454,8 +455,8 @@ func TestBadGPU(t *testing.T) {
 		// (with a failure, not an OOM kill) should the margin not be enough.
 		cfg := qwen3.Shapes["8B"]
 		f := estimateFootprint(&model{cfg: cfg, src: &qwen3.RandomSource{Config: cfg, DType: weights.BF16}}, "auto", 512, 16)
-		avail, ok := availableRAM()
-		if !ok || softwareShare*float64(avail) > 0.98*float64(f.device()+f.host) || adapters[0].Type != "cpu" {
+		avail, ok := llm.AvailableRAM()
+		if !ok || llm.SoftwareShare*float64(avail) > 0.98*float64(f.Device()+f.Host) || adapters[0].Type != "cpu" {
 			t.Skipf("not a software adapter on a machine too small for 8B (%.1f GiB available)", gib(avail))
 		}
 		r := qwgpuWith(t, runOpts{shell: "ulimit -v 8000000;"}, append([]string{"bench", "--shape", "8B", "-p", "16", "-n", "8", "--reps", "1"}, testBackend()...)...)

@@ -12,9 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/qwgpu/qwgpu/qwen3/chat"
-	"github.com/qwgpu/qwgpu/qwen3/generate"
-	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
@@ -30,41 +28,52 @@ Ctrl-C while the model writes stops the reply; the conversation goes on.`
 // doubleInterrupt is how soon a second Ctrl-C at the prompt leaves.
 const doubleInterrupt = 2 * time.Second
 
+// chatModel is what a chat needs of an llm.Model (a test wraps one).
+type chatModel interface {
+	Chat(ctx context.Context, msgs []llm.Message, opt llm.GenOptions, onToken func(llm.Token) error) (*llm.Result, error)
+}
+
 // chatSession is an interactive conversation: each line read is a user
-// turn; the KV cache keeps every earlier turn, so only the new text is fed.
+// turn. llm keeps the conversation's tokens in the KV cache slot, so each
+// turn computes only what its rendering does not share with the last.
 type chatSession struct {
-	b       generate.Backend
-	tok     *tokenizer.Tokenizer
-	opt     generate.Options
+	m       chatModel
+	gen     llm.GenOptions
 	adapter string
+	ctxLen  int
 	system  string
 	think   bool
 
 	out  *output
-	show *thinkFilter
+	show *replyPrinter
 	info io.Writer // prompts, notes and stats (stderr)
 	// interrupts delivers Ctrl-C; a test sends on it directly.
 	interrupts chan os.Signal
 
-	conv           *chat.Conversation
-	history, unfed []int
-	lastInterrupt  time.Time
+	msgs          []llm.Message // the conversation, without the system prompt
+	last          *llm.Result   // the last turn's
+	lastInterrupt time.Time
 }
 
-func newChatSession(b generate.Backend, tok *tokenizer.Tokenizer, opt generate.Options, adapter, system string, think bool) *chatSession {
-	s := &chatSession{b: b, tok: tok, opt: opt, adapter: adapter, system: system, think: think,
+func newChatSession(m chatModel, gen llm.GenOptions, adapter string, ctxLen int, system string) *chatSession {
+	s := &chatSession{m: m, gen: gen, adapter: adapter, ctxLen: ctxLen, system: system, think: gen.Thinking == nil || *gen.Thinking,
 		info: os.Stderr, interrupts: make(chan os.Signal, 1)}
 	s.out = newOutput(os.Stdout)
-	s.show = newThinkFilter(s.out.write, false, false)
-	s.clear()
+	s.show = newReplyPrinter(s.out.write, false, false)
 	return s
 }
 
 // clear starts the conversation over with the current system prompt.
-func (s *chatSession) clear() {
-	s.b.Reset()
-	s.conv = chat.NewConversation(s.system, s.think)
-	s.history, s.unfed = nil, nil
+func (s *chatSession) clear() { s.msgs = nil }
+
+// conversation is what the next turn sends: the system prompt, then the
+// turns.
+func (s *chatSession) conversation() []llm.Message {
+	var msgs []llm.Message
+	if s.system != "" {
+		msgs = append(msgs, llm.Message{Role: "system", Content: s.system})
+	}
+	return append(msgs, s.msgs...)
 }
 
 // inputLine is one line of stdin, or why there is none.
@@ -193,7 +202,6 @@ func (s *chatSession) command(line string) (leave bool, err error) {
 		switch arg {
 		case "on", "off":
 			s.think = arg == "on"
-			s.conv.SetThinking(s.think)
 			fmt.Fprintf(s.info, "(thinking %s)\n", arg)
 		default:
 			fmt.Fprintln(s.info, "qwgpu: /think takes on or off")
@@ -219,55 +227,33 @@ func (s *chatSession) turn(line string) (done bool, err error) {
 		case <-stopWatch:
 		}
 	}()
-	opt := s.opt
-	opt.Context, opt.OnText = ctx, s.show.write
-
-	ids := append(s.unfed, s.tok.Encode(s.conv.AppendUser(line))...)
-	opt.OnPrefilled = startPrefillNote(len(ids))
-	res, err := generate.Generate(s.b, s.tok, ids, s.history, opt)
-	opt.OnPrefilled()
+	opt := s.gen
+	think := s.think
+	opt.Thinking = &think
+	note := newPrefillProgress()
+	opt.OnPrefill = note.update
+	msgs := append(s.conversation(), llm.Message{Role: "user", Content: line})
+	res, err := s.m.Chat(ctx, msgs, opt, s.show.token)
+	note.stop()
 	s.show.flush()
-	if errors.Is(err, generate.ErrPromptTooLong) {
-		return true, fmt.Errorf("the conversation no longer fits the context of %d tokens (--ctx; /clear starts over): %w", s.b.Context(), err)
+	if errors.Is(err, llm.ErrPromptTooLong) {
+		return true, fmt.Errorf("the conversation no longer fits the context of %d tokens (--ctx; /clear starts over): %w", s.ctxLen, err)
 	}
-	if err != nil {
+	if err != nil && (res == nil || res.FinishReason != "cancelled") {
 		return true, err
 	}
 	s.out.write("\n")
 	if s.out.err != nil {
 		return true, s.out.failed()
 	}
-	printStats(s.info, res, opt.Sampling, s.adapter)
-	s.history = append(append(s.history, ids...), res.Tokens...)
-	fed := res.Tokens[:len(res.Tokens)-len(res.Unfed)]
-	s.unfed = append([]int(nil), res.Unfed...)
-	s.conv.AppendAssistant(decodeLossy(s.tok, fed))
-	if res.StopReason == generate.StopInterrupted {
+	printStats(s.info, res, opt, s.adapter)
+	s.last = res
+	s.msgs = append(s.msgs, llm.Message{Role: "user", Content: line},
+		llm.Message{Role: "assistant", Content: res.Text, ReasoningContent: res.Reasoning})
+	reason := stopReason(res, opt.MaxTokens)
+	if reason == stopInterrupted {
 		s.lastInterrupt = time.Now()
 		fmt.Fprintln(s.info, "(reply stopped; the conversation goes on)")
 	}
-	return res.StopReason == generate.StopContext, nil
-}
-
-// decodeLossy is the text of ids as the stream printed it: an id past
-// the tokenizer's last token (Qwen3 pads its vocabulary to 151936 rows,
-// and a model may sample one) becomes U+FFFD instead of an error.
-func decodeLossy(tok *tokenizer.Tokenizer, ids []int) string {
-	if s, err := tok.Decode(ids); err == nil {
-		return s
-	}
-	var b strings.Builder
-	start := 0
-	for i := range ids {
-		if _, err := tok.Decode(ids[i : i+1]); err == nil {
-			continue
-		}
-		s, _ := tok.Decode(ids[start:i])
-		b.WriteString(s)
-		b.WriteRune(utf8.RuneError)
-		start = i + 1
-	}
-	s, _ := tok.Decode(ids[start:])
-	b.WriteString(s)
-	return b.String()
+	return reason == stopContext, nil
 }

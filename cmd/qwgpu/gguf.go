@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
@@ -36,26 +37,29 @@ func openGGUFModel(path string, needTokenizer bool) (*model, error) {
 	return m, nil
 }
 
-// quantDTypes are the --dtype values that quantize at load.
-var quantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
-
-// prepareWeights applies --dtype to the model's weights: a q* dtype
-// quantizes every matrix as it is loaded, with progress on stderr, for the
-// GPU (which keeps the blocks) and the CPU reference alike.
+// prepareWeights applies --dtype to the model's weights for bench and
+// validate, which load the engine themselves (run and serve pass --dtype
+// to llm): a q* dtype quantizes every matrix as it is loaded, with
+// progress on stderr, for the GPU (which keeps the blocks) and the CPU
+// reference alike.
 func (m *model) prepareWeights(mf *modelFlags) error {
-	dt, quantize := quantDTypes[strings.ToLower(mf.dtype)]
+	dt, quantize := llm.QuantDTypes[strings.ToLower(mf.dtype)]
 	if !quantize {
 		return nil
 	}
+	p := newQuantProgress(m.cfg, dt)
+	m.src = qwen3.QuantizedSource{Source: m.src, DType: dt, Progress: p.update}
+	return nil
+}
+
+func newQuantProgress(cfg qwen3.Config, dt weights.DType) *quantProgress {
 	total := 0
-	for _, s := range m.cfg.AllTensors() {
+	for _, s := range cfg.AllTensors() {
 		if len(s.Shape) == 2 {
 			total++
 		}
 	}
-	p := &quantProgress{dtype: dt, total: total, start: time.Now(), tty: isTerminal(os.Stderr)}
-	m.src = qwen3.QuantizedSource{Source: m.src, DType: dt, Progress: p.update}
-	return nil
+	return &quantProgress{dtype: dt, total: total, start: time.Now(), tty: isTerminal(os.Stderr)}
 }
 
 // quantProgress reports quantization at load on stderr: a counter redrawn

@@ -86,6 +86,12 @@ func TestQuantizedRunAndBench(t *testing.T) {
 	requireOK(t, r)
 	require.Regexp(t, `weights q8_0 [0-9.]+ [KM]iB, loaded in`, r.stderr)
 	require.Equal(t, 3, parseStats(t, r).generated)
+	// --dtype q8_0 quantizes a float file at load, through llm as serve does.
+	r = qwgpu(t, append([]string{"run", "--model", ggufFile("tiny-tied-f32-f32.gguf"), "--dtype", "q8_0", "--prompt", "hello", "--greedy", "--max-tokens", "3"}, testBackend()...)...)
+	requireOK(t, r)
+	require.Contains(t, r.stderr, "qwgpu: quantized 15 matrices to Q8_0 in ")
+	require.Regexp(t, `weights q8_0 [0-9.]+ [KM]iB, loaded in`, r.stderr)
+	require.Equal(t, 3, parseStats(t, r).generated)
 	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "--dtype", "q4_k", "-p", "8", "-n", "4", "--reps", "1"}, testBackend()...)...)
 	requireOK(t, r)
 	require.Contains(t, r.stdout, "| qwen3 tiny Q4_K ")

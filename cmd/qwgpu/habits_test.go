@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -21,11 +22,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/qwgpu/qwgpu/qwen3"
-	"github.com/qwgpu/qwgpu/qwen3/generate"
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
-	"github.com/qwgpu/qwgpu/weights"
 )
 
 func TestVersion(t *testing.T) {
@@ -76,7 +75,7 @@ func TestSeedDefault(t *testing.T) {
 		var sp samplingFlags
 		sp.register(fs)
 		require.NoError(t, fs.Parse(args))
-		p, err := sp.params(fs, sample.GenerationConfig{})
+		p, err := sp.params(fs, sample.GenerationConfig{}.Defaults())
 		require.NoError(t, err)
 		return p
 	}
@@ -87,13 +86,36 @@ func TestSeedDefault(t *testing.T) {
 	require.NotEqual(t, parse().Seed, parse().Seed)
 
 	var b bytes.Buffer
-	res := &generate.Result{PromptTokens: 3, Tokens: []int{1, 2}, StopReason: generate.StopMaxTokens}
-	printStats(&b, res, sample.Params{Temperature: 0.7, Seed: 1234}, "GPU (vulkan, discrete)")
+	res := &llm.Result{PromptTokens: 3, CompletionTokens: 2, FinishReason: "length", Seed: 1234}
+	printStats(&b, res, llm.GenOptions{MaxTokens: 2, Temperature: ptrTo(0.7)}, "GPU (vulkan, discrete)")
+	require.Contains(t, b.String(), "qwgpu: prefill 3 tokens in ")
 	require.Contains(t, b.String(), "| stop: max tokens | seed 1234 | GPU (vulkan, discrete)\n")
 	require.Regexp(t, statsRE, strings.TrimSuffix(b.String(), "\n"))
 	b.Reset()
-	printStats(&b, res, sample.Params{Temperature: 0, Seed: 1234}, "GPU (vulkan, discrete)")
+	printStats(&b, res, llm.GenOptions{MaxTokens: 2, Temperature: ptrTo(0.0)}, "GPU (vulkan, discrete)")
 	require.NotContains(t, b.String(), "seed", "greedy decoding uses no seed")
+	// A chat turn counts the prompt tokens computed, not those cached.
+	b.Reset()
+	res = &llm.Result{PromptTokens: 30, CachedTokens: 26, CompletionTokens: 5, FinishReason: "stop", StopString: "\n\n"}
+	printStats(&b, res, llm.GenOptions{MaxTokens: 8, Temperature: ptrTo(0.0)}, "CPU reference (vulkan, cpu)")
+	require.Contains(t, b.String(), "qwgpu: prefill 4 tokens in ")
+	require.Contains(t, b.String(), "| decode 5 tokens in ")
+	require.Contains(t, b.String(), "| stop: stop string |")
+	// Stop reasons in the stats line's words.
+	for _, c := range []struct {
+		res  llm.Result
+		max  int
+		want string
+	}{
+		{llm.Result{FinishReason: "stop"}, 0, stopEOS},
+		{llm.Result{FinishReason: "stop", StopString: "x"}, 0, stopString},
+		{llm.Result{FinishReason: "length", CompletionTokens: 4}, 4, stopMaxTokens},
+		{llm.Result{FinishReason: "length", CompletionTokens: 3}, 4, stopContext},
+		{llm.Result{FinishReason: "length", CompletionTokens: 3}, 0, stopContext},
+		{llm.Result{FinishReason: "cancelled"}, 0, stopInterrupted},
+	} {
+		require.Equal(t, c.want, stopReason(&c.res, c.max), "%+v", c.res)
+	}
 }
 
 func TestTokenizeBuiltin(t *testing.T) {
@@ -165,76 +187,79 @@ func TestRuntimeDir(t *testing.T) {
 	})
 }
 
-func TestThinkFilter(t *testing.T) {
-	const reply = "<think>\nlet me see\n</think>\n\nThe answer is 4."
-	run := func(dim, hide bool, pieces []string) string {
+func TestReplyPrinter(t *testing.T) {
+	reasoning := []string{"let", " me", " see"}
+	run := func(dim, hide bool, reasoning []string, text ...string) string {
 		var b strings.Builder
-		f := newThinkFilter(func(s string) { b.WriteString(s) }, dim, hide)
-		for _, p := range pieces {
-			f.write(p)
+		p := newReplyPrinter(func(s string) { b.WriteString(s) }, dim, hide)
+		for _, r := range reasoning {
+			require.NoError(t, p.token(llm.Token{Text: r, Reasoning: true}))
 		}
-		f.flush()
+		for _, s := range text {
+			require.NoError(t, p.token(llm.Token{Text: s}))
+		}
+		p.flush()
 		return b.String()
 	}
-	// Every split of the reply into two pieces, so tags are cut anywhere.
-	for i := 0; i <= len(reply); i++ {
-		pieces := []string{reply[:i], reply[i:]}
-		require.Equal(t, reply, run(false, false, pieces))
-		require.Equal(t, ansiDim+"<think>\nlet me see\n</think>"+ansiReset+"\n\nThe answer is 4.", run(true, false, pieces), "split at %d", i)
-		require.Equal(t, "The answer is 4.", run(true, true, pieces), "split at %d", i)
-	}
-	// One character at a time.
-	var chars []string
-	for _, r := range reply {
-		chars = append(chars, string(r))
-	}
-	require.Equal(t, "The answer is 4.", run(false, true, chars))
+	// As Qwen3 writes it: the tags, a newline inside each, a blank line
+	// before the answer.
+	require.Equal(t, "<think>\nlet me see\n</think>\n\nThe answer is 4.", run(false, false, reasoning, "The answer", " is 4."))
+	require.Equal(t, ansiDim+"<think>\nlet me see\n</think>"+ansiReset+"\n\nThe answer is 4.", run(true, false, reasoning, "The answer is 4."))
+	require.Equal(t, "The answer is 4.", run(true, true, reasoning, "The answer is 4."))
+	require.Equal(t, "The answer is 4.", run(false, true, reasoning, "The answer is 4."))
+	// No reasoning (thinking off): the answer alone.
+	require.Equal(t, "4", run(true, false, nil, "4"))
 	// A reply cut inside its thinking leaves the terminal undimmed.
-	require.Equal(t, ansiDim+"<think>\nhmm"+ansiReset, run(true, false, []string{"<think>\nhmm"}))
-	// A "<" that starts no tag is not lost.
-	require.Equal(t, "a < b", run(true, true, []string{"a <", " b"}))
+	require.Equal(t, ansiDim+"<think>\nhmm"+ansiReset, run(true, false, []string{"hmm"}))
 }
 
+// openCPUModel opens the micro model through llm on the CPU reference.
+func openCPUModel(t *testing.T, ctx int) *llm.Model {
+	t.Helper()
+	m, err := llm.Open(context.Background(), microModel(t, nil), llm.Options{Device: "cpu", Ctx: ctx})
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
 // cpuChat is a chat session on the CPU reference of the micro model, as
-// `run --chat` drives the GPU engine.
+// `run --chat` drives the GPU.
 type cpuChat struct {
 	*chatSession
 	stdout, info *syncBuffer
-	backend      *interruptingBackend
+	model        *interruptingModel
 }
 
-// interruptingBackend sends a Ctrl-C after a number of Feed calls.
-type interruptingBackend struct {
-	*generate.CPU
-	feeds, interruptAt int
-	interrupts         chan os.Signal
+// interruptingModel sends a Ctrl-C at a reply's interruptAt-th Token.
+type interruptingModel struct {
+	*llm.Model
+	tokens, interruptAt int
+	interrupts          chan os.Signal
 }
 
-func (b *interruptingBackend) Feed(tokens []int) ([]float32, error) {
-	b.feeds++
-	if b.feeds == b.interruptAt {
-		b.interrupts <- os.Interrupt
-		// The watcher goroutine cancels before the next token is checked.
-		time.Sleep(50 * time.Millisecond)
-	}
-	return b.CPU.Feed(tokens)
+func (m *interruptingModel) Chat(ctx context.Context, msgs []llm.Message, opt llm.GenOptions, onToken func(llm.Token) error) (*llm.Result, error) {
+	return m.Model.Chat(ctx, msgs, opt, func(tk llm.Token) error {
+		m.tokens++
+		if m.tokens == m.interruptAt {
+			m.interrupts <- os.Interrupt
+			// The watcher goroutine cancels before the next step.
+			time.Sleep(50 * time.Millisecond)
+		}
+		return onToken(tk)
+	})
 }
 
 func newCPUChat(t *testing.T, maxTokens int) *cpuChat {
 	t.Helper()
-	cfg := microConfig()
-	cfg.MaxPositionEmbeddings = 512
-	w, err := qwen3.LoadWeights(cfg, &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: fixtureSeed})
-	require.NoError(t, err)
-	tok, err := tokenizer.Qwen3()
-	require.NoError(t, err)
-	b := &interruptingBackend{CPU: generate.NewCPU(qwen3.NewModel(cfg, w, 512), 512)}
-	opt := generate.Options{Sampling: sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}, MaxTokens: maxTokens}
-	s := newChatSession(b, tok, opt, "CPU reference", "", true)
-	b.interrupts = s.interrupts
-	c := &cpuChat{chatSession: s, stdout: &syncBuffer{}, info: &syncBuffer{}, backend: b}
+	m := &interruptingModel{Model: openCPUModel(t, 512)}
+	gen := llm.GenOptions{MaxTokens: maxTokens, Temperature: ptrTo(0.0), Thinking: ptrTo(true)}
+	s := newChatSession(m, gen, "CPU reference", 512, "")
+	m.interrupts = s.interrupts
+	c := &cpuChat{chatSession: s, stdout: &syncBuffer{}, info: &syncBuffer{}, model: m}
 	s.out = &output{w: c.stdout}
-	s.show = newThinkFilter(s.out.write, false, false)
+	s.show = newReplyPrinter(s.out.write, false, false)
 	s.info = c.info
 	return c
 }
@@ -249,31 +274,28 @@ func TestChatCommands(t *testing.T) {
 	require.Contains(t, info, "(thinking off)")
 	require.Contains(t, info, "unknown command /nonsense")
 	require.Equal(t, 2, strings.Count(info, "qwgpu: prefill "), "two turns reached the model:\n%s", info)
-	// After /system the cache holds only the new conversation: its
-	// transcript starts with the system turn, and its generation prompt
-	// has the empty think block of /think off.
-	tr := c.conv.Transcript()
-	require.True(t, strings.HasPrefix(tr, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"), "%q", tr)
-	require.Contains(t, tr, "<think>\n\n</think>\n\n")
-	require.NotContains(t, tr, "hello")
-	require.NotContains(t, tr, "/help")
+	// After /system the conversation is the system prompt and the one
+	// turn; the prompt fed had the empty think block of /think off.
+	conv := c.conversation()
+	require.Len(t, conv, 3)
+	require.Equal(t, llm.Message{Role: "system", Content: "Be brief."}, conv[0])
+	require.Equal(t, llm.Message{Role: "user", Content: "hi"}, conv[1])
+	require.Equal(t, "assistant", conv[2].Role)
 	tok, _ := tokenizer.Qwen3()
-	// The cache holds the new conversation's first delta and the reply's
-	// first two tokens (the third, the last of --max-tokens 3, is unfed).
-	delta := "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
-	require.True(t, strings.HasPrefix(tr, delta))
-	require.Equal(t, len(tok.Encode(delta))+2, c.backend.Len())
-	require.Len(t, c.unfed, 1)
+	prompt := "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+	require.Equal(t, len(tok.Encode(prompt)), c.last.PromptTokens)
+	// Of the cleared conversation only the opening <|im_start|> is shared.
+	require.LessOrEqual(t, c.last.CachedTokens, 1)
+	require.Equal(t, 3, c.last.CompletionTokens)
 
 	c = newCPUChat(t, 3)
 	require.NoError(t, c.run(strings.NewReader("hello\n/clear\n"), false))
-	require.Equal(t, 0, c.backend.Len(), "/clear empties the cache")
-	require.Empty(t, c.conv.Transcript())
+	require.Empty(t, c.conversation(), "/clear forgets the conversation")
 }
 
 func TestChatInterrupt(t *testing.T) {
 	c := newCPUChat(t, 40)
-	c.backend.interruptAt = 4 // the prefill, then the third decode step
+	c.model.interruptAt = 3
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- c.run(pr, false) }()
@@ -281,13 +303,18 @@ func TestChatInterrupt(t *testing.T) {
 	require.NoError(t, err)
 	// The reply stops early; the conversation goes on with a second turn.
 	require.Eventually(t, func() bool { return strings.Contains(c.infoText(), "(reply stopped") }, 30*time.Second, 10*time.Millisecond)
-	first := c.backend.Len()
-	require.Less(t, first, 40)
+	first := *c.last
+	require.Equal(t, "cancelled", first.FinishReason)
+	require.Less(t, first.CompletionTokens, 40)
+	require.GreaterOrEqual(t, first.CompletionTokens, 3)
 	time.Sleep(doubleInterrupt) // a later Ctrl-C is not "twice quickly"
 	_, err = pw.Write([]byte("again\n"))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Count(c.infoText(), "qwgpu: prefill ") == 2 }, 30*time.Second, 10*time.Millisecond)
-	require.Greater(t, c.backend.Len(), first, "the second turn extends the same cache")
+	require.Len(t, c.conversation(), 4, "the stopped reply stays in the conversation")
+	// The second turn continues the first's cache: its prompt (the whole
+	// conversation) is computed only from the first reply on.
+	require.GreaterOrEqual(t, c.last.CachedTokens, first.PromptTokens-1)
 	require.Contains(t, c.infoText(), "stop: interrupted")
 	require.Contains(t, c.infoText(), "stop: max tokens")
 	// At the prompt: one Ctrl-C warns, a second within 2 s leaves.
@@ -304,15 +331,6 @@ func TestChatInterrupt(t *testing.T) {
 }
 
 func (c *cpuChat) infoText() string { return c.info.String() }
-
-func TestDecodeLossy(t *testing.T) {
-	tok, err := tokenizer.Qwen3()
-	require.NoError(t, err)
-	ids := tok.Encode("hi there")
-	// 151900 is past the tokenizer's 151669 tokens, inside Qwen3's 151936 rows.
-	got := decodeLossy(tok, append(append(append([]int{}, ids...), 151900), ids...))
-	require.Equal(t, "hi there\uFFFDhi there", got)
-}
 
 // syncBuffer is a bytes.Buffer the chat goroutine writes while the test reads.
 type syncBuffer struct {
@@ -348,4 +366,21 @@ func TestPrefillNote(t *testing.T) {
 	prefillNote(&quiet, false, 5000, time.Millisecond)()
 	time.Sleep(20 * time.Millisecond)
 	require.Empty(t, quiet.String(), "short prompts and non-terminals get no note")
+
+	// From llm's reports: the first says what is left to compute, the
+	// note ends when the prompt is all in the cache.
+	b = syncBuffer{}
+	p := &prefillProgress{w: &b, tty: true, every: 10 * time.Millisecond}
+	p.update(100, 400)
+	p.update(356, 400)
+	require.Eventually(t, func() bool { return strings.Contains(b.String(), "prefill of 300 tokens: 0 s") }, 5*time.Second, 5*time.Millisecond)
+	p.update(400, 400)
+	require.True(t, strings.HasSuffix(b.String(), "\r\033[K"), "%q", b.String())
+	p.stop() // and again when generation ends: harmless
+	quiet = syncBuffer{}
+	p = &prefillProgress{w: &quiet, tty: true, every: time.Millisecond}
+	p.update(200, 400) // 200 left to compute: no note
+	time.Sleep(20 * time.Millisecond)
+	p.update(400, 400)
+	require.Empty(t, quiet.String())
 }

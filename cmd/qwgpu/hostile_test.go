@@ -9,10 +9,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,9 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qwgpu/qwgpu/qwen3"
-	"github.com/qwgpu/qwgpu/qwen3/generate"
-	"github.com/qwgpu/qwgpu/qwen3/sample"
-	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
@@ -228,63 +228,61 @@ func TestMemoryEstimateAtTheBounds(t *testing.T) {
 	m := &model{cfg: c, src: &qwen3.RandomSource{Config: c, DType: weights.BF16}}
 	f := estimateFootprint(m, "auto", c.MaxPositionEmbeddings, 512)
 	L, ctx, kv := float64(c.NumHiddenLayers), float64(c.MaxPositionEmbeddings), float64(c.KVDim())
-	require.InEpsilon(t, 2*L*ctx*kv*4, float64(f.cache), 1e-12)
+	require.InEpsilon(t, 2*L*ctx*kv*4, float64(f.KVCache), 1e-12)
 	h, q, in, v := float64(c.HiddenSize), float64(c.QDim()), float64(c.IntermediateSize), float64(c.VocabSize)
 	// Embedding and (untied) head, the layers' matrices in bf16, the
 	// norms in float32.
 	hd := float64(c.HeadDim)
 	want := 2*(2*v*h+L*((q+2*kv)*h+q*h+3*in*h)) + 4*L*(2*h+2*hd) + 4*h
-	require.InEpsilon(t, want, float64(f.weights), 1e-12)
-	require.Greater(t, f.device(), f.cache)
+	require.InEpsilon(t, want, float64(f.Weights), 1e-12)
+	require.Greater(t, f.Device(), f.KVCache)
 }
 
 // TestInterruptAndClosedStdout runs generateOnce on the CPU reference: a
 // SIGINT in the middle ends it with the text so far, a newline and
 // errInterrupted (exit 130); a failing stdout ends it with an error.
 func TestInterruptAndClosedStdout(t *testing.T) {
-	cfg := microConfig()
-	w, err := qwen3.LoadWeights(cfg, &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: fixtureSeed})
-	require.NoError(t, err)
-	tok, err := tokenizer.Qwen3()
-	require.NoError(t, err)
-	m := &model{cfg: cfg, tok: tok}
-	opt := generate.Options{Sampling: sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}, MaxTokens: 50}
-	ids := tok.Encode("hello")
+	m := openCPUModel(t, 128)
+	gen := llm.GenOptions{MaxTokens: 50, Temperature: ptrTo(0.0), Raw: true}
+	// generate is "hello" continued, with a real SIGINT to this process
+	// at the at-th Token (0: none).
+	var res *llm.Result
+	generate := func(at int) generateFunc {
+		return func(ctx context.Context, g llm.GenOptions, onToken func(llm.Token) error) (*llm.Result, error) {
+			tokens := 0
+			var err error
+			res, err = m.Generate(ctx, "hello", g, func(tk llm.Token) error {
+				if tokens++; tokens == at {
+					if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+						return err
+					}
+					time.Sleep(100 * time.Millisecond) // delivered before the next step
+				}
+				return onToken(tk)
+			})
+			return res, err
+		}
+	}
 
 	t.Run("SIGINT", func(t *testing.T) {
-		b := &signalBackend{CPU: generate.NewCPU(qwen3.NewModel(cfg, w, 128), 128), at: 4}
+		// As cmdRun sets it up.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
 		var buf bytes.Buffer
 		out := newOutput(&buf)
-		err := generateOnce(b, m, ids, opt, out, newThinkFilter(out.write, false, false), "CPU")
+		err := generateOnce(ctx, generate(3), gen, out, newReplyPrinter(out.write, false, false), "CPU")
 		require.ErrorIs(t, err, errInterrupted)
 		require.True(t, strings.HasSuffix(buf.String(), "\n"), "the line is finished")
-		require.Less(t, b.Len(), len(ids)+50, "stopped early")
-		require.GreaterOrEqual(t, b.Len(), len(ids)+2, "after the step in flight")
+		require.Equal(t, "cancelled", res.FinishReason)
+		require.Less(t, res.CompletionTokens, 50, "stopped early")
+		require.GreaterOrEqual(t, res.CompletionTokens, 3, "after the step in flight")
 	})
 	t.Run("closed stdout", func(t *testing.T) {
-		b := generate.NewCPU(qwen3.NewModel(cfg, w, 128), 128)
 		out := newOutput(failingWriter{})
-		err := generateOnce(b, m, ids, opt, out, newThinkFilter(out.write, false, false), "CPU")
+		err := generateOnce(context.Background(), generate(0), gen, out, newReplyPrinter(out.write, false, false), "CPU")
 		require.ErrorContains(t, err, "writing the output to stdout: broken pipe")
-		require.Less(t, b.Len(), len(ids)+10, "generation stopped at the first failed write")
+		require.Less(t, res.CompletionTokens, 10, "generation stopped at the first failed write")
 	})
-}
-
-// signalBackend sends this process a real SIGINT at its at-th Feed.
-type signalBackend struct {
-	*generate.CPU
-	feeds, at int
-}
-
-func (b *signalBackend) Feed(tokens []int) ([]float32, error) {
-	b.feeds++
-	if b.feeds == b.at {
-		if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-			return nil, err
-		}
-		time.Sleep(100 * time.Millisecond) // delivered before the next check
-	}
-	return b.CPU.Feed(tokens)
 }
 
 type failingWriter struct{}

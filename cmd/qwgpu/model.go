@@ -177,35 +177,26 @@ func openModel(dir string, needTokenizer bool) (*model, error) {
 	return m, nil
 }
 
-// eos gathers the end-of-sequence ids of config.json and
-// generation_config.json, plus <|im_end|> and <|endoftext|> when the
-// tokenizer has them: a chat turn ends with either.
-func (m *model) eos() []int {
-	ids := append([]int(nil), m.cfg.EOSTokenIDs...)
-	ids = append(ids, m.gen.EOSTokenIDs...)
-	for _, s := range []string{"<|im_end|>", "<|endoftext|>"} {
-		if id, ok := m.tok.ID(s); ok {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // openDevice opens the GPU the flags name and says which on stderr.
 func openDevice(f *modelFlags, profile bool) (*gpu.Device, error) {
 	dev, err := gpu.Open(gpu.Options{Backend: f.backend, Adapter: f.adapter, Profile: profile})
 	if err != nil {
-		// Name the flag at fault when one was given.
-		msg := err.Error()
-		switch {
-		case f.adapter != "" && strings.Contains(msg, fmt.Sprintf("no adapter %q", f.adapter)):
-			return nil, fmt.Errorf("--adapter %q: %w", f.adapter, err)
-		case f.backend != "":
-			return nil, fmt.Errorf("--backend %s: %w", f.backend, err)
-		}
-		return nil, err
+		return nil, deviceFlagError(err, f)
 	}
 	return dev, nil
+}
+
+// deviceFlagError names the flag at fault, when one was given, in an
+// error of opening the GPU (package gpu's errors start with "gpu: ").
+func deviceFlagError(err error, f *modelFlags) error {
+	msg := err.Error()
+	switch {
+	case f.adapter != "" && strings.Contains(msg, fmt.Sprintf("no adapter %q", f.adapter)):
+		return fmt.Errorf("--adapter %q: %w", f.adapter, err)
+	case f.backend != "" && strings.HasPrefix(msg, "gpu: "):
+		return fmt.Errorf("--backend %s: %w", f.backend, err)
+	}
+	return err
 }
 
 // describeAdapter is the one-line adapter description in stats lines.
@@ -214,7 +205,9 @@ func describeAdapter(d *gpu.Device) string {
 	return fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
 }
 
-// loadEngine uploads the model with a progress bar on a terminal.
+// loadEngine uploads the model with a progress bar on a terminal. It is
+// for bench and validate, engine-level tools that measure and check the
+// engine itself; run and serve load through package llm.
 func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.Engine, time.Duration, error) {
 	if err := checkMemory(dev, m, f, chunk); err != nil {
 		return nil, 0, err

@@ -8,16 +8,43 @@ import (
 	"time"
 )
 
-// A long prompt is fed in one prefill before the first token appears: on
-// a software adapter that can be minutes of silence. startPrefillNote
-// shows the time spent so far on a terminal's stderr, from one second in,
-// until stop is called (at the first token, or when generation fails).
+// A long prompt is fed before the first token appears: on a software
+// adapter that can be minutes of silence. A note on a terminal's stderr
+// shows the time spent so far, from one second in, until the prompt is in
+// the KV cache (or generation ends).
 
-// prefillNoteMin is the prompt length below which no note is shown.
+// prefillNoteMin is the number of prompt tokens to compute below which no
+// note is shown.
 const prefillNoteMin = 256
 
-func startPrefillNote(tokens int) (stop func()) {
-	return prefillNote(os.Stderr, isTerminal(os.Stderr), tokens, time.Second)
+// prefillProgress follows llm's OnPrefill reports: the first says how
+// much of the prompt is to be computed (the rest was cached), the last
+// that it all is.
+type prefillProgress struct {
+	w     io.Writer
+	tty   bool
+	every time.Duration
+	end   func()
+}
+
+func newPrefillProgress() *prefillProgress {
+	return &prefillProgress{w: os.Stderr, tty: isTerminal(os.Stderr), every: time.Second}
+}
+
+func (p *prefillProgress) update(done, total int) {
+	if done == total {
+		p.stop()
+		return
+	}
+	if p.end == nil {
+		p.end = prefillNote(p.w, p.tty, total-done, p.every)
+	}
+}
+
+func (p *prefillProgress) stop() {
+	if p.end != nil {
+		p.end()
+	}
 }
 
 func prefillNote(w io.Writer, tty bool, tokens int, every time.Duration) (stop func()) {

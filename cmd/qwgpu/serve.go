@@ -70,7 +70,7 @@ func cmdServe(args []string) error {
 		close(hard)
 	}()
 
-	backend, closeBackend, err := openServeBackend(loadCtx, &mf, *parallel, fs.Changed("ctx"))
+	backend, closeBackend, err := openServeBackend(loadCtx, &mf, fs, *parallel)
 	if err != nil {
 		if loadCtx.Err() != nil {
 			return errInterrupted

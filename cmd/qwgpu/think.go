@@ -1,10 +1,11 @@
 package main
 
-import "strings"
+import "github.com/qwgpu/qwgpu/qwen3/llm"
 
-// Qwen3 reasons between <think> and </think> before it answers. On a
-// terminal that part is dimmed so the answer stands apart; --hide-think
-// drops it (and the blank lines after it) wherever the output goes.
+// Qwen3 reasons between <think> and </think> before it answers; llm hands
+// that part out as Tokens marked Reasoning, without the tags. It is printed
+// inside the tags, dimmed on a terminal so the answer stands apart;
+// --hide-think drops it wherever the output goes.
 
 const (
 	thinkOpen  = "<think>"
@@ -13,101 +14,51 @@ const (
 	ansiReset  = "\033[0m"
 )
 
-// thinkFilter passes streamed text to emit, marking or dropping the
-// thinking block. Text arrives in arbitrary pieces, so a tail that could
-// be the start of a tag is held back until the next piece decides it.
-type thinkFilter struct {
-	emit     func(string)
-	dim      bool // wrap the block in the terminal's dim attribute
-	hide     bool // drop the block
-	inside   bool
-	skipNL   bool // after a hidden block: drop the newlines that follow it
-	pending  string
-	disabled bool // neither dim nor hide: pass everything through
+// replyPrinter writes a reply's Tokens to emit.
+type replyPrinter struct {
+	emit   func(string)
+	dim    bool // wrap the reasoning in the terminal's dim attribute
+	hide   bool // drop the reasoning
+	inside bool // the reasoning is open
 }
 
-func newThinkFilter(emit func(string), dim, hide bool) *thinkFilter {
-	return &thinkFilter{emit: emit, dim: dim && !hide, hide: hide, disabled: !dim && !hide}
+func newReplyPrinter(emit func(string), dim, hide bool) *replyPrinter {
+	return &replyPrinter{emit: emit, dim: dim && !hide, hide: hide}
 }
 
-func (f *thinkFilter) write(s string) {
-	if f.disabled {
-		f.emit(s)
-		return
-	}
-	f.pending += s
-	for {
-		tag := thinkOpen
-		if f.inside {
-			tag = thinkClose
+// token prints one Token; it is llm's onToken.
+func (p *replyPrinter) token(t llm.Token) error {
+	if t.Reasoning {
+		if p.hide {
+			return nil
 		}
-		i := strings.Index(f.pending, tag)
-		if i < 0 {
-			hold := partialSuffix(f.pending, tag)
-			f.out(f.pending[:len(f.pending)-hold])
-			f.pending = f.pending[len(f.pending)-hold:]
-			return
-		}
-		f.out(f.pending[:i])
-		f.pending = f.pending[i+len(tag):]
-		if f.inside {
-			if !f.hide {
-				f.emit(tag)
+		if !p.inside {
+			if p.dim {
+				p.emit(ansiDim)
 			}
-			if f.dim {
-				f.emit(ansiReset)
-			}
-			f.inside, f.skipNL = false, f.hide
-		} else {
-			if f.dim {
-				f.emit(ansiDim)
-			}
-			if !f.hide {
-				f.emit(tag)
-			}
-			f.inside = true
+			p.emit(thinkOpen + "\n")
+			p.inside = true
 		}
+		p.emit(t.Text)
+		return nil
 	}
+	if p.inside {
+		p.emit("\n" + thinkClose)
+		if p.dim {
+			p.emit(ansiReset)
+		}
+		p.emit("\n\n")
+		p.inside = false
+	}
+	p.emit(t.Text)
+	return nil
 }
 
-// out writes text of the current state.
-func (f *thinkFilter) out(s string) {
-	if f.inside && f.hide {
-		return
+// flush ends a reply: one cut inside its reasoning leaves the terminal
+// undimmed, so that its next line is not dimmed.
+func (p *replyPrinter) flush() {
+	if p.inside && p.dim {
+		p.emit(ansiReset)
 	}
-	if f.skipNL {
-		s = strings.TrimLeft(s, "\n")
-		if s == "" {
-			return
-		}
-		f.skipNL = false
-	}
-	if s != "" {
-		f.emit(s)
-	}
-}
-
-// flush ends a reply: the held tail goes out, and an open dim is closed
-// so that the terminal's next line is not dimmed.
-func (f *thinkFilter) flush() {
-	if f.disabled {
-		return
-	}
-	f.out(f.pending)
-	f.pending = ""
-	if f.inside && f.dim {
-		f.emit(ansiReset)
-	}
-	f.inside, f.skipNL = false, false
-}
-
-// partialSuffix is the length of the longest tail of s that is a proper
-// prefix of tag.
-func partialSuffix(s, tag string) int {
-	for k := min(len(tag)-1, len(s)); k > 0; k-- {
-		if strings.HasSuffix(s, tag[:k]) {
-			return k
-		}
-	}
-	return 0
+	p.inside = false
 }

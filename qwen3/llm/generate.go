@@ -39,6 +39,13 @@ type GenOptions struct {
 	// user turn of the chat template; the output is then not split into
 	// reasoning and text.
 	Raw bool
+	// OnPrefill, if set, is called on the calling goroutine as the prompt
+	// is fed, with the prompt tokens in the KV cache so far (those found
+	// cached included) and the prompt's length: a caller can show
+	// progress through a long prompt. It is first called when the request
+	// gets its slot, before any work, with the cached part; calls may be
+	// coalesced; the last one before the first Token has done == total.
+	OnPrefill func(done, total int)
 }
 
 // Result is a finished (or cancelled) generation.
@@ -56,6 +63,9 @@ type Result struct {
 	PrefillTime  time.Duration // admitted to first token
 	DecodeTime   time.Duration // first token to the end
 	Seed         uint64        // the seed sampling used
+	// StopString is the one of GenOptions.Stop that ended generation
+	// (FinishReason "stop"); "" when an end token or anything else did.
+	StopString string
 }
 
 // Generate continues a prompt: by default the prompt is the user turn of
@@ -82,6 +92,20 @@ func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenOptions, onToke
 	if opt.Raw {
 		return nil, errors.New("GenOptions.Raw applies to Generate, not Chat")
 	}
+	text, err := FormatChat(msgs, opt)
+	if err != nil {
+		return nil, err
+	}
+	startInThink := strings.HasSuffix(strings.TrimRight(text, "\n"), chat.ThinkOpen)
+	return m.generate(ctx, text, true, startInThink, opt, onToken)
+}
+
+// FormatChat is the prompt Chat feeds for a conversation: Qwen3's chat
+// template with the opening of the assistant's turn, thinking as
+// opt.Thinking says (nil: on unless the last user message contains
+// "/no_think"), and opt.Tools. A caller can count its tokens before a
+// model is loaded.
+func FormatChat(msgs []Message, opt GenOptions) (string, error) {
 	thinking := true
 	if opt.Thinking != nil {
 		thinking = *opt.Thinking
@@ -93,12 +117,7 @@ func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenOptions, onToke
 			}
 		}
 	}
-	text, err := renderChat(msgs, opt.Tools, true, thinking)
-	if err != nil {
-		return nil, err
-	}
-	startInThink := strings.HasSuffix(strings.TrimRight(text, "\n"), chat.ThinkOpen)
-	return m.generate(ctx, text, true, startInThink, opt, onToken)
+	return renderChat(msgs, opt.Tools, true, thinking)
 }
 
 // errStopped ends ChatStream's request when the loop breaks.
@@ -152,7 +171,13 @@ func (m *Model) generate(ctx context.Context, text string, split, startInThink b
 	}
 	var cbErr error
 	for range ev.signal {
+		if done, total, ok := ev.prefill(); ok && opt.OnPrefill != nil && cbErr == nil {
+			opt.OnPrefill(done, total)
+		}
 		toks, done, res, err := ev.take()
+		if done && res != nil && r.out.stoppedBy != "" {
+			res.StopString = r.out.stoppedBy
+		}
 		for _, t := range toks {
 			if cbErr == nil && onToken != nil {
 				if cbErr = onToken(t); cbErr != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // Options controls how Open loads a model. The zero value is the
@@ -48,8 +49,10 @@ type Options struct {
 	// Ctx is the context of each sequence in positions (0: the engine's
 	// default, bounded by the model's max_position_embeddings).
 	Ctx int
-	// DType stores the weight matrices as "f32", "bf16" or "f16"; "" or
-	// "auto" keeps the checkpoint's dtype.
+	// DType stores the weight matrices as "f32", "bf16" or "f16", or
+	// quantizes every matrix at load to "q8_0", "q4_0" or "q4_k" (the GPU
+	// keeps the blocks); "" or "auto" keeps the checkpoint's dtype (a
+	// quantized GGUF file's blocks included).
 	DType string
 	// Parallel is the number of sequences decoded together, each in its
 	// own KV cache slot (0: 1).
@@ -57,6 +60,33 @@ type Options struct {
 	// Progress, if set, is called as the weights load with the bytes done
 	// and the total.
 	Progress func(done, total int64)
+	// QuantizeProgress, if set and DType quantizes, is called after each
+	// matrix is quantized with the type it got (its own when its rows are
+	// not whole blocks).
+	QuantizeProgress func(name string, stored weights.DType)
+	// GPUMemory, when > 0, refuses a model whose estimated footprint on
+	// the GPU (Info.Footprint) is larger, in bytes, before anything is
+	// allocated. When 0 a software adapter (its memory is the host's RAM)
+	// is still checked against SoftwareShare of the RAM available; a
+	// discrete GPU is not. The refusal is a *MemoryError.
+	GPUMemory int64
+	// BeforeDevice, if set, is called once the model's files are read and
+	// before a device opens; an error it returns ends Open. A caller can
+	// refuse there what cannot work (a prompt longer than the context)
+	// without the cost of opening the GPU and uploading the weights.
+	BeforeDevice func(Plan) error
+}
+
+// Plan is what Open knows before a device opens.
+type Plan struct {
+	Name      string
+	BuiltIn   bool
+	Config    qwen3.Config
+	Tokenizer *tokenizer.Tokenizer
+	Ctx       int       // positions per sequence
+	Footprint Footprint // the estimate on the GPU
+	// Sampling is what GenOptions' nil fields will mean (Info.Sampling).
+	Sampling sample.Params
 }
 
 // Info describes a loaded model.
@@ -68,9 +98,12 @@ type Info struct {
 	Adapter     string // the GPU: "name (backend, type)"; "CPU reference" on the CPU
 	DType       string // how the weights are stored ("bf16", ...)
 	WeightBytes int64
-	Ctx         int // positions per sequence
-	Parallel    int // sequences decoded together
-	EOS         []int
+	// Footprint is the estimate of what the model holds on the GPU
+	// (weights, KV cache, activations), as the memory check counts it.
+	Footprint Footprint
+	Ctx       int // positions per sequence
+	Parallel  int // sequences decoded together
+	EOS       []int
 	// Sampling is what GenOptions' nil fields mean: the model's
 	// generation_config.json (Qwen3: temperature 0.6, top-k 20, top-p 0.95).
 	Sampling sample.Params
@@ -127,9 +160,12 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	}
 	dtype := strings.ToLower(opt.DType)
 	switch dtype {
-	case "", "auto", "f32", "bf16", "f16":
+	case "", "auto", "f32", "bf16", "f16", "q8_0", "q4_0", "q4_k":
 	default:
-		return nil, fmt.Errorf("weight dtype %q: want auto, f32, bf16 or f16", opt.DType)
+		return nil, fmt.Errorf("weight dtype %q: want auto, f32, bf16, f16, q8_0, q4_0 or q4_k", opt.DType)
+	}
+	if opt.GPUMemory < 0 {
+		return nil, fmt.Errorf("GPU memory budget %d: must be >= 0", opt.GPUMemory)
 	}
 	start := time.Now()
 	f, err := openFiles(model)
@@ -142,11 +178,6 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 			m.release()
 		}
 	}()
-	if fs, ok := f.src.(*qwen3.CheckedSource); ok {
-		fs.ToF16, fs.Ctx = dtype == "f16", ctx
-	} else {
-		f.src = &cancellableSource{Source: f.src, ctx: ctx}
-	}
 	slots := max(opt.Parallel, 1)
 	ctxLen := opt.Ctx
 	if ctxLen == 0 {
@@ -156,7 +187,24 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		return nil, fmt.Errorf("context of %d positions: above the model's max_position_embeddings %d", ctxLen, f.cfg.MaxPositionEmbeddings)
 	}
 	info := Info{Name: f.name, BuiltIn: f.builtin, Config: f.cfg, Device: device, Ctx: ctxLen, Parallel: slots,
-		EOS: f.eos(), Sampling: f.gen.Defaults(), Qwen3Template: f.qwen3Template}
+		EOS: f.eos(), Sampling: f.gen.Defaults(), Qwen3Template: f.qwen3Template,
+		Footprint: EstimateFootprint(f.cfg, f.types, dtype, ctxLen, 0, slots)}
+	if opt.BeforeDevice != nil {
+		if err := opt.BeforeDevice(Plan{Name: f.name, BuiltIn: f.builtin, Config: f.cfg, Tokenizer: f.tok,
+			Ctx: ctxLen, Footprint: info.Footprint, Sampling: info.Sampling}); err != nil {
+			return nil, err
+		}
+	}
+	if fs, ok := f.src.(*qwen3.CheckedSource); ok {
+		fs.ToF16, fs.Ctx = dtype == "f16", ctx
+	} else {
+		f.src = &cancellableSource{Source: f.src, ctx: ctx}
+	}
+	if dt, ok := QuantDTypes[dtype]; ok {
+		// Quantized as each matrix is read (after the finiteness check),
+		// for the GPU, which keeps the blocks, and the CPU reference alike.
+		f.src = qwen3.QuantizedSource{Source: f.src, DType: dt, Progress: opt.QuantizeProgress}
+	}
 	var b backend
 	if device == "cpu" {
 		w, err := qwen3.LoadWeights(f.cfg, f.src)
@@ -173,10 +221,12 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		}
 		b = newCPUBackend(qwen3.NewModel(f.cfg, w, ctxLen), ctxLen, slots)
 	} else {
-		if f.quantized != "" {
-			return nil, fmt.Errorf("%s holds %s tensors: quantized weights on the GPU are not supported yet (Device \"cpu\" runs them)", f.name, f.quantized)
-		}
 		if m.dev, err = gpu.Open(gpu.Options{Backend: opt.Backend, Adapter: opt.Adapter}); err != nil {
+			return nil, err
+		}
+		a := m.dev.Info()
+		info.Adapter = fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
+		if err := CheckMemory(f.name, info.Footprint, ctxLen, opt.GPUMemory, a.Name, a.Type == "cpu"); err != nil {
 			return nil, err
 		}
 		m.eng, err = engine.Load(m.dev, f.cfg, f.src, engine.Options{Ctx: ctxLen, DType: dtype, Slots: slots, Progress: opt.Progress})
@@ -186,14 +236,14 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 			}
 			return nil, libraryOptionError(err, opt)
 		}
-		a := m.dev.Info()
-		info.Adapter = fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
 		info.DType, info.WeightBytes, info.Ctx = m.eng.WeightDType(), m.eng.WeightBytes(), m.eng.Context()
 		b = m.eng
 	}
 	info.LoadTime = time.Since(start)
 	m.info = info
-	m.s = newScheduler(b, slots, info.Ctx)
+	pb := &progressBackend{backend: b}
+	m.s = newScheduler(pb, slots, info.Ctx)
+	pb.s = m.s
 	go m.s.run()
 	return m, nil
 }

@@ -26,16 +26,18 @@ const BuiltinName = "built-in tiny Qwen3 (random weights)"
 // files is a model opened on the host: config, weights, tokenizer and
 // generation config, before anything reaches a device.
 type files struct {
-	name    string
-	cfg     qwen3.Config
-	src     qwen3.Source
+	name string
+	cfg  qwen3.Config
+	src  qwen3.Source
+	// types answers tensor types from the headers (the checkpoint, the
+	// GGUF file, the random source) for the footprint estimate.
+	types   qwen3.Source
 	tok     *tokenizer.Tokenizer
 	gen     sample.GenerationConfig
 	builtin bool
 	// qwen3Template is false when a GGUF file carries a chat template
 	// other than Qwen3's (it is formatted as Qwen3's regardless).
 	qwen3Template bool
-	quantized     string // the first quantized tensor type, "" when none
 	close         func() error
 }
 
@@ -50,9 +52,9 @@ func openFiles(model string) (*files, error) {
 		}
 		cfg := qwen3.Shapes["tiny"]
 		cfg.MaxPositionEmbeddings = engine.DefaultCtx
+		src := &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: BuiltinSeed}
 		return &files{name: BuiltinName, cfg: cfg, tok: tok, builtin: true, qwen3Template: true,
-			src:   &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: BuiltinSeed},
-			close: func() error { return nil }}, nil
+			src: src, types: src, close: func() error { return nil }}, nil
 	}
 	path, name := model, filepath.Base(filepath.Clean(model))
 	if _, err := os.Lstat(model); err != nil && hub.IsRepoID(model) {
@@ -108,7 +110,7 @@ func openDir(dir, name string) (*files, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &files{name: name, cfg: cfg, src: &qwen3.CheckedSource{Source: ck}, tok: tok, gen: gen, qwen3Template: true,
+	return &files{name: name, cfg: cfg, src: &qwen3.CheckedSource{Source: ck}, types: ck, tok: tok, gen: gen, qwen3Template: true,
 		close: func() error { ck.Close(); return nil }}, nil
 }
 
@@ -129,15 +131,8 @@ func openGGUF(path, name string) (*files, error) {
 		g.Close()
 		return nil, fmt.Errorf("%s: the tokenizer has %d tokens, more than the %d rows of token_embd.weight", path, n, g.Config.VocabSize)
 	}
-	f := &files{name: name, cfg: g.Config, src: &qwen3.CheckedSource{Source: g}, tok: tok, close: g.Close,
-		qwen3Template: g.ChatTemplate == "" || chat.IsQwen3Template(g.ChatTemplate)}
-	for _, s := range g.Config.AllTensors() {
-		if ti, ok := g.File.Info(s.GGUF); ok && (ti.DType == 0 || ti.DType.IsQuantized()) {
-			f.quantized = ti.TypeName()
-			break
-		}
-	}
-	return f, nil
+	return &files{name: name, cfg: g.Config, src: &qwen3.CheckedSource{Source: g}, types: g, tok: tok, close: g.Close,
+		qwen3Template: g.ChatTemplate == "" || chat.IsQwen3Template(g.ChatTemplate)}, nil
 }
 
 // eos gathers the end-of-sequence ids of config.json and

@@ -32,7 +32,9 @@ type textOut struct {
 	dec   *tokenizer.StreamDecoder
 	stops []string
 	held  string // text that may be the start of a stop string
-	emit  func(Token)
+	// stoppedBy is the stop string that ended the output, once one has.
+	stoppedBy string
+	emit      func(Token)
 
 	splitThink, parseTools bool
 	inThink, inTool        bool
@@ -65,7 +67,7 @@ func (o *textOut) push(id int) bool {
 	cut := -1
 	for _, st := range o.stops {
 		if i := strings.Index(o.held, st); i >= 0 && (cut < 0 || i < cut) {
-			cut = i
+			cut, o.stoppedBy = i, st
 		}
 	}
 	if cut >= 0 {
