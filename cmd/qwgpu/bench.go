@@ -199,7 +199,7 @@ func cmdBench(args []string) error {
 	rep := &benchReport{Backend: info.Backend, Adapter: info.Name, AdapterType: info.Type, Driver: info.Driver,
 		Date: time.Now().UTC().Format(time.RFC3339), Commit: buildCommit(), Model: m.name(), DType: e.WeightDType(),
 		SizeBytes: e.WeightBytes(), Params: m.cfg.NumParams(), Reps: *reps, SoftwareAdapter: info.Type == "cpu",
-		Config: map[string]string{"ctx": fmt.Sprint(e.Context()), "prefill_chunk": fmt.Sprint(chunk)}}
+		Config: map[string]string{"ctx": fmt.Sprint(e.Context()), "prefill_chunk": fmt.Sprint(chunk), "kv_dtype": e.KVDType()}}
 	rep.Machine.Hostname, _ = os.Hostname()
 	rep.Machine.OS, rep.Machine.Arch, rep.Machine.CPUs = runtime.GOOS, runtime.GOARCH, runtime.NumCPU()
 	if rep.SoftwareAdapter && !*asJSON {

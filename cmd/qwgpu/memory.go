@@ -35,11 +35,11 @@ type footprint struct {
 
 func (f footprint) device() int64 { return f.weights + f.cache + f.act }
 
-// estimateFootprint adds up the weights as they will be stored, the KV
-// cache (float32) of ctx positions and the activations of a prefill chunk,
-// like engine.Load will allocate them.
-func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
-	c := m.cfg
+// estimateFootprint adds up the weights as they will be stored (--dtype),
+// the KV cache of --ctx positions (in --kv-dtype) and the activations of a
+// prefill chunk, like engine.Load will allocate them.
+func estimateFootprint(m *model, mf *modelFlags, chunk int) footprint {
+	c, dtype, ctx := m.cfg, mf.dtype, mf.ctx
 	if ctx <= 0 {
 		ctx = min(engine.DefaultCtx, c.MaxPositionEmbeddings)
 	}
@@ -109,17 +109,17 @@ func estimateFootprint(m *model, dtype string, ctx, chunk int) footprint {
 	if !c.TieWordEmbeddings {
 		unit(v, h, qwen3.NameLMHead)
 	}
-	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk}, weights.BF16)
+	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk, KVDType: mf.kvDType}, weights.BF16)
 	f.cache, f.act = rt.KVCache, rt.Activations
 	return f
 }
 
 // checkMemory refuses a model that does not fit the memory budget.
 func checkMemory(dev *gpu.Device, m *model, mf *modelFlags, chunk int) error {
-	f := estimateFootprint(m, mf.dtype, mf.ctx, chunk)
+	f := estimateFootprint(m, mf, chunk)
 	need := f.device()
-	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for --ctx %d, activations %.2f)",
-		m.name(), gib(need), gib(f.weights), gib(f.cache), effectiveCtx(m, mf.ctx), gib(f.act))
+	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for --ctx %d in %s, activations %.2f)",
+		m.name(), gib(need), gib(f.weights), gib(f.cache), effectiveCtx(m, mf.ctx), strings.ToLower(mf.kvDType), gib(f.act))
 	if mf.gpuMemory != "" {
 		budget, err := parseBytes(mf.gpuMemory)
 		if err != nil {

@@ -140,7 +140,7 @@ func cmdRun(args []string) error {
 		// Templates are not interpreted: say so when the file's is another.
 		fmt.Fprintf(os.Stderr, "qwgpu: %s's chat template is not Qwen3's; the chat is formatted as Qwen3's\n", m.name())
 	}
-	need := estimateFootprint(m, mf.dtype, mf.ctx, 0).device()
+	need := estimateFootprint(m, &mf, 0).device()
 	fmt.Fprintf(os.Stderr, "qwgpu: %s on %s, weights %s %s, loaded in %.2f s, ctx %d, about %.2f GiB of GPU memory in all\n",
 		m.name(), describeAdapter(dev), e.WeightDType(), weights.HumanBytes(e.WeightBytes()), loadTime.Seconds(), e.Context(), gib(need))
 

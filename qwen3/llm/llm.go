@@ -51,6 +51,9 @@ type Options struct {
 	// DType stores the weight matrices as "f32", "bf16" or "f16"; "" or
 	// "auto" keeps the checkpoint's dtype.
 	DType string
+	// KVDType stores the KV cache as "f32" ("" too), "f16" or "bf16"
+	// (engine.Options.KVDType; the CPU device keeps float64/float32).
+	KVDType string
 	// Parallel is the number of sequences decoded together, each in its
 	// own KV cache slot (0: 1).
 	Parallel int
@@ -119,6 +122,9 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	default:
 		return nil, fmt.Errorf("device %q: want gpu or cpu", opt.Device)
 	}
+	if kv := strings.ToLower(opt.KVDType); device == "cpu" && kv != "" && kv != "f32" {
+		return nil, fmt.Errorf("Options.KVDType %q: the CPU reference keeps its own cache; a 16-bit KV cache is a GPU option", opt.KVDType)
+	}
 	if opt.Parallel < 0 {
 		return nil, fmt.Errorf("parallel %d: must be >= 0", opt.Parallel)
 	}
@@ -179,7 +185,8 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		if m.dev, err = gpu.Open(gpu.Options{Backend: opt.Backend, Adapter: opt.Adapter}); err != nil {
 			return nil, err
 		}
-		m.eng, err = engine.Load(m.dev, f.cfg, f.src, engine.Options{Ctx: ctxLen, DType: dtype, Slots: slots, Progress: opt.Progress})
+		m.eng, err = engine.Load(m.dev, f.cfg, f.src, engine.Options{Ctx: ctxLen, DType: dtype, KVDType: opt.KVDType, Slots: slots,
+			Progress: opt.Progress})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -212,6 +219,8 @@ func libraryOptionError(err error, opt Options) error {
 		return fmt.Errorf("Options.DType %q: %w", opt.DType, err)
 	case "Slots":
 		return fmt.Errorf("Options.Parallel %d: %w", opt.Parallel, err)
+	case "KVDType":
+		return fmt.Errorf("Options.KVDType %q: %w", opt.KVDType, err)
 	}
 	return err
 }
