@@ -16,8 +16,12 @@
 // a long context gives each workgroup several tiles (one pass over them,
 // the scores never leaving the workgroup) and the combine few partials.
 //
-// Within a tile, thread j scores row j (the workgroup has CH threads, CH a
-// power of two); a tree finds the maximum; for the values, thread (slice,
+// Within a tile, thread j owns the score of row j (the workgroup has CH
+// threads, CH a power of two). With LANES = 1 it reads the row's keys
+// itself; with LANES > 1, LANES neighbouring threads read one row's keys
+// together (LANES passes of CH / LANES rows), so that a warp reads a few
+// rows' contiguous bytes at once instead of 16 bytes of 32 rows, and their
+// partial dot products meet in workgroup memory. A tree finds the maximum; for the values, thread (slice,
 // u) sums rows slice, slice + SLICES, … of load unit u, so that
 // neighbouring threads read neighbouring words. A load unit is UW vec4s of
 // a row: one vec4<f32> (f32 cache), or 16-bit values packed in a
@@ -54,6 +58,7 @@ const CH: u32 = {{.CH}}u;             // rows per tile = threads per workgroup
 const SPLITS: u32 = {{.SPLITS}}u;     // the most splits of a row
 const MAXSP: u32 = {{.MAXSP}}u;       // records per (row, head) in part
 const SLICES: u32 = {{.SLICES}}u;     // CH / DU: row slices while summing values
+const LANES: u32 = {{.KLANES}}u;       // threads that read one key row together
 const CTX: u32 = {{.CTX}}u;           // cache rows per slot
 const NQ: u32 = {{.NQ}}u;
 const NEG: f32 = -3.0e38;
@@ -69,6 +74,9 @@ const NEG: f32 = -3.0e38;
 var<workgroup> sc: array<f32, {{.SCSIZE}}>;       // [G, CH] max tree over the scores, then exp(s − m)
 var<workgroup> red: array<vec4<f32>, {{.REDSIZE}}>; // [SLICES, DU, UW] value sums of the slices
 var<workgroup> lsum: array<f32, {{.LSIZE}}>;      // [G, SLICES] sums of p of the slices
+{{- if gt .KLANES 1}}
+var<workgroup> psc: array<f32, {{.PSIZE}}>;       // [G, CH, LANES] partial dot products of the lanes
+{{- end}}
 
 // split_len is L, the rows of one split: whole tiles, at most SPLITS
 // splits for the step's longest row. attention_combine uses the same.
@@ -124,6 +132,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         for (var g = 0u; g < G; g++) {
             dots[g] = vec4<f32>(0.0);
         }
+{{- if gt .KLANES 1}}
+        let lane = tid % LANES;
+        for (var ps = 0u; ps < LANES; ps++) {
+            let rr = ps * (CH / LANES) + tid / LANES;
+            for (var g = 0u; g < G; g++) {
+                dots[g] = vec4<f32>(0.0);
+            }
+            if (rr < rows) {
+                let base = (row0 + rr) * KVDU + col0;
+                for (var c = lane; c < DU; c += LANES) {
+                    let k = load_unit(kcache[base + c]);
+                    for (var g = 0u; g < G; g++) {
+{{- if eq .UW 2}}
+                        let qi = q0 + g * D4 + 2u * c;
+                        dots[g] += k.a * q[qi] + k.b * q[qi + 1u];
+{{- else}}
+                        dots[g] += k * q[q0 + g * D4 + c];
+{{- end}}
+                    }
+                }
+            }
+            for (var g = 0u; g < G; g++) {
+                let d = dots[g];
+                psc[(g * CH + rr) * LANES + lane] = (d.x + d.y) + (d.z + d.w);
+            }
+        }
+        workgroupBarrier();
+        for (var g = 0u; g < G; g++) {
+            var t = 0.0;
+            for (var ln = 0u; ln < LANES; ln++) {
+                t += psc[(g * CH + tid) * LANES + ln];
+            }
+            dots[g] = vec4<f32>(t, 0.0, 0.0, 0.0);
+        }
+{{- else}}
         if (tid < rows) {
             let base = (row0 + tid) * KVDU + col0;
             for (var c = 0u; c < DU; c++) {
@@ -138,6 +181,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 }
             }
         }
+{{- end}}
         var s: array<f32, G>;
         workgroupBarrier(); // the previous tile's weights in sc are read
         for (var g = 0u; g < G; g++) {

@@ -186,6 +186,7 @@ const (
 	decodeChunk      = 128
 	decodeChunkGL    = 32
 	decodeWorkgroups = 1024
+	decodeLanes      = 4
 	combineWG        = 128
 	combineWGGL      = 64
 )
@@ -209,6 +210,25 @@ func attnDecodeSplits(s AttentionShape, batch int) int {
 		return tune.decodeSplits
 	}
 	return max(1, decodeWorkgroups/(s.NKV*batch))
+}
+
+// attnDecodeLanes returns the threads that read one key row together in
+// attention_decode (1: a thread reads its row alone) for du load units a
+// row. Four threads read 64 contiguous bytes of a row, so a warp of 32
+// touches 8 rows a load instead of 32; GL keeps 1, its workgroup arrays
+// small.
+func attnDecodeLanes(d *gpu.Device, du int) int {
+	lanes := decodeLanes
+	switch {
+	case tune.decodeLanes > 0:
+		lanes = tune.decodeLanes
+	case smallWorkgroupArrays(d):
+		lanes = 1
+	}
+	for lanes > du && lanes > 1 { // no more lanes than units; a power of two stays one
+		lanes /= 2
+	}
+	return lanes
 }
 
 // attnSplitLen is the rows of one split in a step whose longest row
@@ -246,7 +266,7 @@ type AttentionVars struct {
 	// cache load: vec4<f32>, or vec2<u32> / vec4<u32> of packed halves.
 	KV, UNIT string
 	// decode and combine
-	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL int
+	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL, KLANES, PSIZE int
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -346,7 +366,24 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	v.DU, v.KVDU = v.D4/v.UW, v.KVD4/v.UW
 	v.CH, v.SLICES, v.SPLITS, v.MAXSP = chunk, chunk/v.DU, splits, attnMaxSplits(d, sh, a.Cache.Ctx, a.MaxRows)
 	v.SCSIZE, v.LSIZE, v.REDSIZE = v.G*chunk, v.G*v.SLICES, chunk*v.UW
-	if err := checkWorkgroup(d, "attention_decode", 4*v.SCSIZE+16*v.REDSIZE+4*v.LSIZE, 5); err != nil {
+	// Lanes per row: a power of two dividing the tile, halved until the
+	// partial sums fit the device's workgroup memory.
+	v.KLANES = attnDecodeLanes(d, v.DU)
+	if v.KLANES < 1 || v.KLANES&(v.KLANES-1) != 0 || v.KLANES > chunk {
+		return fail(fmt.Errorf("%d lanes per key row: want a power of two up to the tile's %d rows", v.KLANES, chunk))
+	}
+	wgBytes := func() int { return 4*v.SCSIZE + 16*v.REDSIZE + 4*v.LSIZE + 4*v.PSIZE }
+	for {
+		v.PSIZE = 0
+		if v.KLANES > 1 {
+			v.PSIZE = v.G * chunk * v.KLANES
+		}
+		if v.KLANES == 1 || uint64(wgBytes()) <= uint64(d.Limits().MaxComputeWorkgroupStorageSize) {
+			break
+		}
+		v.KLANES /= 2
+	}
+	if err := checkWorkgroup(d, "attention_decode", wgBytes(), 5); err != nil {
 		return fail(err)
 	}
 	kd, err := d.Kernel("attention_decode", v)

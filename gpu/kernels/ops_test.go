@@ -470,6 +470,7 @@ type attnCase struct {
 	prefill bool
 	kv      weights.DType // the cache's element type (0: F32)
 	splits  int           // decode: QWGPU_TUNE's attn_splits (0: the default)
+	lanes   int           // decode: QWGPU_TUNE's attn_lanes (0: the default)
 }
 
 func TestAttention(t *testing.T) {
@@ -477,46 +478,51 @@ func TestAttention(t *testing.T) {
 	cases := []attnCase{
 		// decode: one chunk (no combine), several chunks, batches of
 		// sequences at different lengths in different slots
-		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, 0, 0},
-		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, 0, 0},
-		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 0},
-		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false, 0, 0},
-		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0},
+		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, 0, 0, 0},
+		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, 0, 0, 0},
+		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 0, 0},
+		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false, 0, 0, 0},
+		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0, 0},
 		// prefill: from position 0 and continuing a sequence
-		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true, 0, 0},
-		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, 0, 0},
-		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, 0, 0},
-		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, 0, 0},
+		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true, 0, 0, 0},
+		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, 0, 0, 0},
+		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, 0, 0, 0},
+		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, 0, 0, 0},
 	}
 	f16, bf16 := weights.F16, weights.BF16
 	cases = append(cases,
 		// several tiles per split (the online softmax across tiles), the
 		// split count cut by the bound, rows of one step in different
 		// numbers of splits
-		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 3},
-		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4},
-		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, 0, 2},
-		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}}, false, 0, 1},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 3, 0},
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, 0, 2, 0},
+		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}}, false, 0, 1, 0},
 		// 16-bit caches, decode (eight values a load where head_dim allows,
 		// else four) and prefill
-		attnCase{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, f16, 0},
-		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0},
-		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3},
-		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2},
-		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}}, false, bf16, 0},
-		attnCase{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, f16, 0},
-		attnCase{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, bf16, 0},
-		attnCase{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, f16, 0},
+		attnCase{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, f16, 0, 0},
+		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0, 0},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0},
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}}, false, bf16, 0, 0},
+		attnCase{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, f16, 0, 0},
+		attnCase{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, bf16, 0, 0},
+		attnCase{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, f16, 0, 0},
+		// key rows read by 1, 2 and 8 threads together (GL always uses 1)
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 1},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 2},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 8},
+		attnCase{sh(16, 16, 64), 300, []StepRow{{1, 299}}, false, 0, 0, 16},
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
 			if c.kv == 0 {
 				c.kv = weights.F32
 			}
-			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits), func(t *testing.T) {
-				saved := tune.decodeSplits
-				tune.decodeSplits = c.splits
-				defer func() { tune.decodeSplits = saved }()
+			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes), func(t *testing.T) {
+				saved := tune
+				tune.decodeSplits, tune.decodeLanes = c.splits, c.lanes
+				defer func() { tune = saved }()
 				runAttention(t, s, c)
 			})
 		}
