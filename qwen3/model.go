@@ -31,6 +31,10 @@ type Model struct {
 	W         *Weights
 	Rope      *Rope
 	Precision Precision
+	// KVRound, if set, rounds every key and value as it enters the cache
+	// (nil: kept exact), so that a GPU cache of 16-bit values can be
+	// checked against the reference holding the same values.
+	KVRound func(float64) float64
 }
 
 // NewModel wraps loaded weights as the float64 oracle. maxPos bounds the

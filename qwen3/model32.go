@@ -60,6 +60,11 @@ func (m *Model) layer32(l int, c *Cache, x []float32, T, pos0 int) {
 			m.Rope.Apply(kh, pos)
 		}
 	}
+	if m.KVRound != nil {
+		for i := range k {
+			k[i], v[i] = float32(m.KVRound(float64(k[i]))), float32(m.KVRound(float64(v[i])))
+		}
+	}
 	c.k32[l] = append(c.k32[l][:pos0*KV], k...)
 	c.v32[l] = append(c.v32[l][:pos0*KV], v...)
 	keys, values := c.k32[l], c.v32[l]

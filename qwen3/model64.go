@@ -74,6 +74,11 @@ func (m *Model) layer64(l int, c *Cache, x []float64, T, pos0 int) {
 			m.Rope.Apply64(k[t*KV+h*hd:t*KV+(h+1)*hd], pos0+t)
 		}
 	}
+	if m.KVRound != nil {
+		for i := range k {
+			k[i], v[i] = m.KVRound(k[i]), m.KVRound(v[i])
+		}
+	}
 	c.k64[l] = append(c.k64[l][:pos0*KV], k...)
 	c.v64[l] = append(c.v64[l][:pos0*KV], v...)
 	keys, values := c.k64[l], c.v64[l]

@@ -1,36 +1,45 @@
 // attention_decode: the query token of each step row against its
 // sequence's KV cache rows [0, n) (n = the row's position + 1), the first
-// of two dispatches (flash-decoding). The rows are cut into chunks of CH;
-// workgroup (chunk, kv head, step row b) scores the chunk's rows for the G
-// query heads that share the kv head (grouped-query attention: query head h
-// reads kv head h / G), and writes for each of them a partial result:
+// of two dispatches (flash-decoding). The rows are cut into splits of L
+// rows (L a multiple of CH, the same for every row of the step, from
+// step.keys: split_len); workgroup (split, kv head, step row b) walks its
+// split in tiles of CH rows with an online softmax and writes, for each of
+// the G query heads that share the kv head (grouped-query attention: query
+// head h reads kv head h / G), a partial result over the split:
 //   m   = max_j s_j                 s_j = q_h · k_j / sqrt(HD)
 //   l   = Σ_j exp(s_j − m)
 //   acc = Σ_j exp(s_j − m) · v_j    [HD]
-// attention_combine merges the chunks' partials into the output. When the
-// step's longest row fits one chunk (step.keys ≤ CH) there is nothing to
+// attention_combine merges the splits' partials into the output. When the
+// step's longest row fits one split (step.keys ≤ L) there is nothing to
 // merge: this kernel writes acc / l to the output itself and the combine
-// dispatch is skipped. Reading each cache row once per kv head (not once
-// per query head) and spreading the rows over many workgroups keeps the
-// kernel bandwidth-bound as the context grows.
+// dispatch is skipped. The number of splits is bounded by SPLITS, so that
+// a long context gives each workgroup several tiles (one pass over them,
+// the scores never leaving the workgroup) and the combine few partials.
 //
-// Thread j scores row j of the chunk (the workgroup has CH threads, CH a
-// power of two); a tree finds the maximum; for the values, thread (slice, c)
-// sums rows slice, slice + SLICES, … of vec4 column c, so that neighbouring
-// threads read neighbouring words.
+// Within a tile, thread j owns the score of row j (the workgroup has CH
+// threads, CH a power of two). With LANES = 1 it reads the row's keys
+// itself; with LANES > 1, LANES neighbouring threads read one row's keys
+// together (LANES passes of CH / LANES rows), so that a warp reads a few
+// rows' contiguous bytes at once instead of 16 bytes of 32 rows, and their
+// partial dot products meet in workgroup memory. A tree finds the maximum; for the values, thread (slice,
+// u) sums rows slice, slice + SLICES, … of load unit u, so that
+// neighbouring threads read neighbouring words. A load unit is UW vec4s of
+// a row: one vec4<f32> (f32 cache), or 16-bit values packed in a
+// vec4<u32> (eight, UW = 2) or a vec2<u32> (four, when HD is not a
+// multiple of 8).
 //
 // Bindings:
 //   0 p       uniform Params
 //   1 step    uniform Step (lib_step): row b's cache slot and position
 //   2 q       [B, NQ·HD] f32 as vec4
-//   3 kcache  [SLOTS, CTX, NKV·HD] f32 as vec4
-//   4 vcache  [SLOTS, CTX, NKV·HD] f32 as vec4
-//   5 part    [B, NQ, MAXCH, 1 + HD/4] vec4<f32>  out: per record (m, l, 0, 0), then acc
-//   6 out     [B, NQ·HD] f32 as vec4              out, when step.keys ≤ CH
+//   3 kcache  [SLOTS, CTX, NKV·HD] KV (lib_kv) as load units
+//   4 vcache  [SLOTS, CTX, NKV·HD] KV (lib_kv) as load units
+//   5 part    [B, NQ, MAXSP, 1 + HD/4] vec4<f32>  out: per record (m, l, 0, 0), then acc
+//   6 out     [B, NQ·HD] f32 as vec4              out, when step.keys ≤ L
 //
 // Params: scale  1 / sqrt(HD)
 //
-// Dispatch: (⌈step.keys / CH⌉, NKV, B) workgroups of CH threads.
+// Dispatch: (⌈step.keys / L⌉, NKV, B) workgroups of CH threads.
 
 struct Params {
     scale: f32,
@@ -39,13 +48,17 @@ struct Params {
     pad2: u32,
 }
 {{template "step" .}}
-
+{{template "kv" .}}
 const D4: u32 = {{.D4}}u;             // HD / 4
+const DU: u32 = {{.DU}}u;             // load units per head row: HD / (4·UW)
+const UW: u32 = {{.UW}}u;             // vec4s per load unit
 const G: u32 = {{.G}}u;               // query heads per kv head
-const KVD4: u32 = {{.KVD4}}u;         // NKV · HD / 4: vec4s per cache row
-const CH: u32 = {{.CH}}u;             // rows per chunk = threads per workgroup
-const MAXCH: u32 = {{.MAXCH}}u;       // chunks in CTX rows
-const SLICES: u32 = {{.SLICES}}u;     // CH / D4: row slices while summing values
+const KVDU: u32 = {{.KVDU}}u;         // load units per cache row
+const CH: u32 = {{.CH}}u;             // rows per tile = threads per workgroup
+const SPLITS: u32 = {{.SPLITS}}u;     // the most splits of a row
+const MAXSP: u32 = {{.MAXSP}}u;       // records per (row, head) in part
+const SLICES: u32 = {{.SLICES}}u;     // CH / DU: row slices while summing values
+const LANES: u32 = {{.KLANES}}u;       // threads that read one key row together
 const CTX: u32 = {{.CTX}}u;           // cache rows per slot
 const NQ: u32 = {{.NQ}}u;
 const NEG: f32 = -3.0e38;
@@ -53,103 +66,197 @@ const NEG: f32 = -3.0e38;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> kcache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vcache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kcache: array<{{.UNIT}}>;
+@group(0) @binding(4) var<storage, read> vcache: array<{{.UNIT}}>;
 @group(0) @binding(5) var<storage, read_write> part: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
 var<workgroup> sc: array<f32, {{.SCSIZE}}>;       // [G, CH] max tree over the scores, then exp(s − m)
-var<workgroup> red: array<vec4<f32>, {{.CH}}>;    // [SLICES, D4] value sums of the slices
+var<workgroup> red: array<vec4<f32>, {{.REDSIZE}}>; // [SLICES, DU, UW] value sums of the slices
 var<workgroup> lsum: array<f32, {{.LSIZE}}>;      // [G, SLICES] sums of p of the slices
+{{- if gt .KLANES 1}}
+var<workgroup> psc: array<f32, {{.PSIZE}}>;       // [G, CH, LANES] partial dot products of the lanes
+{{- end}}
 
+// split_len is L, the rows of one split: whole tiles, at most SPLITS
+// splits for the step's longest row. attention_combine uses the same.
+fn split_len() -> u32 {
+    let tiles = (step.keys + CH - 1u) / CH;
+    return CH * ((tiles + SPLITS - 1u) / SPLITS);
+}
+{{if eq .UW 2}}
+fn load_unit(u: {{.UNIT}}) -> KV8 {
+    return kv_unpack8(u);
+}
+{{else}}
+fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
+    return {{if eq .KV "f32"}}u{{else}}kv_unpack4(u){{end}};
+}
+{{end}}
 @compute @workgroup_size({{.CH}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
-    let chunk = wid.x;
+    let split = wid.x;
     let kvh = wid.y;
     let b = wid.z;
     let n = step.row[b].y + 1u;          // cache rows this step row attends to
-    let cache0 = step.row[b].x * CTX * KVD4; // its slot's first vec4
-    let row0 = chunk * CH;
-    // Chunks past this row's length (other rows of the step are longer)
+    let slen = split_len();
+    let first = split * slen;
+    // Splits past this row's length (other rows of the step are longer)
     // have nothing to do; the combine never reads them. The whole
     // workgroup returns, so the barriers below stay uniform.
-    if (row0 >= n) {
+    if (first >= n) {
         return;
     }
-    let rows = min(CH, n - row0);
-    let single = step.keys <= CH;        // no combine: write the output here
-    let col0 = cache0 + kvh * D4;        // the kv head's first vec4 within the slot
+    let last = min(n, first + slen);
+    let single = step.keys <= slen;      // no combine: write the output here
+    let col0 = step.row[b].x * CTX * KVDU + kvh * DU; // the kv head's first unit in its slot
     let q0 = b * NQ * D4 + kvh * G * D4; // the group's first query vec4
+    let u = tid % DU;
+    let slice = tid / DU;
 
-    // Scores. Each vec4 lane keeps its own partial sum, added pairwise at
-    // the end: half the rounding error of one running sum.
-    var dots: array<vec4<f32>, G>;
-    if (tid < rows) {
-        let base = (row0 + tid) * KVD4 + col0;
-        for (var c = 0u; c < D4; c++) {
-            let k = kcache[base + c];
-            for (var g = 0u; g < G; g++) {
-                dots[g] += k * q[q0 + g * D4 + c];
-            }
-        }
-    }
-    var s: array<f32, G>;
-    for (var g = 0u; g < G; g++) {
-        let d = dots[g];
-        s[g] = select(NEG, ((d.x + d.y) + (d.z + d.w)) * p.scale, tid < rows);
-        sc[g * CH + tid] = s[g];
-    }
-
-    // The chunk's maximum per query head: a tree over the rows in sc (each
-    // thread keeps its own scores in s), then sc holds exp(s − m).
-    for (var stride = CH / 2u; stride > 0u; stride = stride / 2u) {
-        workgroupBarrier();
-        if (tid < stride) {
-            for (var g = 0u; g < G; g++) {
-                sc[g * CH + tid] = max(sc[g * CH + tid], sc[g * CH + tid + stride]);
-            }
-        }
-    }
-    workgroupBarrier();
     var m: array<f32, G>;
-    for (var g = 0u; g < G; g++) {
-        m[g] = sc[g * CH];
-    }
-    workgroupBarrier();
-    for (var g = 0u; g < G; g++) {
-        sc[g * CH + tid] = select(0.0, exp(s[g] - m[g]), tid < rows);
-    }
-    workgroupBarrier();
-
-    // acc = Σ_j p_j · v_j and l = Σ_j p_j, each thread over its slice's rows.
-    let c = tid % D4;
-    let slice = tid / D4;
-    var acc: array<vec4<f32>, G>;
     var l: array<f32, G>;
-    if (slice < SLICES) {
-        for (var r = slice; r < rows; r += SLICES) {
-            let v = vcache[(row0 + r) * KVD4 + col0 + c];
+    var acc: array<vec4<f32>, {{mul .G .UW}}>;
+    for (var g = 0u; g < G; g++) {
+        m[g] = NEG;
+    }
+    for (var row0 = first; row0 < last; row0 += CH) {
+        let rows = min(CH, last - row0);
+
+        // Scores. Each vec4 lane keeps its own partial sum, added pairwise
+        // at the end: half the rounding error of one running sum. (naga
+        // declares a loop's variables once for the whole function: zero
+        // them here, every tile.)
+        var dots: array<vec4<f32>, G>;
+        for (var g = 0u; g < G; g++) {
+            dots[g] = vec4<f32>(0.0);
+        }
+{{- if gt .KLANES 1}}
+        let lane = tid % LANES;
+        for (var ps = 0u; ps < LANES; ps++) {
+            let rr = ps * (CH / LANES) + tid / LANES;
             for (var g = 0u; g < G; g++) {
-                let pr = sc[g * CH + r];
-                acc[g] += pr * v;
-                l[g] += pr;
+                dots[g] = vec4<f32>(0.0);
+            }
+            if (rr < rows) {
+                let base = (row0 + rr) * KVDU + col0;
+                for (var c = lane; c < DU; c += LANES) {
+                    let k = load_unit(kcache[base + c]);
+                    for (var g = 0u; g < G; g++) {
+{{- if eq .UW 2}}
+                        let qi = q0 + g * D4 + 2u * c;
+                        dots[g] += k.a * q[qi] + k.b * q[qi + 1u];
+{{- else}}
+                        dots[g] += k * q[q0 + g * D4 + c];
+{{- end}}
+                    }
+                }
+            }
+            for (var g = 0u; g < G; g++) {
+                let d = dots[g];
+                psc[(g * CH + rr) * LANES + lane] = (d.x + d.y) + (d.z + d.w);
+            }
+        }
+        workgroupBarrier();
+        for (var g = 0u; g < G; g++) {
+            var t = 0.0;
+            for (var ln = 0u; ln < LANES; ln++) {
+                t += psc[(g * CH + tid) * LANES + ln];
+            }
+            dots[g] = vec4<f32>(t, 0.0, 0.0, 0.0);
+        }
+{{- else}}
+        if (tid < rows) {
+            let base = (row0 + tid) * KVDU + col0;
+            for (var c = 0u; c < DU; c++) {
+                let k = load_unit(kcache[base + c]);
+                for (var g = 0u; g < G; g++) {
+{{- if eq .UW 2}}
+                    let qi = q0 + g * D4 + 2u * c;
+                    dots[g] += k.a * q[qi] + k.b * q[qi + 1u];
+{{- else}}
+                    dots[g] += k * q[q0 + g * D4 + c];
+{{- end}}
+                }
+            }
+        }
+{{- end}}
+        var s: array<f32, G>;
+        workgroupBarrier(); // the previous tile's weights in sc are read
+        for (var g = 0u; g < G; g++) {
+            let d = dots[g];
+            s[g] = select(NEG, ((d.x + d.y) + (d.z + d.w)) * p.scale, tid < rows);
+            sc[g * CH + tid] = s[g];
+        }
+
+        // The tile's maximum per query head: a tree over the rows in sc
+        // (each thread keeps its own scores in s), then sc holds
+        // exp(s − m) with m the running maximum.
+        for (var stride = CH / 2u; stride > 0u; stride = stride / 2u) {
+            workgroupBarrier();
+            if (tid < stride) {
+                for (var g = 0u; g < G; g++) {
+                    sc[g * CH + tid] = max(sc[g * CH + tid], sc[g * CH + tid + stride]);
+                }
+            }
+        }
+        workgroupBarrier();
+        var alpha: array<f32, G>;
+        for (var g = 0u; g < G; g++) {
+            let mt = max(m[g], sc[g * CH]);
+            alpha[g] = exp(m[g] - mt);
+            m[g] = mt;
+        }
+        workgroupBarrier();
+        for (var g = 0u; g < G; g++) {
+            sc[g * CH + tid] = select(0.0, exp(s[g] - m[g]), tid < rows);
+        }
+        workgroupBarrier();
+
+        // acc = α·acc + Σ_j p_j · v_j and l = α·l + Σ_j p_j, each thread
+        // over its slice's rows.
+        for (var g = 0u; g < G; g++) {
+            l[g] *= alpha[g];
+            for (var w = 0u; w < UW; w++) {
+                acc[g * UW + w] *= alpha[g];
+            }
+        }
+        if (slice < SLICES) {
+            for (var r = slice; r < rows; r += SLICES) {
+                let v = load_unit(vcache[(row0 + r) * KVDU + col0 + u]);
+                for (var g = 0u; g < G; g++) {
+                    let pr = sc[g * CH + r];
+{{- if eq .UW 2}}
+                    acc[g * 2u] += pr * v.a;
+                    acc[g * 2u + 1u] += pr * v.b;
+{{- else}}
+                    acc[g] += pr * v;
+{{- end}}
+                    l[g] += pr;
+                }
             }
         }
     }
-    if (c == 0u && slice < SLICES) {
+
+    if (u == 0u && slice < SLICES) {
         for (var g = 0u; g < G; g++) {
             lsum[g * SLICES + slice] = l[g];
         }
     }
+    // Column c of the head is vec4 c % UW of unit c / UW.
+    let cu = tid / UW;
+    let cw = tid % UW;
     for (var g = 0u; g < G; g++) {
         workgroupBarrier(); // lsum is written; red is free again
-        red[tid] = acc[g];
+        for (var w = 0u; w < UW; w++) {
+            red[tid * UW + w] = acc[g * UW + w];
+        }
         workgroupBarrier();
         if (tid < D4) {
-            var s = red[tid];
+            var s = red[cu * UW + cw];
             for (var sl = 1u; sl < SLICES; sl++) {
-                s += red[sl * D4 + tid];
+                s += red[(sl * DU + cu) * UW + cw];
             }
             var lt = 0.0;
             for (var sl = 0u; sl < SLICES; sl++) {
@@ -158,7 +265,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (single) {
                 out[q0 + g * D4 + tid] = s / lt;
             } else {
-                let rec = ((b * NQ + kvh * G + g) * MAXCH + chunk) * (D4 + 1u);
+                let rec = ((b * NQ + kvh * G + g) * MAXSP + split) * (D4 + 1u);
                 part[rec + 1u + tid] = s;
                 if (tid == 0u) {
                     part[rec] = vec4<f32>(m[g], lt, 0.0, 0.0);

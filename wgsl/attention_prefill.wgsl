@@ -17,8 +17,9 @@
 //   0 p       uniform Params
 //   1 step    uniform Step (lib_step)
 //   2 q       [T, NQ·HD] f32 as vec4
-//   3 kcache  [SLOTS, CTX, NKV·HD] f32 as vec4
-//   4 vcache  [SLOTS, CTX, NKV·HD] f32 as vec4
+//   3 kcache  [SLOTS, CTX, NKV·HD] KV (lib_kv): vec4<f32>, or four
+//             16-bit values packed in a vec2<u32>
+//   4 vcache  [SLOTS, CTX, NKV·HD] KV, as kcache
 //   5 out     [T, NQ·HD] f32 as vec4
 //
 // Params: scale  1 / sqrt(HD)
@@ -32,6 +33,7 @@ struct Params {
     pad2: u32,
 }
 {{template "step" .}}
+{{template "kv" .}}
 
 const D4: u32 = {{.D4}}u;             // HD / 4
 const G: u32 = {{.G}}u;               // query heads per kv head
@@ -50,14 +52,19 @@ const NEG: f32 = -3.0e38;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> kcache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> vcache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> kcache: array<{{.UNIT}}>;
+@group(0) @binding(4) var<storage, read> vcache: array<{{.UNIT}}>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
 var<workgroup> qs: array<vec4<f32>, {{.QSSIZE}}>;  // [BQ, ST]
 var<workgroup> kv: array<vec4<f32>, {{.KVSIZE}}>;  // [BK, ST] the key tile, then the value tile
 var<workgroup> sc: array<f32, {{.SSIZE}}>;          // [BQ, BK] scores
 var<workgroup> pr: array<f32, {{.SSIZE}}>;          // [BQ, BK] exp(s − m)
+
+// load_unit widens four cache values.
+fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
+    return {{if eq .KV "f32"}}u{{else}}kv_unpack4(u){{end}};
+}
 
 @compute @workgroup_size({{.WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -96,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let c = i % D4;
             var k = vec4<f32>(0.0);
             if (k0 + jj < kend) {
-                k = kcache[cache0 + (k0 + jj) * KVD4 + kvh * D4 + c];
+                k = load_unit(kcache[cache0 + (k0 + jj) * KVD4 + kvh * D4 + c]);
             }
             kv[jj * ST + c] = k;
         }
@@ -136,7 +143,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let c = i % D4;
             var v = vec4<f32>(0.0);
             if (k0 + jj < kend) {
-                v = vcache[cache0 + (k0 + jj) * KVD4 + kvh * D4 + c];
+                v = load_unit(vcache[cache0 + (k0 + jj) * KVD4 + kvh * D4 + c]);
             }
             kv[jj * ST + c] = v;
         }

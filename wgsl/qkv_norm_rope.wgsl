@@ -9,7 +9,9 @@
 // rotate-half (NeoX) form: element i pairs with element i + HD/2, rotated by
 // the uploaded tables cos[pos, i], sin[pos, i] (the same tables as the CPU
 // reference, never computed here). q goes to its own buffer, k and v into
-// the layer's KV cache at row (slot, pos) of the token's step row.
+// the layer's KV cache at row (slot, pos) of the token's step row, in the
+// cache's element format KV (lib_kv: f32, or f16/bf16 packed in pairs,
+// which go through workgroup memory so that one thread writes each word).
 //
 // Two variants, chosen by the template:
 //   decode  (PREFILL false): one token, step row 0. The kernel also
@@ -31,8 +33,8 @@
 //   4 knorm  [HD] f32
 //   5 rope   [2, MAXPOS, HD/2] f32         the cos table, then the sin table
 //   6 q      [NQ·HD] f32                   out
-//   7 kcache [SLOTS, CTX, NKV·HD] f32      out: row (slot, pos)
-//   8 vcache [SLOTS, CTX, NKV·HD] f32      out: row (slot, pos)
+//   7 kcache [SLOTS, CTX, NKV·HD] KV       out: row (slot, pos)
+//   8 vcache [SLOTS, CTX, NKV·HD] KV       out: row (slot, pos)
 //   9 xnorm  [HIDDEN] f32                  with NORM: input_layernorm's weight;
 //                                          x is then the raw layer input and is
 //                                          normalised here (each workgroup sums x²)
@@ -53,6 +55,7 @@ struct Params {
     pad2: u32,
 }
 {{template "step" .}}
+{{template "kv" .}}
 
 const HD: u32 = {{.HD}}u;
 const HALF: u32 = {{.HALF}}u;
@@ -72,8 +75,8 @@ const P2: u32 = {{.P2}}u;             // HALF rounded up to a power of two, ≤ 
 @group(0) @binding(3) var<storage, read> knorm: array<f32>;
 @group(0) @binding(4) var<storage, read> rope: array<f32>;
 @group(0) @binding(5) var<storage, read_write> qout: array<f32>;
-@group(0) @binding(6) var<storage, read_write> kcache: array<f32>;
-@group(0) @binding(7) var<storage, read_write> vcache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> kcache: array<{{.KVWORD}}>;
+@group(0) @binding(7) var<storage, read_write> vcache: array<{{.KVWORD}}>;
 @group(0) @binding(8) var<uniform> step: Step;
 {{else}}
 const TPR: u32 = {{.TPR}}u;           // threads that share one weight row
@@ -89,8 +92,8 @@ const ROW0: u32 = {{.ROW0}}u;         // the first row of w within its buffer (a
 @group(0) @binding(4) var<storage, read> knorm: array<f32>;
 @group(0) @binding(5) var<storage, read> rope: array<f32>;
 @group(0) @binding(6) var<storage, read_write> qout: array<f32>;
-@group(0) @binding(7) var<storage, read_write> kcache: array<f32>;
-@group(0) @binding(8) var<storage, read_write> vcache: array<f32>;
+@group(0) @binding(7) var<storage, read_write> kcache: array<{{.KVWORD}}>;
+@group(0) @binding(8) var<storage, read_write> vcache: array<{{.KVWORD}}>;
 {{- if .NORM}}
 @group(0) @binding(9) var<storage, read> xnorm: array<{{.XTYPE}}>;
 @group(0) @binding(10) var<uniform> step: Step;
@@ -246,12 +249,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
     }
 
-    if (!live || tid >= HALF) {
-        return;
+    var a = 0.0;
+    var b = 0.0;
+    if (live && tid < HALF) {
+        a = y[tid];
+        b = y[tid + HALF];
     }
-    var a = y[tid];
-    var b = y[tid + HALF];
-    if (head < NQ + NKV) {
+    if (live && tid < HALF && head < NQ + NKV) {
         let scale = 1.0 / sqrt(ss[0] / f32(HD) + p.eps);
         var wa: f32;
         var wb: f32;
@@ -272,16 +276,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         b = rb;
     }
     if (head < NQ) {
-        let dst = row * (NQ * HD) + head * HD + tid;
-        qout[dst] = a;
-        qout[dst + HALF] = b;
-    } else if (head < NQ + NKV) {
-        let dst = (slot * CTX + pos) * KVDIM + (head - NQ) * HD + tid;
+        if (live && tid < HALF) {
+            let dst = row * (NQ * HD) + head * HD + tid;
+            qout[dst] = a;
+            qout[dst + HALF] = b;
+        }
+        return;
+    }
+    let kvh = select(head - NQ - NKV, head - NQ, head < NQ + NKV);
+{{- if eq .KV "f32"}}
+    if (!live || tid >= HALF) {
+        return;
+    }
+    let dst = (slot * CTX + pos) * KVDIM + kvh * HD + tid;
+    if (head < NQ + NKV) {
         kcache[dst] = a;
         kcache[dst + HALF] = b;
     } else {
-        let dst = (slot * CTX + pos) * KVDIM + (head - NQ - NKV) * HD + tid;
         vcache[dst] = a;
         vcache[dst + HALF] = b;
     }
+{{- else}}
+    // Word i of the head holds elements 2i and 2i + 1: pair them up in
+    // workgroup memory (this thread alone has read y[tid], y[tid + HALF]).
+    if (live && tid < HALF) {
+        y[tid] = a;
+        y[tid + HALF] = b;
+    }
+    workgroupBarrier();
+    if (!live || tid >= HALF) {
+        return;
+    }
+    let word = kv_pack(y[2u * tid], y[2u * tid + 1u]);
+    let dst = (slot * CTX + pos) * (KVDIM / 2u) + kvh * HALF + tid;
+    if (head < NQ + NKV) {
+        kcache[dst] = word;
+    } else {
+        vcache[dst] = word;
+    }
+{{- end}}
 }

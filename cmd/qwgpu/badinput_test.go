@@ -454,7 +454,7 @@ func TestBadGPU(t *testing.T) {
 		// really load 15 GiB of weights. The address-space limit stops it
 		// (with a failure, not an OOM kill) should the margin not be enough.
 		cfg := qwen3.Shapes["8B"]
-		f := estimateFootprint(&model{cfg: cfg, src: &qwen3.RandomSource{Config: cfg, DType: weights.BF16}}, "auto", 512, 16)
+		f := estimateFootprint(&model{cfg: cfg, src: &qwen3.RandomSource{Config: cfg, DType: weights.BF16}}, &modelFlags{dtype: "auto", kvDType: "f32", ctx: 512}, 16)
 		avail, ok := llm.AvailableRAM()
 		if !ok || llm.SoftwareShare*float64(avail) > 0.98*float64(f.Device()+f.Host) || adapters[0].Type != "cpu" {
 			t.Skipf("not a software adapter on a machine too small for 8B (%.1f GiB available)", gib(avail))

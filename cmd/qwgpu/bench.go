@@ -199,7 +199,7 @@ func cmdBench(args []string) error {
 	rep := &benchReport{Backend: info.Backend, Adapter: info.Name, AdapterType: info.Type, Driver: info.Driver,
 		Date: time.Now().UTC().Format(time.RFC3339), Commit: buildCommit(), Model: m.name(), DType: e.WeightDType(),
 		SizeBytes: e.WeightBytes(), Params: m.cfg.NumParams(), Reps: *reps, SoftwareAdapter: info.Type == "cpu",
-		Config: map[string]string{"ctx": fmt.Sprint(e.Context()), "prefill_chunk": fmt.Sprint(chunk)}}
+		Config: map[string]string{"ctx": fmt.Sprint(e.Context()), "prefill_chunk": fmt.Sprint(chunk), "kv_dtype": e.KVDType()}}
 	rep.Machine.Hostname, _ = os.Hostname()
 	rep.Machine.OS, rep.Machine.Arch, rep.Machine.CPUs = runtime.GOOS, runtime.GOARCH, runtime.NumCPU()
 	if rep.SoftwareAdapter && !*asJSON {
@@ -404,7 +404,7 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp int, copyBW float6
 		p.GPUTimePerTokenUS += k.Nanos / 1e3
 	}
 	c := m.cfg
-	kvBytes := 2 * int64(c.NumHiddenLayers) * int64(e.Len()) * int64(c.KVDim()) * 4
+	kvBytes := 2 * int64(c.NumHiddenLayers) * int64(kernels.KVCacheBytes(1, e.Len(), c.NumKeyValueHeads, c.HeadDim, kernels.KVDTypes[e.KVDType()]))
 	// Every matrix is read once per token, except an untied embedding, of
 	// which the gather reads one row.
 	p.BytesPerToken = e.WeightBytes() - e.UntiedEmbedBytes() + kvBytes
@@ -423,6 +423,9 @@ func printBenchHeader() {
 
 func printBenchRow(r *benchReport, res benchResult) {
 	name := fmt.Sprintf("%s %s", r.Model, strings.ToUpper(r.DType))
+	if kv := r.Config["kv_dtype"]; kv != "" && kv != "f32" {
+		name += " kv " + kv
+	}
 	fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-14s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
 		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev))
 }

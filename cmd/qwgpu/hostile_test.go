@@ -226,7 +226,7 @@ func TestMemoryEstimateAtTheBounds(t *testing.T) {
 		HeadDim: qwen3.MaxHeadDim, RMSNormEps: 1e-6, RopeTheta: 1e6, MaxPositionEmbeddings: qwen3.MaxPositionEmbeddingsCap}
 	require.NoError(t, c.Validate())
 	m := &model{cfg: c, src: &qwen3.RandomSource{Config: c, DType: weights.BF16}}
-	f := estimateFootprint(m, "auto", c.MaxPositionEmbeddings, 512)
+	f := estimateFootprint(m, &modelFlags{dtype: "auto", kvDType: "f32", ctx: c.MaxPositionEmbeddings}, 512)
 	L, ctx, kv := float64(c.NumHiddenLayers), float64(c.MaxPositionEmbeddings), float64(c.KVDim())
 	require.InEpsilon(t, 2*L*ctx*kv*4, float64(f.KVCache), 1e-12)
 	h, q, in, v := float64(c.HiddenSize), float64(c.QDim()), float64(c.IntermediateSize), float64(c.VocabSize)

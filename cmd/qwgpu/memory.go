@@ -17,8 +17,8 @@ import (
 // the engine directly, call it here. Either way a refusal names the flags.
 
 // estimateFootprint is llm.EstimateFootprint for a model opened here.
-func estimateFootprint(m *model, dtype string, ctx, chunk int) llm.Footprint {
-	return llm.EstimateFootprint(m.cfg, m.types(), dtype, ctx, chunk, 1)
+func estimateFootprint(m *model, mf *modelFlags, chunk int) llm.Footprint {
+	return llm.EstimateFootprint(m.cfg, m.types(), mf.dtype, mf.kvDType, mf.ctx, chunk, 1)
 }
 
 // types is a source that answers tensor types from the headers: the
@@ -43,7 +43,7 @@ func checkMemory(dev *gpu.Device, m *model, mf *modelFlags, chunk int) error {
 		return err
 	}
 	a := dev.Info()
-	return flagMemoryError(llm.CheckMemory(m.name(), estimateFootprint(m, mf.dtype, mf.ctx, chunk), effectiveCtx(m, mf.ctx),
+	return flagMemoryError(llm.CheckMemory(m.name(), estimateFootprint(m, mf, chunk), effectiveCtx(m, mf.ctx),
 		budget, a.Name, a.Type == "cpu"), mf)
 }
 
@@ -67,8 +67,8 @@ func flagMemoryError(err error, mf *modelFlags) error {
 		return err
 	}
 	f := me.Need
-	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for --ctx %d, activations %.2f)",
-		me.Model, gib(f.Device()), gib(f.Weights), gib(f.KVCache), me.Ctx, gib(f.Activations))
+	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for --ctx %d in %s, activations %.2f)",
+		me.Model, gib(f.Device()), gib(f.Weights), gib(f.KVCache), me.Ctx, f.KVDType, gib(f.Activations))
 	if me.Budget > 0 {
 		return fmt.Errorf("%s, more than --gpu-memory %s (%.2f GiB)", what, mf.gpuMemory, gib(me.Budget))
 	}

@@ -22,6 +22,7 @@ import (
 // modelFlags are the flags every command that loads a model shares.
 type modelFlags struct {
 	model, backend, adapter, dtype string
+	kvDType                        string // --kv-dtype: the KV cache's element type
 	ctx                            int
 	gpuMemory                      string
 	slots                          int // KV cache slots (bench --parallel); 0 = 1
@@ -32,6 +33,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet, modelHelp string) {
 	fs.StringVar(&m.backend, "backend", "", "GPU backend: vulkan, metal, dx12 or gl (default: the platform's best)")
 	fs.StringVar(&m.adapter, "adapter", "", "GPU adapter: index or name substring, as 'qwgpu info' lists them")
 	fs.StringVar(&m.dtype, "dtype", "auto", "weight storage: auto (as in the checkpoint), f32, bf16 or f16; q8_0, q4_0 or q4_k quantize every matrix at load (the GPU keeps the blocks)")
+	fs.StringVar(&m.kvDType, "kv-dtype", "f32", "KV cache storage: f32, f16 or bf16 (16-bit: half the cache memory and the bytes long-context decoding reads; f16 rounds to 11 bits, bf16 to 8)")
 	fs.IntVarP(&m.ctx, "ctx", "c", engine.DefaultCtx, "KV cache length in tokens (bounded by max_position_embeddings)")
 	fs.StringVar(&m.gpuMemory, "gpu-memory", "", "refuse models needing more GPU memory than this, e.g. 16GiB (default: unchecked, except software adapters: 80% of free RAM)")
 }
@@ -45,6 +47,11 @@ func (m *modelFlags) check(fs *pflag.FlagSet) error {
 	case "auto", "f32", "bf16", "f16", "q8_0", "q4_0", "q4_k":
 	default:
 		return fmt.Errorf("--dtype %q: want auto, f32, bf16, f16, q8_0, q4_0 or q4_k", m.dtype)
+	}
+	switch strings.ToLower(m.kvDType) {
+	case "f32", "f16", "bf16":
+	default:
+		return fmt.Errorf("--kv-dtype %q: want f32, f16 or bf16", m.kvDType)
 	}
 	switch strings.ToLower(m.backend) {
 	case "", "vulkan", "metal", "dx12", "gl":
@@ -217,7 +224,8 @@ func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.En
 	}
 	start := time.Now()
 	bar := newProgress("loading " + m.name())
-	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, PrefillChunk: chunk, Slots: f.slots, Progress: bar.update})
+	e, err := engine.Load(dev, m.cfg, m.src, engine.Options{Ctx: f.ctx, DType: f.dtype, KVDType: f.kvDType, PrefillChunk: chunk, Slots: f.slots,
+		Progress: bar.update})
 	bar.done()
 	if oe := (*engine.OptionError)(nil); errors.As(err, &oe) {
 		// Name the flag that set the option.
@@ -226,6 +234,8 @@ func loadEngine(dev *gpu.Device, m *model, f *modelFlags, chunk int) (*engine.En
 			return nil, 0, fmt.Errorf("--ctx %d: %w", f.ctx, err)
 		case "DType":
 			return nil, 0, fmt.Errorf("--dtype %q: %w", f.dtype, err)
+		case "KVDType":
+			return nil, 0, fmt.Errorf("--kv-dtype %s: %w", f.kvDType, err)
 		}
 	}
 	if err != nil {

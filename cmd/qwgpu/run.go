@@ -195,7 +195,7 @@ func llmOptions(mf *modelFlags, fs *pflag.FlagSet) (llm.Options, *loadUI, error)
 		return llm.Options{}, nil, err
 	}
 	ui := &loadUI{bar: newProgress("loading")}
-	opt := llm.Options{Backend: mf.backend, Adapter: mf.adapter, DType: strings.ToLower(mf.dtype), GPUMemory: budget,
+	opt := llm.Options{Backend: mf.backend, Adapter: mf.adapter, DType: strings.ToLower(mf.dtype), KVDType: strings.ToLower(mf.kvDType), GPUMemory: budget,
 		Progress: ui.bar.update, BeforeDevice: func(p llm.Plan) error { ui.plan(p); return nil }}
 	if fs.Changed("ctx") {
 		opt.Ctx = mf.ctx
@@ -221,6 +221,8 @@ func openLLM(ctx context.Context, mf *modelFlags, fs *pflag.FlagSet, opt llm.Opt
 		return nil, fmt.Errorf("--ctx %d: %w", mf.ctx, oe)
 	case errors.As(err, &oe) && oe.Option == "DType":
 		return nil, fmt.Errorf("--dtype %q: %w", mf.dtype, oe)
+	case errors.As(err, &oe) && oe.Option == "KVDType":
+		return nil, fmt.Errorf("--kv-dtype %s: %w", mf.kvDType, oe)
 	case strings.Contains(err.Error(), "above the model's max_position_embeddings") && fs.Changed("ctx"):
 		return nil, fmt.Errorf("--ctx %d: %w", mf.ctx, err)
 	case strings.HasPrefix(err.Error(), "model"):

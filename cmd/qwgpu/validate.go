@@ -174,7 +174,7 @@ func (v *validator) run(mf *modelFlags, device, goldenPath, prompt string, decod
 			return err
 		}
 		defer e.Close()
-		fmt.Printf("device: %s, weights %s (%s)\n", describeAdapter(dev), e.WeightDType(), weights.HumanBytes(e.WeightBytes()))
+		fmt.Printf("device: %s, weights %s (%s), kv cache %s\n", describeAdapter(dev), e.WeightDType(), weights.HumanBytes(e.WeightBytes()), e.KVDType())
 		under = &gpuBackend{e: e}
 		var ids []int
 		switch {

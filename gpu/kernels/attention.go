@@ -46,28 +46,70 @@ func (s AttentionShape) validate() error {
 }
 
 // KVCache is the key and value cache of one layer: Slots sequences of Ctx
-// rows each, a row being the NKV·HeadDim float32 values of one position, kv
-// head after kv head ([Slots, Ctx, NKV·HeadDim] f32 per buffer). Kernels
-// find a token's row from its step row's slot and position.
+// rows each, a row being the NKV·HeadDim values of one position, kv head
+// after kv head ([Slots, Ctx, NKV·HeadDim] per buffer), in DType: F32, or
+// F16 or BF16 packed two to a u32 word (element 2i in the low half, as in
+// wgsl/lib_kv.wgsl). Kernels find a token's row from its step row's slot
+// and position.
 type KVCache struct {
 	K, V    *gpu.Buffer
 	Slots   int
 	Ctx     int
 	NKV     int
 	HeadDim int
+	DType   weights.DType
+}
+
+// KVDTypes are the cache element types, by the name the engine's options
+// and the CLI's --kv-dtype use.
+var KVDTypes = map[string]weights.DType{"f32": weights.F32, "f16": weights.F16, "bf16": weights.BF16}
+
+// kvName is the template name of a cache element type (lib_kv's KV).
+func kvName(dt weights.DType) string {
+	switch dt {
+	case weights.F16:
+		return "f16"
+	case weights.BF16:
+		return "bf16"
+	}
+	return "f32"
+}
+
+// kvElemBytes is the size of one cached value.
+func kvElemBytes(dt weights.DType) uint64 {
+	if dt == weights.F16 || dt == weights.BF16 {
+		return 2
+	}
+	return 4
+}
+
+// checkKVDType reports whether dt can hold a cache of head dimension hd.
+func checkKVDType(dt weights.DType, hd int) error {
+	switch dt {
+	case weights.F32, weights.F16, weights.BF16:
+	default:
+		return fmt.Errorf("kv cache dtype %v: want F32, F16 or BF16", dt)
+	}
+	if hd <= 0 || hd%4 != 0 {
+		return fmt.Errorf("head_dim %d: the cache is read four values at a time", hd)
+	}
+	return nil
 }
 
 // KVCacheBytes is the size of one of a cache's two buffers.
-func KVCacheBytes(slots, ctx, nKV, headDim int) uint64 {
-	return uint64(slots) * uint64(ctx) * uint64(nKV) * uint64(headDim) * 4
+func KVCacheBytes(slots, ctx, nKV, headDim int, dt weights.DType) uint64 {
+	return uint64(slots) * uint64(ctx) * uint64(nKV) * uint64(headDim) * kvElemBytes(dt)
 }
 
-// NewKVCache allocates a zero-filled cache in s.
-func NewKVCache(s *gpu.Scope, label string, slots, ctx, nKV, headDim int) (*KVCache, error) {
+// NewKVCache allocates a zero-filled cache of dtype dt in s.
+func NewKVCache(s *gpu.Scope, label string, slots, ctx, nKV, headDim int, dt weights.DType) (*KVCache, error) {
 	if slots <= 0 || ctx <= 0 || nKV <= 0 || headDim <= 0 {
 		return nil, fmt.Errorf("kv cache %s: slots %d, ctx %d, kv heads %d, head_dim %d must be positive", label, slots, ctx, nKV, headDim)
 	}
-	size := KVCacheBytes(slots, ctx, nKV, headDim)
+	if err := checkKVDType(dt, headDim); err != nil {
+		return nil, fmt.Errorf("kv cache %s: %w", label, err)
+	}
+	size := KVCacheBytes(slots, ctx, nKV, headDim, dt)
 	if lim := s.Device().Limits().MaxStorageBufferBindingSize; size > lim {
 		return nil, fmt.Errorf("kv cache %s: %d slots of %d positions take %s a buffer, past the device's %s binding limit",
 			label, slots, ctx, weights.HumanBytes(int64(size)), weights.HumanBytes(int64(lim)))
@@ -80,7 +122,7 @@ func NewKVCache(s *gpu.Scope, label string, slots, ctx, nKV, headDim int) (*KVCa
 	if err != nil {
 		return nil, err
 	}
-	return &KVCache{K: k, V: v, Slots: slots, Ctx: ctx, NKV: nKV, HeadDim: headDim}, nil
+	return &KVCache{K: k, V: v, Slots: slots, Ctx: ctx, NKV: nKV, HeadDim: headDim, DType: dt}, nil
 }
 
 // check reports whether c holds the kv heads of shape s on device d.
@@ -91,7 +133,10 @@ func (c *KVCache) check(d *gpu.Device, s AttentionShape) error {
 	if c.NKV != s.NKV || c.HeadDim != s.HeadDim {
 		return fmt.Errorf("kv cache has %d kv heads of %d, want %d of %d", c.NKV, c.HeadDim, s.NKV, s.HeadDim)
 	}
-	want := KVCacheBytes(c.Slots, c.Ctx, c.NKV, c.HeadDim)
+	if err := checkKVDType(c.DType, c.HeadDim); err != nil {
+		return err
+	}
+	want := KVCacheBytes(c.Slots, c.Ctx, c.NKV, c.HeadDim, c.DType)
 	if err := need(d, "kv cache K", c.K, want); err != nil {
 		return err
 	}
@@ -124,20 +169,29 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 	return &RopeTables{Buf: buf, HeadDim: headDim, MaxPos: maxPos}, nil
 }
 
-// Decode attention splits each sequence's cache rows into chunks, one
-// workgroup of one thread per row for each chunk, kv head and step row. On
-// an H100 (Qwen3-0.6B shape) chunks of 128 rows were the fastest from 1024
-// positions up (4096: 29 µs against 35 µs for 64 and 42 µs for 256, both
-// dispatches) and no slower at 512; the partials the combine step reads are
-// under 1% of the cache bytes. GL gets 32 (or HeadDim/4 if more): its
-// workgroup arrays must stay small (smallWorkgroupArrays).
+// Decode attention cuts each sequence's cache rows into at most
+// decodeSplits splits (workgroups per kv head and sequence) of whole tiles
+// of decodeChunk rows, one thread per row of a tile. On an H100 (Qwen3-0.6B
+// shape, one tile per workgroup) tiles of 128 rows were the fastest from
+// 1024 positions up (4096: 29 µs against 35 µs for 64 and 42 µs for 256,
+// both dispatches) and no slower at 512. Bounding the splits keeps the
+// combine short at long contexts (32K positions in one tile per workgroup
+// made 256 partials per head, which the old combine walked serially): a
+// workgroup walks its tiles with an online softmax instead. The default
+// aims at about decodeWorkgroups workgroups per step (a few per SM on a
+// large GPU; QWGPU_TUNE=attn_splits=N sets the splits per kv head and
+// sequence). GL gets 32-row tiles (or HeadDim/4 if more): its workgroup
+// arrays must stay small (smallWorkgroupArrays).
 const (
-	decodeChunk   = 128
-	decodeChunkGL = 32
-	combineWG     = 64
+	decodeChunk      = 128
+	decodeChunkGL    = 32
+	decodeWorkgroups = 1024
+	decodeLanes      = 4
+	combineWG        = 128
+	combineWGGL      = 64
 )
 
-// attnDecodeChunk returns the rows per decode attention workgroup on d for
+// attnDecodeChunk returns the rows per decode attention tile on d for
 // head dimension hd.
 func attnDecodeChunk(d *gpu.Device, hd int) int {
 	switch {
@@ -147,6 +201,40 @@ func attnDecodeChunk(d *gpu.Device, hd int) int {
 		return max(decodeChunkGL, nextPow2(hd/4))
 	}
 	return decodeChunk
+}
+
+// attnDecodeSplits returns the most splits of one sequence's rows for a
+// step of batch sequences of shape s.
+func attnDecodeSplits(s AttentionShape, batch int) int {
+	if tune.decodeSplits > 0 {
+		return tune.decodeSplits
+	}
+	return max(1, decodeWorkgroups/(s.NKV*batch))
+}
+
+// attnDecodeLanes returns the threads that read one key row together in
+// attention_decode (1: a thread reads its row alone) for du load units a
+// row. Four threads read 64 contiguous bytes of a row, so a warp of 32
+// touches 8 rows a load instead of 32; GL keeps 1, its workgroup arrays
+// small.
+func attnDecodeLanes(d *gpu.Device, du int) int {
+	lanes := decodeLanes
+	switch {
+	case tune.decodeLanes > 0:
+		lanes = tune.decodeLanes
+	case smallWorkgroupArrays(d):
+		lanes = 1
+	}
+	for lanes > du && lanes > 1 { // no more lanes than units; a power of two stays one
+		lanes /= 2
+	}
+	return lanes
+}
+
+// attnSplitLen is the rows of one split in a step whose longest row
+// attends to keys rows (split_len in wgsl/attention_decode.wgsl).
+func attnSplitLen(keys, chunk, splits int) int {
+	return chunk * ceilDiv(ceilDiv(keys, chunk), splits)
 }
 
 // Attention describes causal grouped-query attention of a step's query rows
@@ -174,8 +262,11 @@ type Attention struct {
 // attention_combine.wgsl and attention_prefill.wgsl (each uses its own).
 type AttentionVars struct {
 	D4, G, NQ, KVD4, CTX, MaxRows int
+	// KV is the cache's element type (lib_kv), UNIT the WGSL type of one
+	// cache load: vec4<f32>, or vec2<u32> / vec4<u32> of packed halves.
+	KV, UNIT string
 	// decode and combine
-	CH, SLICES, MAXCH, SCSIZE, LSIZE, WG int
+	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL, KLANES, PSIZE int
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -188,10 +279,23 @@ type attnParams struct {
 }
 
 // AttentionScratchBytes is the scratch size decode attention on d needs
-// for shape s, a cache of ctx positions and batch rows.
+// for shape s, a cache of ctx positions and a batch of up to batch rows: a
+// record per query head and split. A smaller batch gets more splits per
+// row, so the size is the largest over every batch up to batch; one buffer
+// serves the decode graphs of every batch size.
 func AttentionScratchBytes(d *gpu.Device, s AttentionShape, ctx, batch int) uint64 {
-	chunk := attnDecodeChunk(d, s.HeadDim)
-	return uint64(batch) * uint64(s.NHeads) * uint64(ceilDiv(ctx, chunk)) * uint64(s.HeadDim/4+1) * 16
+	most := 0
+	for b := 1; b <= batch; b++ {
+		most = max(most, b*attnMaxSplits(d, s, ctx, b))
+	}
+	return uint64(most) * uint64(s.NHeads) * uint64(s.HeadDim/4+1) * 16
+}
+
+// attnMaxSplits is the most splits a row of a cache of ctx positions gets
+// in a step of batch rows: at most the split bound, at most one per tile
+// (the number of splits of a step of k keys is not monotonic in k).
+func attnMaxSplits(d *gpu.Device, s AttentionShape, ctx, batch int) int {
+	return min(attnDecodeSplits(s, batch), ceilDiv(ctx, attnDecodeChunk(d, s.HeadDim)))
 }
 
 // check validates what both variants share.
@@ -221,15 +325,19 @@ func (a *Attention) check(d *gpu.Device) error {
 
 func (a *Attention) baseVars() AttentionVars {
 	s := a.Shape
-	return AttentionVars{D4: s.HeadDim / 4, G: s.NHeads / s.NKV, NQ: s.NHeads, KVD4: s.KVDim() / 4,
-		CTX: a.Cache.Ctx, MaxRows: a.MaxRows}
+	v := AttentionVars{D4: s.HeadDim / 4, G: s.NHeads / s.NKV, NQ: s.NHeads, KVD4: s.KVDim() / 4,
+		CTX: a.Cache.Ctx, MaxRows: a.MaxRows, KV: kvName(a.Cache.DType), UNIT: "vec4<f32>"}
+	if v.KV != "f32" {
+		v.UNIT = "vec2<u32>"
+	}
+	return v
 }
 
 // AttentionDecode prepares decode attention for a batch of MaxRows
 // sequences, one query token each (step row b: slot and position), as two
-// ops: attention_decode over chunks of cache rows and attention_combine,
-// which merges the chunks and is skipped in steps whose longest row fits
-// one chunk. The dispatches are sized per step from step.keys.
+// ops: attention_decode over splits of cache rows and attention_combine,
+// which merges the splits and is skipped in steps whose longest row fits
+// one split. The dispatches are sized per step from step.keys.
 func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	d := s.Device()
 	fail := func(err error) ([]*gpu.Op, error) {
@@ -246,11 +354,36 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	v := a.baseVars()
 	chunk := attnDecodeChunk(d, sh.HeadDim)
 	if chunk < v.D4 || chunk&(chunk-1) != 0 {
-		return fail(fmt.Errorf("chunk of %d rows: want a power of two of at least %d (the vec4 columns)", chunk, v.D4))
+		return fail(fmt.Errorf("tile of %d rows: want a power of two of at least %d (the vec4 columns)", chunk, v.D4))
 	}
-	v.CH, v.SLICES, v.MAXCH = chunk, chunk/v.D4, ceilDiv(a.Cache.Ctx, chunk)
-	v.SCSIZE, v.LSIZE = v.G*chunk, v.G*(chunk/v.D4)
-	if err := checkWorkgroup(d, "attention_decode", 4*v.SCSIZE+16*chunk+4*v.LSIZE, 5); err != nil {
+	splits := attnDecodeSplits(sh, a.MaxRows)
+	// Sixteen-byte loads of eight packed values where a head holds whole
+	// ones, else eight bytes (four values).
+	v.UW = 1
+	if v.KV != "f32" && sh.HeadDim%8 == 0 {
+		v.UW, v.UNIT = 2, "vec4<u32>"
+	}
+	v.DU, v.KVDU = v.D4/v.UW, v.KVD4/v.UW
+	v.CH, v.SLICES, v.SPLITS, v.MAXSP = chunk, chunk/v.DU, splits, attnMaxSplits(d, sh, a.Cache.Ctx, a.MaxRows)
+	v.SCSIZE, v.LSIZE, v.REDSIZE = v.G*chunk, v.G*v.SLICES, chunk*v.UW
+	// Lanes per row: a power of two dividing the tile, halved until the
+	// partial sums fit the device's workgroup memory.
+	v.KLANES = attnDecodeLanes(d, v.DU)
+	if v.KLANES < 1 || v.KLANES&(v.KLANES-1) != 0 || v.KLANES > chunk {
+		return fail(fmt.Errorf("%d lanes per key row: want a power of two up to the tile's %d rows", v.KLANES, chunk))
+	}
+	wgBytes := func() int { return 4*v.SCSIZE + 16*v.REDSIZE + 4*v.LSIZE + 4*v.PSIZE }
+	for {
+		v.PSIZE = 0
+		if v.KLANES > 1 {
+			v.PSIZE = v.G * chunk * v.KLANES
+		}
+		if v.KLANES == 1 || uint64(wgBytes()) <= uint64(d.Limits().MaxComputeWorkgroupStorageSize) {
+			break
+		}
+		v.KLANES /= 2
+	}
+	if err := checkWorkgroup(d, "attention_decode", wgBytes(), 5); err != nil {
 		return fail(err)
 	}
 	kd, err := d.Kernel("attention_decode", v)
@@ -265,15 +398,23 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 		Params: attnParams{Scale: float32(1 / math.Sqrt(float64(sh.HeadDim)))},
 		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Q, Size: rows}, gpu.Bind(a.Cache.K), gpu.Bind(a.Cache.V),
 			{Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
-		Groups: gpu.Groups{X: uint32(v.MAXCH), Y: nkv, Z: batch},
+		Groups: gpu.Groups{X: uint32(v.MAXSP), Y: nkv, Z: batch},
 		Size: func(e gpu.Extent) gpu.Groups {
-			return gpu.Groups{X: uint32(ceilDiv(e.Keys, chunk)), Y: nkv, Z: batch}
+			if e.Keys <= 0 {
+				return gpu.Groups{}
+			}
+			return gpu.Groups{X: uint32(ceilDiv(e.Keys, attnSplitLen(e.Keys, chunk, splits))), Y: nkv, Z: batch}
 		},
 	})
 	if err != nil {
 		return fail(err)
 	}
 	v.WG = combineWG
+	if smallWorkgroupArrays(d) {
+		v.WG = combineWGGL
+	}
+	v.WG = max(v.WG, nextPow2(v.D4))
+	v.CSL = v.WG / v.D4
 	kc, err := d.Kernel("attention_combine", v)
 	if err != nil {
 		return fail(err)
@@ -284,7 +425,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
 		Groups:   gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1},
 		Size: func(e gpu.Extent) gpu.Groups {
-			if e.Keys <= chunk {
+			if e.Keys <= attnSplitLen(e.Keys, chunk, splits) {
 				return gpu.Groups{} // attention_decode wrote the output
 			}
 			return gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1}

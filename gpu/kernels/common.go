@@ -88,7 +88,9 @@ type tuneKnobs struct {
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul
 	matmulTile   matmulTile   // matmul tiling
-	decodeChunk  int          // rows per attention_decode workgroup
+	decodeChunk  int          // rows per attention_decode tile (threads per workgroup)
+	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
+	decodeLanes  int          // threads that read one key row together in attention_decode
 	qkvTPR       int          // threads per weight row in qkv_norm_rope decode
 	qkvWG        int          // qkv_norm_rope decode workgroup size
 	prefillTiles prefillTiles // attention_prefill tiles

@@ -216,6 +216,12 @@ var nmseBound = map[string]float64{
 	"matmul":        1e-8,
 	"qkv_norm_rope": 1e-8,
 	"attention":     1e-8,
+	// One rounding of each value to the cache's 16-bit type: relative
+	// error at most 2⁻¹¹ for f16 (2⁻¹⁰ if the device truncates) and 2⁻⁸
+	// for bf16, so an NMSE below 1e-6 and 2e-5; a wrong index or an
+	// unwritten word is far above.
+	"kv f16":  1e-6,
+	"kv bf16": 2e-5,
 }
 
 func checkNMSE(t testing.TB, op string, got []float32, want []float64) {

@@ -309,6 +309,7 @@ type qkvCase struct {
 	decode bool // the fused projection, else the rows variant
 	norm   bool // decode: input_layernorm inside
 	dt     weights.DType
+	kv     weights.DType // the cache's element type
 }
 
 func TestQKVNormRope(t *testing.T) {
@@ -316,22 +317,33 @@ func TestQKVNormRope(t *testing.T) {
 		return AttentionShape{Hidden: hidden, NHeads: nq, NKV: nkv, HeadDim: hd}
 	}
 	var cases []qkvCase
+	f32 := weights.F32
 	for _, dt := range dtypes {
 		cases = append(cases,
-			qkvCase{sh(128, 4, 2, 64), []StepRow{{0, 5}}, true, false, dt},
-			qkvCase{sh(96, 8, 1, 24), []StepRow{{1, 30}}, true, true, dt},
+			qkvCase{sh(128, 4, 2, 64), []StepRow{{0, 5}}, true, false, dt, f32},
+			qkvCase{sh(96, 8, 1, 24), []StepRow{{1, 30}}, true, true, dt, f32},
 		)
 	}
 	cases = append(cases,
-		qkvCase{sh(256, 2, 2, 128), []StepRow{{0, 0}}, true, true, weights.F32},
-		qkvCase{sh(82, 2, 1, 256), []StepRow{{1, 63}}, true, false, weights.BF16},
-		qkvCase{sh(0, 4, 2, 64), seqRows(1, 3, 37), false, false, weights.F32},
-		qkvCase{sh(0, 8, 1, 128), []StepRow{{0, 9}, {2, 0}, {1, 40}}, false, false, weights.F32},
-		qkvCase{sh(0, 3, 3, 24), seqRows(0, 0, 600), false, false, weights.F32},
+		qkvCase{sh(256, 2, 2, 128), []StepRow{{0, 0}}, true, true, weights.F32, f32},
+		qkvCase{sh(82, 2, 1, 256), []StepRow{{1, 63}}, true, false, weights.BF16, f32},
+		qkvCase{sh(0, 4, 2, 64), seqRows(1, 3, 37), false, false, weights.F32, f32},
+		qkvCase{sh(0, 8, 1, 128), []StepRow{{0, 9}, {2, 0}, {1, 40}}, false, false, weights.F32, f32},
+		qkvCase{sh(0, 3, 3, 24), seqRows(0, 0, 600), false, false, weights.F32, f32},
 	)
+	// 16-bit caches: the fused decode writer and the rows writer.
+	for _, kv := range []weights.DType{weights.F16, weights.BF16} {
+		cases = append(cases,
+			qkvCase{sh(128, 4, 2, 64), []StepRow{{0, 5}}, true, false, weights.BF16, kv},
+			qkvCase{sh(96, 8, 1, 24), []StepRow{{1, 30}}, true, true, weights.F32, kv},
+			qkvCase{sh(82, 2, 1, 256), []StepRow{{2, 63}}, true, false, weights.F16, kv},
+			qkvCase{sh(0, 8, 1, 128), []StepRow{{0, 9}, {2, 0}, {1, 40}}, false, false, weights.F32, kv},
+			qkvCase{sh(0, 3, 3, 24), seqRows(0, 0, 100), false, false, weights.F32, kv},
+		)
+	}
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
-			t.Run(name(c.sh.Hidden, c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, len(c.rows), c.decode, c.norm, c.dt), func(t *testing.T) {
+			t.Run(name(c.sh.Hidden, c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, len(c.rows), c.decode, c.norm, c.dt, "kv", c.kv), func(t *testing.T) {
 				runQKV(t, s, c)
 			})
 		}
@@ -345,7 +357,7 @@ func runQKV(t *testing.T, s *gpu.Scope, c qkvCase) {
 	hd, nh3 := sh.HeadDim, sh.NHeads+2*sh.NKV
 	cos, sin := ropeTables(hd, ctx, 1e6)
 	qn, kn := randF32(r, hd, 2), randF32(r, hd, 100) // k_norm weights near 100, as in Qwen3
-	cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, ctx, sh.NKV, hd))
+	cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, ctx, sh.NKV, hd, c.kv))
 	a := QKVNormRope{Shape: sh, QNorm: upload(t, s, "qn", qn), KNorm: upload(t, s, "kn", kn),
 		Rope: must[*RopeTables](t)(UploadRope(s, "rope", hd, ctx, cos, sin)), Q: poisoned(t, s, "q", T*sh.QDim()),
 		Cache: cache, Step: stepBuffer(t, s, T, c.rows), MaxRows: T, Eps: eps, Label: "qkv"}
@@ -391,12 +403,33 @@ func runQKV(t *testing.T, s *gpu.Scope, c qkvCase) {
 			}
 		}
 		off := (row.Slot*ctx + row.Pos) * sh.KVDim()
-		gotK = append(gotK, must[[]float32](t)(s.Device().ReadF32(cache.K, off, sh.KVDim()))...)
-		gotV = append(gotV, must[[]float32](t)(s.Device().ReadF32(cache.V, off, sh.KVDim()))...)
+		gotK = append(gotK, readKV(t, s.Device(), cache.K, c.kv, off, sh.KVDim())...)
+		gotV = append(gotV, readKV(t, s.Device(), cache.V, c.kv, off, sh.KVDim())...)
 	}
 	checkNMSE(t, "qkv_norm_rope", readF32(t, s.Device(), a.Q, T*sh.QDim()), wantQ)
-	checkNMSE(t, "qkv_norm_rope", gotK, wantK)
-	checkNMSE(t, "qkv_norm_rope", gotV, wantV)
+	// A 16-bit cache rounds each value once: its own bound.
+	op := map[weights.DType]string{weights.F32: "qkv_norm_rope", weights.F16: "kv f16", weights.BF16: "kv bf16"}[c.kv]
+	checkNMSE(t, op, gotK, wantK)
+	checkNMSE(t, op, gotV, wantV)
+}
+
+// readKV reads n cache values of type dt from element off as float32.
+func readKV(t testing.TB, d *gpu.Device, b *gpu.Buffer, dt weights.DType, off, n int) []float32 {
+	t.Helper()
+	if dt == weights.F32 {
+		return must[[]float32](t)(d.ReadF32(b, off, n))
+	}
+	raw := must[[]byte](t)(d.Read(b, uint64(off)*2, uint64(n)*2))
+	out := make([]float32, n)
+	for i := range out {
+		h := uint16(raw[2*i]) | uint16(raw[2*i+1])<<8
+		if dt == weights.F16 {
+			out[i] = weights.F16ToFloat32(h)
+		} else {
+			out[i] = weights.BF16ToFloat32(h)
+		}
+	}
+	return out
 }
 
 // attention64 is causal grouped-query attention of one query row q [NQ·HD]
@@ -435,6 +468,9 @@ type attnCase struct {
 	ctx     int
 	rows    []StepRow
 	prefill bool
+	kv      weights.DType // the cache's element type (0: F32)
+	splits  int           // decode: QWGPU_TUNE's attn_splits (0: the default)
+	lanes   int           // decode: QWGPU_TUNE's attn_lanes (0: the default)
 }
 
 func TestAttention(t *testing.T) {
@@ -442,20 +478,51 @@ func TestAttention(t *testing.T) {
 	cases := []attnCase{
 		// decode: one chunk (no combine), several chunks, batches of
 		// sequences at different lengths in different slots
-		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false},
-		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false},
-		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false},
-		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false},
-		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false},
+		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, 0, 0, 0},
+		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, 0, 0, 0},
+		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 0, 0},
+		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false, 0, 0, 0},
+		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0, 0},
 		// prefill: from position 0 and continuing a sequence
-		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true},
-		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true},
-		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true},
-		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true},
+		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true, 0, 0, 0},
+		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, 0, 0, 0},
+		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, 0, 0, 0},
+		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, 0, 0, 0},
 	}
+	f16, bf16 := weights.F16, weights.BF16
+	cases = append(cases,
+		// several tiles per split (the online softmax across tiles), the
+		// split count cut by the bound, rows of one step in different
+		// numbers of splits
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 3, 0},
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, 0, 2, 0},
+		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}}, false, 0, 1, 0},
+		// 16-bit caches, decode (eight values a load where head_dim allows,
+		// else four) and prefill
+		attnCase{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, f16, 0, 0},
+		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0, 0},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0},
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}}, false, bf16, 0, 0},
+		attnCase{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, f16, 0, 0},
+		attnCase{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, bf16, 0, 0},
+		attnCase{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, f16, 0, 0},
+		// key rows read by 1, 2 and 8 threads together (GL always uses 1)
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 1},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 2},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 8},
+		attnCase{sh(16, 16, 64), 300, []StepRow{{1, 299}}, false, 0, 0, 16},
+	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
-			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill), func(t *testing.T) {
+			if c.kv == 0 {
+				c.kv = weights.F32
+			}
+			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes), func(t *testing.T) {
+				saved := tune
+				tune.decodeSplits, tune.decodeLanes = c.splits, c.lanes
+				defer func() { tune = saved }()
 				runAttention(t, s, c)
 			})
 		}
@@ -467,14 +534,16 @@ func runAttention(t *testing.T, s *gpu.Scope, c attnCase) {
 	const slots = 3
 	sh, T := c.sh, len(c.rows)
 	d := s.Device()
-	cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, c.ctx, sh.NKV, sh.HeadDim))
+	cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, c.ctx, sh.NKV, sh.HeadDim, c.kv))
 	kv := slots * c.ctx * sh.KVDim()
-	// Scores of a few units, as after Qwen3's q/k norms: exp keeps them apart.
-	keys, values := randF32(r, kv, 1), randF32(r, kv, 1)
-	if err := d.Write(cache.K, 0, weights.F32Bytes(keys)); err != nil {
+	// Scores of a few units, as after Qwen3's q/k norms: exp keeps them
+	// apart. The reference reads the values the cache holds (rounded to
+	// a 16-bit type), so the bound is float32 arithmetic's.
+	keys, values := roundTo(c.kv, randF32(r, kv, 1)), roundTo(c.kv, randF32(r, kv, 1))
+	if err := d.Write(cache.K, 0, must[[]byte](t)(EncodeF32(c.kv, keys))); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Write(cache.V, 0, weights.F32Bytes(values)); err != nil {
+	if err := d.Write(cache.V, 0, must[[]byte](t)(EncodeF32(c.kv, values))); err != nil {
 		t.Fatal(err)
 	}
 	q := randF32(r, T*sh.QDim(), 1)

@@ -51,6 +51,9 @@ type QKVNormRope struct {
 type QKVVars struct {
 	HD, HALF, NQ, NKV, NH3, KVDIM, SINOFF, P2, CTX, WG, MaxRows int
 	PREFILL, NORM                                               bool
+	// KV is the cache's element type (lib_kv), KVWORD the WGSL type of
+	// one cache word: f32, or u32 holding two 16-bit values.
+	KV, KVWORD string
 	// decode only
 	TPR, RPP, RPT, UPR, RS, ROW0, REDSIZE, XW, HIDDEN int
 	UNIT, WTYPE, XTYPE, XOP                           string
@@ -104,7 +107,8 @@ func (a *QKVNormRope) common(d *gpu.Device) (QKVVars, error) {
 	}
 	half := s.HeadDim / 2
 	return QKVVars{HD: s.HeadDim, HALF: half, NQ: s.NHeads, NKV: s.NKV, NH3: s.NHeads + 2*s.NKV, KVDIM: s.KVDim(),
-		SINOFF: a.Rope.MaxPos * half, P2: nextPow2(half), CTX: a.Cache.Ctx, MaxRows: a.MaxRows}, nil
+		SINOFF: a.Rope.MaxPos * half, P2: nextPow2(half), CTX: a.Cache.Ctx, MaxRows: a.MaxRows,
+		KV: kvName(a.Cache.DType), KVWORD: map[bool]string{false: "f32", true: "u32"}[a.Cache.DType != weights.F32]}, nil
 }
 
 // qkvUnit is how the decode variant loads weights: one unit of bytes bytes

@@ -10,7 +10,7 @@ import (
 // that one lease can compare layouts through `qwgpu bench` without a
 // rebuild, e.g.
 //
-//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,matvec_tpr=32,qkv_tpr=16
+//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,attn_splits=64,attn_lanes=4,matvec_tpr=32,qkv_tpr=16
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
@@ -48,10 +48,11 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "matvec_tpr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
-				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "matvec_tpr": &tune.matvecTPR,
-					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
+				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes,
+					"matvec_tpr": &tune.matvecTPR, "qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG,
+					"rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
 			return fmt.Errorf("unknown key %q", k)

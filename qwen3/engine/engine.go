@@ -22,6 +22,7 @@ package engine
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -48,6 +49,14 @@ type Options struct {
 	// decoded in its own slot; a batched decode step advances several
 	// (0: 1).
 	Slots int
+	// KVDType stores the KV cache as "f32" ("" too), "f16" or "bf16" (two
+	// values to a word): a 16-bit cache halves its memory and the bytes
+	// decode attention reads per token, and rounds every cached key and
+	// value (relative error 2⁻¹¹ for f16, 2⁻⁸ for bf16). f16 holds up to
+	// ±65504: Load refuses it when a layer's k_norm weights let keys reach
+	// past that (each key element is at most √head_dim·max|k_norm|); values
+	// have no such bound and saturate there.
+	KVDType string
 	// Progress, if set, is called after each tensor is uploaded with the
 	// bytes done and the total.
 	Progress func(done, total int64)
@@ -56,7 +65,7 @@ type Options struct {
 // OptionError is an error caused by one field of Options, named so that a
 // caller can report it by its own name for the setting (a CLI flag).
 type OptionError struct {
-	Option string // "Ctx", "DType", "PrefillChunk" or "Slots"
+	Option string // "Ctx", "DType", "KVDType", "PrefillChunk" or "Slots"
 	Err    error
 }
 
@@ -118,6 +127,11 @@ type Engine struct {
 	rows  int   // max(chunk, slots): the rows acts hold
 	pos   []int // per slot: positions filled in the KV cache
 	shape kernels.AttentionShape
+	// kvType is the KV cache's element type (Options.KVDType).
+	kvType weights.DType
+	// kNormMax is the largest |k_norm weight| of each layer, for the f16
+	// cache's range check.
+	kNormMax []float64
 
 	embed     *kernels.Matrix // [vocab, hidden]
 	lmHead    *kernels.Matrix // [vocab, hidden]; embed itself when tied
@@ -165,7 +179,11 @@ func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *
 	default:
 		return nil, optionError("DType", "weight dtype %q: want auto, f32, bf16, f16, q8_0, q4_0 or q4_k", opt.DType)
 	}
-	e = &Engine{dev: dev, scope: dev.NewScope("engine"), cfg: cfg, ctx: ctx, chunk: chunk, rows: max(chunk, slots),
+	kvType, err := kvDType(opt.KVDType)
+	if err != nil {
+		return nil, err
+	}
+	e = &Engine{dev: dev, scope: dev.NewScope("engine"), cfg: cfg, ctx: ctx, chunk: chunk, rows: max(chunk, slots), kvType: kvType,
 		pos: make([]int, slots), decode: map[int]*graph{},
 		shape: kernels.AttentionShape{Hidden: cfg.HiddenSize, NHeads: cfg.NumAttentionHeads, NKV: cfg.NumKeyValueHeads, HeadDim: cfg.HeadDim}}
 	defer func() {
@@ -178,6 +196,9 @@ func Load(dev *gpu.Device, cfg qwen3.Config, src qwen3.Source, opt Options) (e *
 		return nil, err
 	}
 	if err := e.uploadWeights(src, dtype, opt.Progress); err != nil {
+		return nil, err
+	}
+	if err := e.checkKeysFitKV(); err != nil {
 		return nil, err
 	}
 	if err := e.allocate(); err != nil {
@@ -223,6 +244,37 @@ func (e *Engine) Truncate(slot, n int) error {
 		return fmt.Errorf("slot %d holds %d positions, cannot keep %d", slot, e.pos[slot], n)
 	}
 	e.pos[slot] = n
+	return nil
+}
+
+// KVDType names the KV cache's element type: "f32", "f16" or "bf16".
+func (e *Engine) KVDType() string { return strings.ToLower(e.kvType.String()) }
+
+// kvDType parses Options.KVDType.
+func kvDType(name string) (weights.DType, error) {
+	if name == "" {
+		return weights.F32, nil
+	}
+	if dt, ok := kernels.KVDTypes[strings.ToLower(name)]; ok {
+		return dt, nil
+	}
+	return 0, optionError("KVDType", "kv cache dtype %q: want f32, f16 or bf16", name)
+}
+
+// checkKeysFitKV refuses an f16 cache for a model whose keys can pass
+// f16's largest value: after the head norm a key element is at most
+// √head_dim · max|k_norm| (the normalised head has norm √head_dim, and RoPE
+// rotates pairs without changing their norm).
+func (e *Engine) checkKeysFitKV() error {
+	if e.kvType != weights.F16 {
+		return nil
+	}
+	for i, w := range e.kNormMax {
+		if bound := math.Sqrt(float64(e.cfg.HeadDim)) * w; bound > 65504 {
+			return optionError("KVDType", "an f16 kv cache cannot hold layer %d's keys: k_norm weights up to %.4g let them reach %.4g, beyond f16's ±65504 (use bf16)",
+				i, w, bound)
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/gpu/kernels"
@@ -53,7 +55,7 @@ func StoredType(dt, srcType weights.DType, cols int) weights.DType {
 // Footprint is what a model holds on the GPU, in bytes.
 type Footprint struct {
 	Weights     int64
-	KVCache     int64 // float32 keys and values of every slot and position
+	KVCache     int64 // keys and values of every slot and position (Options.KVDType)
 	Activations int64 // one step's buffers, the logits and the RoPE tables
 }
 
@@ -87,7 +89,11 @@ func Estimate(c qwen3.Config, opt Options, dt weights.DType) Footprint {
 		}
 	}
 	h, q, kv, in, v := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize), int64(c.VocabSize)
-	f.KVCache = 2 * int64(c.NumHiddenLayers) * int64(slots) * int64(ctx) * kv * 4
+	kvType, err := kvDType(opt.KVDType)
+	if err != nil {
+		kvType = weights.F32 // Load refuses it; count the largest
+	}
+	f.KVCache = 2 * int64(c.NumHiddenLayers) * int64(kernels.KVCacheBytes(slots, ctx, c.NumKeyValueHeads, c.HeadDim, kvType))
 	rows := int64(max(chunk, slots))
 	f.Activations = 4 * (rows*(1+2*h+(q+2*kv)+2*q+in) + int64(slots)*(v+1))
 	f.Activations += 2 * 4 * int64(ctx) * int64(c.HeadDim/2) // RoPE cos and sin
@@ -102,7 +108,7 @@ func (e *Engine) checkLimits() error {
 	lim := e.dev.Limits()
 	maxBind := min(lim.MaxStorageBufferBindingSize, lim.MaxBufferSize)
 	c := e.cfg
-	cacheLayer := kernels.KVCacheBytes(len(e.pos), e.ctx, c.NumKeyValueHeads, c.HeadDim)
+	cacheLayer := kernels.KVCacheBytes(len(e.pos), e.ctx, c.NumKeyValueHeads, c.HeadDim, e.kvType)
 	if cacheLayer > maxBind {
 		what := fmt.Sprintf("a context of %d positions", e.ctx)
 		if len(e.pos) > 1 {
@@ -110,7 +116,7 @@ func (e *Engine) checkLimits() error {
 		}
 		return optionError("Ctx", "%s needs %d bytes of KV cache per layer, above this device's binding limit of %d (%s; largest context: %d)",
 			what, cacheLayer, maxBind, weights.HumanBytes(int64(maxBind)),
-			maxBind/kernels.KVCacheBytes(len(e.pos), 1, c.NumKeyValueHeads, c.HeadDim))
+			maxBind/kernels.KVCacheBytes(len(e.pos), 1, c.NumKeyValueHeads, c.HeadDim, e.kvType))
 	}
 	widest := max(c.HiddenSize, e.shape.QKVDim(), c.IntermediateSize)
 	if act := uint64(e.rows) * uint64(widest) * 4; act > maxBind {
@@ -125,7 +131,7 @@ func (e *Engine) checkLimits() error {
 
 // oom adds what the model needs to an allocation failure.
 func (e *Engine) oom(what string, err error) error {
-	f := Estimate(e.cfg, Options{Ctx: e.ctx, PrefillChunk: e.chunk, Slots: len(e.pos)}, e.estimateType)
+	f := Estimate(e.cfg, Options{Ctx: e.ctx, PrefillChunk: e.chunk, Slots: len(e.pos), KVDType: e.KVDType()}, e.estimateType)
 	return fmt.Errorf("%s: %w (the model needs about %s on the GPU: weights %s, KV cache %s for %d positions, activations %s; %s of weights were uploaded)",
 		what, err, weights.HumanBytes(f.Total()), weights.HumanBytes(f.Weights), weights.HumanBytes(f.KVCache), e.ctx,
 		weights.HumanBytes(f.Activations), weights.HumanBytes(e.uploaded))
@@ -158,6 +164,13 @@ func (e *Engine) uploadWeights(src qwen3.Source, dtype string, progress func(don
 		v, err := t.Float32()
 		if err != nil {
 			return nil, err
+		}
+		if strings.HasSuffix(s.Name, "self_attn.k_norm.weight") {
+			m := 0.0
+			for _, x := range v {
+				m = math.Max(m, math.Abs(float64(x)))
+			}
+			e.kNormMax = append(e.kNormMax, m)
 		}
 		b, err := e.scope.Upload(s.Name, weights.F32Bytes(v))
 		if err != nil {
@@ -312,7 +325,7 @@ func (e *Engine) allocate() error {
 		return e.oom("step", err)
 	}
 	for i := range e.layers {
-		if e.layers[i].cache, err = kernels.NewKVCache(s, fmt.Sprintf("layer %d kv cache", i), slots, e.ctx, c.NumKeyValueHeads, c.HeadDim); err != nil {
+		if e.layers[i].cache, err = kernels.NewKVCache(s, fmt.Sprintf("layer %d kv cache", i), slots, e.ctx, c.NumKeyValueHeads, c.HeadDim, e.kvType); err != nil {
 			return e.oom("kv cache", err)
 		}
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// keeps the blocks); "" or "auto" keeps the checkpoint's dtype (a
 	// quantized GGUF file's blocks included).
 	DType string
+	// KVDType stores the KV cache as "f32" ("" too), "f16" or "bf16"
+	// (engine.Options.KVDType; the CPU device keeps float64/float32).
+	KVDType string
 	// Parallel is the number of sequences decoded together, each in its
 	// own KV cache slot (0: 1).
 	Parallel int
@@ -152,6 +155,9 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	default:
 		return nil, fmt.Errorf("device %q: want gpu or cpu", opt.Device)
 	}
+	if kv := strings.ToLower(opt.KVDType); device == "cpu" && kv != "" && kv != "f32" {
+		return nil, fmt.Errorf("Options.KVDType %q: the CPU reference keeps its own cache; a 16-bit KV cache is a GPU option", opt.KVDType)
+	}
 	if opt.Parallel < 0 {
 		return nil, fmt.Errorf("parallel %d: must be >= 0", opt.Parallel)
 	}
@@ -188,7 +194,7 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	}
 	info := Info{Name: f.name, BuiltIn: f.builtin, Config: f.cfg, Device: device, Ctx: ctxLen, Parallel: slots,
 		EOS: f.eos(), Sampling: f.gen.Defaults(), Qwen3Template: f.qwen3Template,
-		Footprint: EstimateFootprint(f.cfg, f.types, dtype, ctxLen, 0, slots)}
+		Footprint: EstimateFootprint(f.cfg, f.types, dtype, opt.KVDType, ctxLen, 0, slots)}
 	if opt.BeforeDevice != nil {
 		if err := opt.BeforeDevice(Plan{Name: f.name, BuiltIn: f.builtin, Config: f.cfg, Tokenizer: f.tok,
 			Ctx: ctxLen, Footprint: info.Footprint, Sampling: info.Sampling}); err != nil {
@@ -229,7 +235,7 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		if err := CheckMemory(f.name, info.Footprint, ctxLen, opt.GPUMemory, a.Name, a.Type == "cpu"); err != nil {
 			return nil, err
 		}
-		m.eng, err = engine.Load(m.dev, f.cfg, f.src, engine.Options{Ctx: ctxLen, DType: dtype, Slots: slots, Progress: opt.Progress})
+		m.eng, err = engine.Load(m.dev, f.cfg, f.src, engine.Options{Ctx: ctxLen, DType: dtype, KVDType: opt.KVDType, Slots: slots, Progress: opt.Progress})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -262,6 +268,8 @@ func libraryOptionError(err error, opt Options) error {
 		return fmt.Errorf("Options.DType %q: %w", opt.DType, err)
 	case "Slots":
 		return fmt.Errorf("Options.Parallel %d: %w", opt.Parallel, err)
+	case "KVDType":
+		return fmt.Errorf("Options.KVDType %q: %w", opt.KVDType, err)
 	}
 	return err
 }

@@ -30,6 +30,7 @@ const SoftwareShare = 0.8
 type Footprint struct {
 	Weights, KVCache, Activations int64 // on the device
 	Host                          int64 // transient host memory while uploading
+	KVDType                       string // the KV cache's element type ("f32", "f16", "bf16")
 }
 
 // Device is what the model holds on the device.
@@ -40,12 +41,13 @@ var QuantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights
 
 // EstimateFootprint adds up the weights of cfg as they will be stored
 // when loaded from src with dtype ("auto", "f32", "bf16", "f16", "q8_0",
-// "q4_0", "q4_k"), a float32 KV cache of slots × ctx positions and the
+// "q4_0", "q4_k"), a KV cache of slots × ctx positions in kvDType ("" is
+// f32) and the
 // activations of a prefill chunk, as engine.Load allocates them. src is
 // asked for each tensor's type only: it must be a source whose Get reads
 // headers (a checkpoint, a GGUF file, a qwen3.RandomSource), not one that
 // converts or quantizes.
-func EstimateFootprint(cfg qwen3.Config, src qwen3.Source, dtype string, ctx, chunk, slots int) Footprint {
+func EstimateFootprint(cfg qwen3.Config, src qwen3.Source, dtype, kvDType string, ctx, chunk, slots int) Footprint {
 	c := cfg
 	if ctx <= 0 {
 		ctx = min(engine.DefaultCtx, c.MaxPositionEmbeddings)
@@ -112,8 +114,11 @@ func EstimateFootprint(cfg qwen3.Config, src qwen3.Source, dtype string, ctx, ch
 	if !c.TieWordEmbeddings {
 		unit(v, h, qwen3.NameLMHead)
 	}
-	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk, Slots: slots}, weights.BF16)
-	f.KVCache, f.Activations = rt.KVCache, rt.Activations
+	if kvDType == "" {
+		kvDType = "f32"
+	}
+	rt := engine.Estimate(c, engine.Options{Ctx: ctx, PrefillChunk: chunk, Slots: slots, KVDType: kvDType}, weights.BF16)
+	f.KVCache, f.Activations, f.KVDType = rt.KVCache, rt.Activations, strings.ToLower(kvDType)
 	return f
 }
 
@@ -128,8 +133,8 @@ type MemoryError struct {
 }
 
 func (e *MemoryError) Error() string {
-	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for a context of %d, activations %.2f)",
-		e.Model, GiB(e.Need.Device()), GiB(e.Need.Weights), GiB(e.Need.KVCache), e.Ctx, GiB(e.Need.Activations))
+	what := fmt.Sprintf("%s needs about %.2f GiB on the GPU (weights %.2f, KV cache %.2f for a context of %d in %s, activations %.2f)",
+		e.Model, GiB(e.Need.Device()), GiB(e.Need.Weights), GiB(e.Need.KVCache), e.Ctx, e.Need.KVDType, GiB(e.Need.Activations))
 	if e.Budget > 0 {
 		return fmt.Sprintf("%s, more than the budget of %.2f GiB", what, GiB(e.Budget))
 	}
