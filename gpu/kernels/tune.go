@@ -34,6 +34,24 @@ func init() {
 // knob: QWGPU_TUNE=qkv_fused=false.
 var FusedQKVDecode = true
 
+// SetTune sets the layout knobs to QWGPU_TUNE's settings followed by s
+// (the same key=value list), so that one process can measure several
+// layouts (qwgpu bench --tune): ops prepared before keep their layouts,
+// those prepared after take the new ones. An invalid s is an error here.
+// Not safe while kernels are being prepared.
+func SetTune(s string) error {
+	tune, FusedQKVDecode = tuneKnobs{}, true
+	if env := os.Getenv("QWGPU_TUNE"); env != "" {
+		if err := parseTune(env); err != nil {
+			tune, FusedQKVDecode = tuneKnobs{}, true // reported once at start, ignored
+		}
+	}
+	if s == "" {
+		return nil
+	}
+	return parseTune(s)
+}
+
 func parseTune(s string) error {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(kv, "=")

@@ -70,6 +70,21 @@ func (e *Engine) decodeGraph(rows int) (*graph, error) {
 	return g, nil
 }
 
+// Rebuild makes the prefill graph again and drops the decode graphs (made
+// again on first use), so that later steps use the kernels' layouts as they
+// are now: after kernels.SetTune, one loaded model is measured in several
+// layouts (qwgpu bench --tune). The old graphs' ops stay in the engine's
+// scope until Close.
+func (e *Engine) Rebuild() error {
+	g, err := e.build(mode{rows: e.prefill.rows, prefill: true})
+	if err != nil {
+		return err
+	}
+	e.prefill = g
+	clear(e.decode)
+	return nil
+}
+
 // build lowers the model for mode m. The model is the same in every mode;
 // only how each line maps to kernels differs (see the builder's methods).
 func (e *Engine) build(m mode) (*graph, error) {
