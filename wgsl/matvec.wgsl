@@ -208,9 +208,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             ub[rr] = ku.b;
 {{- end}}
         }
+{{- if .Norm}}
+        let na = nw[xo.x];
+        let nb = nw[xo.y];
+{{- end}}
         for (var b = 0u; b < B; b++) {
-            let xa = x[b * xrow + xo.x]{{if .Norm}} * nw[xo.x]{{end}};
-            let xb = x[b * xrow + xo.y]{{if .Norm}} * nw[xo.y]{{end}};
+            let xa = x[b * xrow + xo.x]{{if .Norm}} * na{{end}};
+            let xb = x[b * xrow + xo.y]{{if .Norm}} * nb{{end}};
             for (var rr = 0u; rr < R; rr++) {
                 acc[rr * B + b] += dot(wa[rr], xa) + dot(wb[rr], xb);
 {{- if $swiglu}}
@@ -233,9 +237,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             uv[rr] = wu[ur[rr] * nc + j];
 {{- end}}
         }
+{{- if .Norm}}
+{{- if eq .DType "F32"}}
+        let nj = nw[j];
+{{- else}}
+        let na = nw[2u * j];
+        let nb = nw[2u * j + 1u];
+{{- end}}
+{{- end}}
         for (var b = 0u; b < B; b++) {
 {{- if eq .DType "F32"}}
-            let xv = x[b * xrow + j]{{if .Norm}} * nw[j]{{end}};
+            let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
             for (var rr = 0u; rr < R; rr++) {
                 acc[rr * B + b] += dot(wv[rr], xv);
 {{- if $swiglu}}
@@ -243,8 +255,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             }
 {{- else}}
-            let xa = x[b * xrow + 2u * j]{{if .Norm}} * nw[2u * j]{{end}};
-            let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nw[2u * j + 1u]{{end}};
+            let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
+            let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
             for (var rr = 0u; rr < R; rr++) {
                 acc[rr * B + b] += dot8(wv[rr], xa, xb);
 {{- if $swiglu}}
@@ -275,8 +287,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- end}}
         }
+{{- if .Norm}}
+        let nc = nw[c];
+{{- end}}
         for (var b = 0u; b < B; b++) {
-            let xv = x[b * xrow + c]{{if .Norm}} * nw[c]{{end}};
+            let xv = x[b * xrow + c]{{if .Norm}} * nc{{end}};
             for (var rr = 0u; rr < R; rr++) {
                 acc[rr * B + b] += wv[rr] * xv;
 {{- if $swiglu}}

@@ -78,17 +78,19 @@ const MaxMatVecBatch = 32
 
 // matvecTargetGroups is the number of workgroups below which the layout
 // stops giving a thread group more rows: about two per SM of a large GPU
-// (132 on the H200), so that a 1024-row matrix still fills the device.
+// (132 on the H200), so that a 1024-row matrix still fills the device; half
+// that from 4 tokens on, where each workgroup has B times the work and x
+// reads (shared by a group's rows) outnumber weight reads.
 const matvecTargetGroups = 256
 
 // matvecLayout picks the layout for a dispatch of rows rows of loads
-// loads each (16-byte chunks, quant chunks or elements) and acc partial
-// sums a row (B, twice with SwiGLU): about 4 loads per thread, at most 64
+// loads each (16-byte chunks, quant chunks or elements), batch tokens and
+// acc partial sums a row (batch, twice with SwiGLU): about 4 loads per thread, at most 64
 // threads per row, 256 threads per workgroup; a thread group takes two
 // rows (reading x once for both) while that leaves at least
 // matvecTargetGroups workgroups and at most 64 partial sums a thread.
 // QWGPU_TUNE's matvec_tpr, matvec_rows (R) and matvec_wg override.
-func matvecLayout(loads, rows, acc int) (r, tpr, wg int) {
+func matvecLayout(loads, rows, batch, acc int) (r, tpr, wg int) {
 	tpr = min(64, nextPow2(ceilDiv(loads, 4)))
 	if tune.matvecTPR > 0 {
 		tpr = tune.matvecTPR
@@ -99,7 +101,11 @@ func matvecLayout(loads, rows, acc int) (r, tpr, wg int) {
 	}
 	tpr = min(tpr, wg)
 	r = 1
-	if 2*acc <= 64 && ceilDiv(rows, 2*wg/tpr) >= matvecTargetGroups {
+	target := matvecTargetGroups
+	if batch >= 4 {
+		target /= 2
+	}
+	if 2*acc <= 64 && ceilDiv(rows, 2*wg/tpr) >= target {
 		r = 2
 	}
 	if tune.matvecR > 0 {
@@ -262,7 +268,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
-	v.R, v.TPR, v.WG = matvecLayout(loads, rows, acc)
+	v.R, v.TPR, v.WG = matvecLayout(loads, rows, batch, acc)
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}
