@@ -8,8 +8,8 @@
 //   swiglu  out[o] = SiLU(gate_r · x_b) · (up_r · x_b)      (Qwen3 MLP gate/up)
 //
 // With NORM, each x_b is first RMS-normalised with weight nw (Qwen3RMSNorm),
-// in the same dispatch: every workgroup sums x_b² itself (x is B tokens, a
-// few KiB, read from cache), then y = scale_b · Σ_c W[r, c] · x[b, c] · nw[c]
+// in the same dispatch: every workgroup sums x_b² itself (x is B tokens,
+// read from cache), then y = scale_b · Σ_c W[r, c] · x[b, c] · nw[c]
 // with scale_b = 1 / sqrt(mean(x_b²) + eps). That saves the standalone
 // rmsnorm dispatch in front of the projection, which costs more in dispatch
 // latency than the repeated sum does.

@@ -16,7 +16,7 @@ type mode struct {
 }
 
 // matvec reports whether the projections read each weight once per step
-// with a matvec of the step's tokens (decode of up to 8 sequences), or
+// with a matvec of the step's tokens (decode of up to kernels.MaxMatVecBatch = 32 sequences), or
 // through the tiled matmul (prefill, larger batches).
 func (m mode) matvec() bool { return !m.prefill && m.rows <= kernels.MaxMatVecBatch }
 
