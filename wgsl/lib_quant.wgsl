@@ -172,8 +172,10 @@ row (the matvec): chunk c of a block (0 … QBS/8-1) is one word of its quants
 values are two runs of 4, at x vec4 offsets qxoff(c) from the block's first
 value; their scales are decoded by the thread that reads them.
 
-  {{template "quant_chunk_common" (kernels.QuantFn{Fmt})}}  once: QChunk, qxoff
-  {{template "quant_chunk" (kernels.QuantFn{Fmt, Arr: "A"})}} qchunk_A(blk, c) -> QChunk
+  {{template "quant_chunk_common" (kernels.QuantFn{Fmt})}}  once: QChunk, QCHead, qxoff
+  {{template "quant_chunk" (kernels.QuantFn{Fmt, Arr: "A"})}}
+      qchead_A(blk, c) -> QCHead        the chunk's scales (the same for c and c + 1, c even)
+      qcbody_A(blk, c, h) -> QChunk     its values
 */}}
 
 {{define "quant_chunk_common"}}
@@ -182,6 +184,16 @@ value; their scales are decoded by the thread that reads them.
 struct QChunk {
     a: vec4<f32>,
     b: vec4<f32>,
+}
+
+// QCHead is what a chunk's values are scaled with (lib_quant's qchead says
+// which format keeps what where).
+struct QCHead {
+    a: f32,
+    b: f32,
+    c: f32,
+    d: f32,
+    h: u32,
 }
 
 // qxoff: the x vec4 offsets (from the block's first value) of chunk c's two runs of values.
@@ -207,37 +219,21 @@ fn q5hi(b: u32) -> u32 {
 
 {{define "quant_chunk"}}
 {{- $a := .Arr}}
-// qchunk_{{$a}}: chunk c of the {{.Fmt}} block at word blk of {{$a}}.
-fn qchunk_{{$a}}(blk: u32, c: u32) -> QChunk {
-{{- if eq .Fmt "Q8_0"}}
-    let d = qf16({{$a}}[blk]);
-    return QChunk(qsbytes({{$a}}[blk + 1u + 2u * c]) * d, qsbytes({{$a}}[blk + 2u + 2u * c]) * d);
-{{- else if eq .Fmt "Q4_0"}}
-    let d = qf16({{$a}}[blk]);
-    let q = {{$a}}[blk + 1u + c];
-    return QChunk(qb(q & 0x0f0f0f0fu, 8.0) * d, qb((q >> 4u) & 0x0f0f0f0fu, 8.0) * d);
+// qchead_{{$a}}: the scales of chunk c of the {{.Fmt}} block at word blk of
+// {{$a}}, which chunk c + 1 shares when c is even.
+fn qchead_{{$a}}(blk: u32, c: u32) -> QCHead {
+{{- if or (eq .Fmt "Q8_0") (eq .Fmt "Q4_0")}}
+    return QCHead(qf16({{$a}}[blk]), 0.0, 0.0, 0.0, 0u);
 {{- else if eq .Fmt "Q4_1"}}
     let dm = {{$a}}[blk];
-    let d = qf16(dm);
-    let m = qf16(dm >> 16u);
-    let q = {{$a}}[blk + 1u + c];
-    return QChunk(qbytes(q & 0x0f0f0f0fu) * d + m, qbytes((q >> 4u) & 0x0f0f0f0fu) * d + m);
+    return QCHead(qf16(dm), qf16(dm >> 16u), 0.0, 0.0, 0u);
 {{- else if eq .Fmt "Q5_0"}}
-    let d = qf16({{$a}}[blk]);
-    let qh = {{$a}}[blk + 1u];
-    let q = {{$a}}[blk + 2u + c];
-    return QChunk(qb((q & 0x0f0f0f0fu) | q5hi(qh >> (4u * c)), 16.0) * d,
-                  qb(((q >> 4u) & 0x0f0f0f0fu) | q5hi(qh >> (16u + 4u * c)), 16.0) * d);
+    return QCHead(qf16({{$a}}[blk]), 0.0, 0.0, 0.0, {{$a}}[blk + 1u]);
 {{- else if eq .Fmt "Q5_1"}}
     let dm = {{$a}}[blk];
-    let d = qf16(dm);
-    let m = qf16(dm >> 16u);
-    let qh = {{$a}}[blk + 1u];
-    let q = {{$a}}[blk + 2u + c];
-    return QChunk(qbytes((q & 0x0f0f0f0fu) | q5hi(qh >> (4u * c))) * d + m,
-                  qbytes(((q >> 4u) & 0x0f0f0f0fu) | q5hi(qh >> (16u + 4u * c))) * d + m);
+    return QCHead(qf16(dm), qf16(dm >> 16u), 0.0, 0.0, {{$a}}[blk + 1u]);
 {{- else if or (eq .Fmt "Q4_K") (eq .Fmt "Q5_K")}}
-    // value = d·sc · q - dmin·m; both products exact
+    // units 2g and 2g+1 (g = c / 8): d·sc and dmin·m of each, exact products
     let dm = {{$a}}[blk];
     let d = qf16(dm);
     let dmin = qf16(dm >> 16u);
@@ -247,32 +243,53 @@ fn qchunk_{{$a}}(blk: u32, c: u32) -> QChunk {
     let s2 = {{$a}}[blk + 3u];
     let sa = qkscale(s0, s1, s2, 2u * g);
     let sb = qkscale(s0, s1, s2, 2u * g + 1u);
-{{- if eq .Fmt "Q4_K"}}
+    return QCHead(d * sa.x, dmin * sa.y, d * sb.x, dmin * sb.y, 0u);
+{{- else if eq .Fmt "Q6_K"}}
+    // ql word c = 16h + 8m + i holds units m (low nibbles) and m + 2 (high)
+    // of half h; 16-value scale n = 8h + 2·unit + (i ≥ 4): d·scale of each
+    let n = 8u * (c >> 4u) + 2u * ((c >> 3u) & 1u) + select(0u, 1u, (c & 7u) >= 4u);
+    let sw = vec2<u32>({{$a}}[blk + 48u + (n >> 2u)], {{$a}}[blk + 49u + (n >> 2u)]); // bytes n, n + 4
+    let sc = vec2<f32>(bitcast<vec2<i32>>(sw << vec2<u32>(24u - 8u * (n & 3u))) >> vec2<u32>(24u));
+    let d = qf16({{$a}}[blk + 52u]);
+    return QCHead(d * sc.x, d * sc.y, 0.0, 0.0, 0u);
+{{- end}}
+}
+
+// qcbody_{{$a}}: chunk c of the {{.Fmt}} block at word blk of {{$a}}, with its scales h.
+fn qcbody_{{$a}}(blk: u32, c: u32, h: QCHead) -> QChunk {
+{{- if eq .Fmt "Q8_0"}}
+    return QChunk(qsbytes({{$a}}[blk + 1u + 2u * c]) * h.a, qsbytes({{$a}}[blk + 2u + 2u * c]) * h.a);
+{{- else if eq .Fmt "Q4_0"}}
+    let q = {{$a}}[blk + 1u + c];
+    return QChunk(qb(q & 0x0f0f0f0fu, 8.0) * h.a, qb((q >> 4u) & 0x0f0f0f0fu, 8.0) * h.a);
+{{- else if eq .Fmt "Q4_1"}}
+    let q = {{$a}}[blk + 1u + c];
+    return QChunk(qbytes(q & 0x0f0f0f0fu) * h.a + h.b, qbytes((q >> 4u) & 0x0f0f0f0fu) * h.a + h.b);
+{{- else if eq .Fmt "Q5_0"}}
+    let q = {{$a}}[blk + 2u + c];
+    return QChunk(qb((q & 0x0f0f0f0fu) | q5hi(h.h >> (4u * c)), 16.0) * h.a,
+                  qb(((q >> 4u) & 0x0f0f0f0fu) | q5hi(h.h >> (16u + 4u * c)), 16.0) * h.a);
+{{- else if eq .Fmt "Q5_1"}}
+    let q = {{$a}}[blk + 2u + c];
+    return QChunk(qbytes((q & 0x0f0f0f0fu) | q5hi(h.h >> (4u * c))) * h.a + h.b,
+                  qbytes(((q >> 4u) & 0x0f0f0f0fu) | q5hi(h.h >> (16u + 4u * c))) * h.a + h.b);
+{{- else if eq .Fmt "Q4_K"}}
     let q = {{$a}}[blk + 4u + c];
-    let lo = q & 0x0f0f0f0fu;
-    let hi = (q >> 4u) & 0x0f0f0f0fu;
-{{- else}}
+    return QChunk(qbytes(q & 0x0f0f0f0fu) * h.a - h.b, qbytes((q >> 4u) & 0x0f0f0f0fu) * h.c - h.d);
+{{- else if eq .Fmt "Q5_K"}}
+    // fifth bits: bit 2g (unit 2g) and 2g+1 of qh word c % 8
     let q = {{$a}}[blk + 12u + c];
-    let qh = {{$a}}[blk + 4u + (c & 7u)] >> (2u * g); // bit 2g: unit 2g, bit 2g+1: unit 2g+1
+    let qh = {{$a}}[blk + 4u + (c & 7u)] >> (2u * (c >> 3u));
     let lo = (q & 0x0f0f0f0fu) | ((qh & 0x01010101u) << 4u);
     let hi = ((q >> 4u) & 0x0f0f0f0fu) | (((qh >> 1u) & 0x01010101u) << 4u);
-{{- end}}
-    return QChunk(qbytes(lo) * (d * sa.x) - dmin * sa.y, qbytes(hi) * (d * sb.x) - dmin * sb.y);
+    return QChunk(qbytes(lo) * h.a - h.b, qbytes(hi) * h.c - h.d);
 {{- else if eq .Fmt "Q6_K"}}
-    // ql word c = 16h + 8m + i: its low nibbles are unit m of half h, its high
-    // nibbles unit m + 2; their top bits are bits 2m, 2m+1 (and 2m+4, 2m+5)
-    // of qh word 8h + i; 16-value scale n = 8h + 2·unit + (i ≥ 4).
-    let m = (c >> 3u) & 1u;
-    let i = c & 7u;
-    let d = qf16({{$a}}[blk + 52u]);
+    // top bits: bits 2m, 2m+1 (unit m) and 2m+4, 2m+5 (unit m + 2) of qh word 8h + i
     let ql = {{$a}}[blk + c];
-    let qh = {{$a}}[blk + 32u + 8u * (c >> 4u) + i] >> (2u * m);
-    let n = 8u * (c >> 4u) + 2u * m + select(0u, 1u, i >= 4u); // unit m's scale; unit m + 2's is n + 4
-    let sw = vec2<u32>({{$a}}[blk + 48u + (n >> 2u)], {{$a}}[blk + 49u + (n >> 2u)]);
-    let sc = vec2<f32>(bitcast<vec2<i32>>(sw << vec2<u32>(24u - 8u * (n & 3u))) >> vec2<u32>(24u));
+    let qh = {{$a}}[blk + 32u + 8u * (c >> 4u) + (c & 7u)] >> (2u * ((c >> 3u) & 1u));
     let lo = (ql & 0x0f0f0f0fu) | ((qh & 0x03030303u) << 4u);
     let hi = ((ql >> 4u) & 0x0f0f0f0fu) | (((qh >> 4u) & 0x03030303u) << 4u);
-    return QChunk(qb(lo, 32.0) * (d * sc.x), qb(hi, 32.0) * (d * sc.y));
+    return QChunk(qb(lo, 32.0) * h.a, qb(hi, 32.0) * h.b);
 {{- end}}
 }
 {{end}}

@@ -32,10 +32,12 @@
 //
 // Quantized weights (Quant: DType one of the GGUF block types) are rows of
 // blocks in lib_quant.wgsl's layout, read as u32 words in chunks (lib_quant's
-// qchunk: one word of quants, 8 values, decoded with its scales in
-// registers): the TPR threads of a row take consecutive chunks, so a warp's
-// loads of quants, and of x (vec4s at qxoff), lie side by side in memory.
-// cols is a multiple of the block size.
+// qchead and qcbody: one word of quants, 8 values, decoded with its scales
+// in registers): the TPR threads of a row take consecutive runs of CPT chunks
+// (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
+// of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
+// two (CPT 2, fewer instructions a value). cols is a multiple of the block
+// size.
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
@@ -54,7 +56,7 @@
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
-// RC, WT and XT (the element types of the weight and x arrays), XW (f32
+// RC, CPT, WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -87,6 +89,9 @@ const WG = {{.WG}}u;
 const B = {{.B}}u;
 const NA = {{mul .R .B}}u; // partial sums per thread: [R, B]
 const RC = {{.RC}}u;      // partial sums reduced per round
+{{- if .Quant}}
+const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
+{{- end}}
 
 var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 {{- if eq .Epi "swiglu"}}
@@ -187,39 +192,56 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- if .Quant}}
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
-    let nq = p.cols / 8u;             // chunks per row
+    let nq = p.cols / {{mul 8 .CPT}}u;      // runs of CPT chunks per row
     for (var q = lane; q < nq; q += TPR) {
-        let bi = q / {{div .QBS 8}}u;   // block of the row
-        let c = q % {{div .QBS 8}}u;    // chunk of the block
-        let xo = vec2<u32>(bi * {{div .QBS 4}}u) + qxoff(c);
-        var wa: array<vec4<f32>, R>;
-        var wb: array<vec4<f32>, R>;
+        let bi = q / {{div .QBS (mul 8 .CPT)}}u;          // block of the row
+        let c0 = (q % {{div .QBS (mul 8 .CPT)}}u) * CPT;  // first chunk of the run
+        var wblk: array<u32, R>;
+        var wh: array<QCHead, R>;
 {{- if $swiglu}}
-        var ua: array<vec4<f32>, R>;
-        var ub: array<vec4<f32>, R>;
+        var ublk: array<u32, R>;
+        var uh: array<QCHead, R>;
 {{- end}}
         for (var rr = 0u; rr < R; rr++) {
-            let k = qchunk_w((wr[rr] * bpr + bi) * {{.QBW}}u, c);
-            wa[rr] = k.a;
-            wb[rr] = k.b;
+            wblk[rr] = (wr[rr] * bpr + bi) * {{.QBW}}u;
+            wh[rr] = qchead_w(wblk[rr], c0);
 {{- if $swiglu}}
-            let ku = qchunk_wu((ur[rr] * bpr + bi) * {{.QBW}}u, c);
-            ua[rr] = ku.a;
-            ub[rr] = ku.b;
+            ublk[rr] = (ur[rr] * bpr + bi) * {{.QBW}}u;
+            uh[rr] = qchead_wu(ublk[rr], c0);
 {{- end}}
         }
-{{- if .Norm}}
-        let na = nw[xo.x];
-        let nb = nw[xo.y];
-{{- end}}
-        for (var b = 0u; b < B; b++) {
-            let xa = x[b * xrow + xo.x]{{if .Norm}} * na{{end}};
-            let xb = x[b * xrow + xo.y]{{if .Norm}} * nb{{end}};
-            for (var rr = 0u; rr < R; rr++) {
-                acc[rr * B + b] += dot(wa[rr], xa) + dot(wb[rr], xb);
+        for (var k = 0u; k < CPT; k++) {
+            let c = c0 + k;
+            let xo = vec2<u32>(bi * {{div .QBS 4}}u) + qxoff(c);
+            var wa: array<vec4<f32>, R>;
+            var wb: array<vec4<f32>, R>;
 {{- if $swiglu}}
-                acc2[rr * B + b] += dot(ua[rr], xa) + dot(ub[rr], xb);
+            var ua: array<vec4<f32>, R>;
+            var ub: array<vec4<f32>, R>;
 {{- end}}
+            for (var rr = 0u; rr < R; rr++) {
+                let v = qcbody_w(wblk[rr], c, wh[rr]);
+                wa[rr] = v.a;
+                wb[rr] = v.b;
+{{- if $swiglu}}
+                let vu = qcbody_wu(ublk[rr], c, uh[rr]);
+                ua[rr] = vu.a;
+                ub[rr] = vu.b;
+{{- end}}
+            }
+{{- if .Norm}}
+            let na = nw[xo.x];
+            let nb = nw[xo.y];
+{{- end}}
+            for (var b = 0u; b < B; b++) {
+                let xa = x[b * xrow + xo.x]{{if .Norm}} * na{{end}};
+                let xb = x[b * xrow + xo.y]{{if .Norm}} * nb{{end}};
+                for (var rr = 0u; rr < R; rr++) {
+                    acc[rr * B + b] += dot(wa[rr], xa) + dot(wb[rr], xb);
+{{- if $swiglu}}
+                    acc2[rr * B + b] += dot(ua[rr], xa) + dot(ub[rr], xb);
+{{- end}}
+                }
             }
         }
     }

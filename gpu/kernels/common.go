@@ -86,6 +86,7 @@ type tuneKnobs struct {
 	matvecTPR    int          // threads per row group in matvec
 	matvecR      int          // rows per thread group in matvec
 	matvecWG     int          // matvec workgroup size
+	matvecCPT    int          // consecutive quant chunks a matvec thread takes
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

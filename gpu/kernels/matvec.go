@@ -61,6 +61,7 @@ type MatVecVars struct {
 	TPR    int // threads per group, a power of two
 	WG     int // threads per workgroup, a power of two
 	RC     int // partial sums per thread reduced per round
+	CPT    int // consecutive quant chunks a thread takes (Quant): 1 or 2
 	WT, XT string
 	XW     int
 	BX     int
@@ -254,7 +255,14 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		v.Quant, v.WT, v.XT, v.XW = true, "u32", "vec4<f32>", 4
 		v.QBS, v.QBW = quantShape(dt)
 		v.QW, v.QU = QuantFn{Fmt: v.DType, Arr: "w"}, QuantFn{Fmt: v.DType, Arr: "wu"}
-		loads = cols / 8
+		v.CPT = 1
+		if tune.matvecCPT > 0 {
+			v.CPT = tune.matvecCPT
+		}
+		if v.CPT != 1 && v.CPT != 2 {
+			return v, fmt.Errorf("bad layout: %d chunks a thread, want 1 or 2", v.CPT)
+		}
+		loads = cols / 8 / v.CPT
 	case vecLoads(dt, cols) && dt == weights.F32:
 		v.Vec, v.WT, v.XT, v.XW = true, "vec4<f32>", "vec4<f32>", 4
 		loads = cols / 4

@@ -260,12 +260,13 @@ func TestMatVec(t *testing.T) {
 }
 
 // The matvec in layouts the automatic choice takes on large matrices only
-// (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg): several rows a thread
-// group, with a row count that leaves the last group partial, small and
-// large groups, every batch from 1 to 32 on one float and one block type.
+// or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
+// matvec_cpt): several rows a thread group, with a row count that leaves
+// the last group partial, small and large groups, two chunks of quants a
+// thread, every batch from 1 to 32 on one float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg int }
-	layouts := []layout{{2, 8, 64}, {4, 16, 256}, {3, 1, 32}, {2, 64, 128}}
+	type layout struct{ r, tpr, wg, cpt int }
+	layouts := []layout{{2, 8, 64, 2}, {4, 16, 256, 1}, {3, 1, 32, 2}, {2, 64, 128, 1}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96
@@ -278,6 +279,9 @@ func TestMatVecLayouts(t *testing.T) {
 			linearCase{20, 31, cols, dt, Add, true})
 	}
 	cases = append(cases, linearCase{3, 13, 81, weights.BF16, SwiGLU, true}, linearCase{2, 9, 85, weights.F32, Add, false})
+	for _, dt := range []weights.DType{weights.Q4_0, weights.Q4_1, weights.Q5_1, weights.Q5_K} {
+		cases = append(cases, linearCase{3, 19, quantCols(dt, 2), dt, SwiGLU, true})
+	}
 	all := len(cases) // cases before this run in every layout, the batches in one each
 	for b := 1; b <= MaxMatVecBatch; b++ {
 		c := linearCase{b, 11, 88, weights.BF16, SwiGLU, b%3 == 0}
@@ -294,9 +298,9 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
-					tune.matvecR, tune.matvecTPR, tune.matvecWG = l.r, l.tpr, l.wg
+					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT = l.r, l.tpr, l.wg, l.cpt
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})

@@ -13,7 +13,8 @@ import (
 //	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,matvec_tpr=32,qkv_tpr=16
 //
 // matvec_tpr, matvec_rows and matvec_wg set the matvec's threads per row
-// group, rows per group and workgroup size (matvecLayout).
+// group, rows per group and workgroup size (matvecLayout); matvec_cpt the
+// consecutive chunks of quants a thread takes (1 or 2, matvecVars).
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
@@ -69,10 +70,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "matvec_tpr", "matvec_rows", "matvec_wg", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "matvec_tpr": &tune.matvecTPR,
-					"matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG,
+					"matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
