@@ -56,7 +56,8 @@
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
-// RC, CPT, WT and XT (the element types of the weight and x arrays), XW (f32
+// RC, Rounds and NormRounds (the first partial sum, token, of each round),
+// CPT, WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -156,15 +157,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
 {{- if .Norm}}
     // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup,
-    // RC tokens a round.
+    // RC tokens a round (the rounds written out).
     var scale: array<f32, B>;
-    for (var b0 = 0u; b0 < B; b0 += RC) {
+{{- range .NormRounds}}
+    {
+        let b0 = {{.}}u;
         for (var i = 0u; i < RC; i++) {
             var ss = 0.0;
             if (b0 + i < B) {
                 for (var j = lid; j < xrow; j += WG) {
                     let v = x[(b0 + i) * xrow + j];
-                    ss += {{if eq .XW 4}}dot(v, v){{else}}v * v{{end}};
+                    ss += {{if eq $.XW 4}}dot(v, v){{else}}v * v{{end}};
                 }
             }
             red[i * WG + lid] = ss;
@@ -185,6 +188,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         workgroupBarrier(); // every thread has read red before it is reused
     }
+{{- end}}
 {{- end}}
     var acc: array<f32, NA>;   // acc[rr * B + b]
 {{- if $swiglu}}
@@ -323,8 +327,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 {{- end}}
-    // Sum each partial over the group, RC a round; lane 0 keeps the totals in acc.
-    for (var i0 = 0u; i0 < NA; i0 += RC) {
+    // Sum each partial over the group, RC a round (the rounds written out,
+    // so that every index into acc is a constant once the loops over i are
+    // unrolled and acc can stay in registers); lane 0 keeps the totals in acc.
+{{- range .Rounds}}
+    {
+        let i0 = {{.}}u;
         for (var i = 0u; i < RC; i++) {
             if (i0 + i < NA) {
                 red[i * WG + lid] = acc[i0 + i];
@@ -357,6 +365,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         workgroupBarrier(); // every total is read before red is reused
     }
+{{- end}}
     if (lane == 0u) {
         for (var rr = 0u; rr < R; rr++) {
             let r = r0 + rr;

@@ -55,22 +55,25 @@ type MatVecVars struct {
 	Vec    bool   // 16-byte loads
 	Epi    Epilogue
 	Norm   bool
-	B      int // tokens per dispatch
-	Rows   int // weight rows per workgroup: R · WG / TPR
-	R      int // rows per thread group
-	TPR    int // threads per group, a power of two
-	WG     int // threads per workgroup, a power of two
-	RC     int // partial sums per thread reduced per round
-	CPT    int // consecutive quant chunks a thread takes (Quant): 1 or 2
-	WT, XT string
-	XW     int
-	BX     int
-	BNW    int
-	BOut   int
-	Quant  bool
-	QW, QU QuantFn
-	QBS    int // values per block (Quant)
-	QBW    int // u32 words per block on the device (Quant)
+	B      int   // tokens per dispatch
+	Rows   int   // weight rows per workgroup: R · WG / TPR
+	R      int   // rows per thread group
+	TPR    int   // threads per group, a power of two
+	WG     int   // threads per workgroup, a power of two
+	RC     int   // partial sums per thread reduced per round
+	Rounds []int // the first partial sum of each round: 0, RC, … < R·B
+	// NormRounds are the first token of each round of the norm's sums.
+	NormRounds []int
+	CPT        int // consecutive quant chunks a thread takes (Quant): 1 or 2
+	WT, XT     string
+	XW         int
+	BX         int
+	BNW        int
+	BOut       int
+	Quant      bool
+	QW, QU     QuantFn
+	QBS        int // values per block (Quant)
+	QBW        int // u32 words per block on the device (Quant)
 }
 
 // MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
@@ -284,6 +287,12 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	// Partial sums reduced per round: as many as fit in redCap floats (all
 	// of a thread's if they do), at least one.
 	v.RC = max(1, min(max(v.R*batch, batch), redCap/(v.WG*arrays)))
+	for i := 0; i < v.R*batch; i += v.RC {
+		v.Rounds = append(v.Rounds, i)
+	}
+	for b := 0; norm && b < batch; b += v.RC {
+		v.NormRounds = append(v.NormRounds, b)
+	}
 	if epi == SwiGLU {
 		v.BX = 3
 	}
