@@ -44,27 +44,34 @@ struct QHead {
 }
 
 // qf16 widens the IEEE half in the low 16 bits of h exactly (subnormals
-// included, which unpack2x16float may flush).
+// included, which unpack2x16float may flush): a normal half is rebiased by
+// shifting its exponent and mantissa into place, a subnormal is m · 2⁻²⁴.
 fn qf16(h: u32) -> f32 {
-    let e = (h >> 10u) & 0x1fu;
-    let m = h & 0x3ffu;
-    var v = bitcast<f32>(((e + 112u) << 23u) | (m << 13u));
-    if (e == 0u) {
-        v = f32(m) * 5.9604644775390625e-8; // m · 2⁻²⁴
-    } else if (e == 31u) {
-        v = bitcast<f32>(0x7f800000u | (m << 13u));
-    }
-    return select(v, -v, (h & 0x8000u) != 0u);
+    let a = h & 0x7fffu;
+    var v = bitcast<f32>((a << 13u) + 0x38000000u);                    // exponent + 127 - 15
+    v = select(v, f32(a) * 5.9604644775390625e-8, a < 0x400u);        // zero, subnormal
+    v = select(v, bitcast<f32>((a << 13u) | 0x7f800000u), a >= 0x7c00u); // inf, NaN
+    return bitcast<f32>(bitcast<u32>(v) | ((h & 0x8000u) << 16u));
 }
 
-// qbytes: the 4 bytes of w as unsigned values, byte 0 first.
+// qbytes: the 4 bytes of w as unsigned values, byte 0 first. Each byte goes
+// into the mantissa of 2²³ (whose last bit is worth 1), and 2²³ comes off:
+// exact, and cheaper than an integer-to-float conversion (a quarter-rate
+// instruction on NVIDIA).
 fn qbytes(w: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu));
+    return qb(w, 0.0);
 }
 
-// qsbytes: the 4 bytes of w as int8 values, byte 0 first.
+// qb: the 4 bytes of w, byte 0 first, minus bias (an integer below 2²³), exactly.
+fn qb(w: u32, bias: f32) -> vec4<f32> {
+    let m = ((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu)) | vec4<u32>(0x4b000000u);
+    return bitcast<vec4<f32>>(m) - (8388608.0 + bias);
+}
+
+// qsbytes: the 4 bytes of w as int8 values, byte 0 first (the sign bit
+// flipped makes them unsigned, 128 more).
 fn qsbytes(w: u32) -> vec4<f32> {
-    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+    return qb(w ^ 0x80808080u, 128.0);
 }
 
 // qbits: bits 0-3 of b, one to a lane, shifted up to bit 4 (a fifth quant bit).
@@ -155,5 +162,134 @@ fn qvals_{{$a}}(blk: u32, unit: u32, i: u32, h: QHead) -> vec4<f32> {
 // qload_{{$a}}: qvals_{{$a}} with its own qhead_{{$a}}.
 fn qload_{{$a}}(blk: u32, unit: u32, i: u32) -> vec4<f32> {
     return qvals_{{$a}}(blk, unit, i, qhead_{{$a}}(blk, unit));
+}
+{{end}}
+
+{{/*
+Chunks, for kernels where consecutive threads take consecutive words of a
+row (the matvec): chunk c of a block (0 … QBS/8-1) is one word of its quants
+(two of Q8_0), 8 values, so the words a warp reads lie side by side. Its
+values are two runs of 4, at x vec4 offsets qxoff(c) from the block's first
+value; their scales are decoded by the thread that reads them.
+
+  {{template "quant_chunk_common" (kernels.QuantFn{Fmt})}}  once: QChunk, QCHead, qxoff
+  {{template "quant_chunk" (kernels.QuantFn{Fmt, Arr: "A"})}}
+      qchead_A(blk, c) -> QCHead        the chunk's scales (the same for c and c + 1, c even)
+      qcbody_A(blk, c, h) -> QChunk     its values
+*/}}
+
+{{define "quant_chunk_common"}}
+// QChunk is 8 values of a block: a at x vec4 offset qxoff(c).x of the
+// block, b at qxoff(c).y.
+struct QChunk {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+// QCHead is what a chunk's values are scaled with (lib_quant's qchead says
+// which format keeps what where).
+struct QCHead {
+    a: f32,
+    b: f32,
+    c: f32,
+    d: f32,
+    h: u32,
+}
+
+// qxoff: the x vec4 offsets (from the block's first value) of chunk c's two runs of values.
+fn qxoff(c: u32) -> vec2<u32> {
+{{- if eq .Fmt "Q8_0"}}
+    return vec2<u32>(2u * c, 2u * c + 1u);             // values 8c … 8c+7
+{{- else if or (eq .Fmt "Q4_K") (eq .Fmt "Q5_K")}}
+    let g = c >> 3u;                                   // quant word 8g + i: units 2g and 2g+1
+    return vec2<u32>(16u * g + (c & 7u), 16u * g + 8u + (c & 7u));
+{{- else if eq .Fmt "Q6_K"}}
+    let base = 32u * (c >> 4u) + 8u * ((c >> 3u) & 1u) + (c & 7u); // half h, unit m, word i
+    return vec2<u32>(base, base + 16u);                // units m and m + 2 of the half
+{{- else}}
+    return vec2<u32>(c, c + 4u);                       // values 4c … and 16 + 4c …
+{{- end}}
+}
+
+// q5hi: bits 0-3 of b, one to a byte, as bit 4 of each (the fifth quant bit of Q5_0 and Q5_1).
+fn q5hi(b: u32) -> u32 {
+    return (((b & 0xfu) * 0x00204081u) & 0x01010101u) << 4u;
+}
+{{end}}
+
+{{define "quant_chunk"}}
+{{- $a := .Arr}}
+// qchead_{{$a}}: the scales of chunk c of the {{.Fmt}} block at word blk of
+// {{$a}}, which chunk c + 1 shares when c is even.
+fn qchead_{{$a}}(blk: u32, c: u32) -> QCHead {
+{{- if or (eq .Fmt "Q8_0") (eq .Fmt "Q4_0")}}
+    return QCHead(qf16({{$a}}[blk]), 0.0, 0.0, 0.0, 0u);
+{{- else if eq .Fmt "Q4_1"}}
+    let dm = {{$a}}[blk];
+    return QCHead(qf16(dm), qf16(dm >> 16u), 0.0, 0.0, 0u);
+{{- else if eq .Fmt "Q5_0"}}
+    return QCHead(qf16({{$a}}[blk]), 0.0, 0.0, 0.0, {{$a}}[blk + 1u]);
+{{- else if eq .Fmt "Q5_1"}}
+    let dm = {{$a}}[blk];
+    return QCHead(qf16(dm), qf16(dm >> 16u), 0.0, 0.0, {{$a}}[blk + 1u]);
+{{- else if or (eq .Fmt "Q4_K") (eq .Fmt "Q5_K")}}
+    // units 2g and 2g+1 (g = c / 8): d·sc and dmin·m of each, exact products
+    let dm = {{$a}}[blk];
+    let d = qf16(dm);
+    let dmin = qf16(dm >> 16u);
+    let g = c >> 3u;
+    let s0 = {{$a}}[blk + 1u];
+    let s1 = {{$a}}[blk + 2u];
+    let s2 = {{$a}}[blk + 3u];
+    let sa = qkscale(s0, s1, s2, 2u * g);
+    let sb = qkscale(s0, s1, s2, 2u * g + 1u);
+    return QCHead(d * sa.x, dmin * sa.y, d * sb.x, dmin * sb.y, 0u);
+{{- else if eq .Fmt "Q6_K"}}
+    // ql word c = 16h + 8m + i holds units m (low nibbles) and m + 2 (high)
+    // of half h; 16-value scale n = 8h + 2·unit + (i ≥ 4): d·scale of each
+    let n = 8u * (c >> 4u) + 2u * ((c >> 3u) & 1u) + select(0u, 1u, (c & 7u) >= 4u);
+    let sw = vec2<u32>({{$a}}[blk + 48u + (n >> 2u)], {{$a}}[blk + 49u + (n >> 2u)]); // bytes n, n + 4
+    let sc = vec2<f32>(bitcast<vec2<i32>>(sw << vec2<u32>(24u - 8u * (n & 3u))) >> vec2<u32>(24u));
+    let d = qf16({{$a}}[blk + 52u]);
+    return QCHead(d * sc.x, d * sc.y, 0.0, 0.0, 0u);
+{{- end}}
+}
+
+// qcbody_{{$a}}: chunk c of the {{.Fmt}} block at word blk of {{$a}}, with its scales h.
+fn qcbody_{{$a}}(blk: u32, c: u32, h: QCHead) -> QChunk {
+{{- if eq .Fmt "Q8_0"}}
+    return QChunk(qsbytes({{$a}}[blk + 1u + 2u * c]) * h.a, qsbytes({{$a}}[blk + 2u + 2u * c]) * h.a);
+{{- else if eq .Fmt "Q4_0"}}
+    let q = {{$a}}[blk + 1u + c];
+    return QChunk(qb(q & 0x0f0f0f0fu, 8.0) * h.a, qb((q >> 4u) & 0x0f0f0f0fu, 8.0) * h.a);
+{{- else if eq .Fmt "Q4_1"}}
+    let q = {{$a}}[blk + 1u + c];
+    return QChunk(qbytes(q & 0x0f0f0f0fu) * h.a + h.b, qbytes((q >> 4u) & 0x0f0f0f0fu) * h.a + h.b);
+{{- else if eq .Fmt "Q5_0"}}
+    let q = {{$a}}[blk + 2u + c];
+    return QChunk(qb((q & 0x0f0f0f0fu) | q5hi(h.h >> (4u * c)), 16.0) * h.a,
+                  qb(((q >> 4u) & 0x0f0f0f0fu) | q5hi(h.h >> (16u + 4u * c)), 16.0) * h.a);
+{{- else if eq .Fmt "Q5_1"}}
+    let q = {{$a}}[blk + 2u + c];
+    return QChunk(qbytes((q & 0x0f0f0f0fu) | q5hi(h.h >> (4u * c))) * h.a + h.b,
+                  qbytes(((q >> 4u) & 0x0f0f0f0fu) | q5hi(h.h >> (16u + 4u * c))) * h.a + h.b);
+{{- else if eq .Fmt "Q4_K"}}
+    let q = {{$a}}[blk + 4u + c];
+    return QChunk(qbytes(q & 0x0f0f0f0fu) * h.a - h.b, qbytes((q >> 4u) & 0x0f0f0f0fu) * h.c - h.d);
+{{- else if eq .Fmt "Q5_K"}}
+    // fifth bits: bit 2g (unit 2g) and 2g+1 of qh word c % 8
+    let q = {{$a}}[blk + 12u + c];
+    let qh = {{$a}}[blk + 4u + (c & 7u)] >> (2u * (c >> 3u));
+    let lo = (q & 0x0f0f0f0fu) | ((qh & 0x01010101u) << 4u);
+    let hi = ((q >> 4u) & 0x0f0f0f0fu) | (((qh >> 1u) & 0x01010101u) << 4u);
+    return QChunk(qbytes(lo) * h.a - h.b, qbytes(hi) * h.c - h.d);
+{{- else if eq .Fmt "Q6_K"}}
+    // top bits: bits 2m, 2m+1 (unit m) and 2m+4, 2m+5 (unit m + 2) of qh word 8h + i
+    let ql = {{$a}}[blk + c];
+    let qh = {{$a}}[blk + 32u + 8u * (c >> 4u) + (c & 7u)] >> (2u * ((c >> 3u) & 1u));
+    let lo = (ql & 0x0f0f0f0fu) | ((qh & 0x03030303u) << 4u);
+    let hi = ((ql >> 4u) & 0x0f0f0f0fu) | (((qh >> 4u) & 0x03030303u) << 4u);
+    return QChunk(qb(lo, 32.0) * h.a, qb(hi, 32.0) * h.b);
+{{- end}}
 }
 {{end}}

@@ -1,6 +1,6 @@
 // matvec: y[b, r] = Σ_c W[r, c] · x[b, c] for the B tokens of a decode step
-// (B = 1 for one sequence, up to 8 for a batch of sequences), each weight
-// row read once for all B tokens, with an epilogue.
+// (B = 1 for one sequence, up to 32 for a batch of sequences), each weight
+// read once for all B tokens, with an epilogue.
 //
 // Epilogues (EPI), o = b · out_stride + out0 + r:
 //   store   out[o] = y[b, r]
@@ -8,8 +8,8 @@
 //   swiglu  out[o] = SiLU(gate_r · x_b) · (up_r · x_b)      (Qwen3 MLP gate/up)
 //
 // With NORM, each x_b is first RMS-normalised with weight nw (Qwen3RMSNorm),
-// in the same dispatch: every workgroup sums x_b² itself (x is B tokens, a
-// few KiB, read from cache), then y = scale_b · Σ_c W[r, c] · x[b, c] · nw[c]
+// in the same dispatch: every workgroup sums x_b² itself (x is B tokens,
+// read from cache), then y = scale_b · Σ_c W[r, c] · x[b, c] · nw[c]
 // with scale_b = 1 / sqrt(mean(x_b²) + eps). That saves the standalone
 // rmsnorm dispatch in front of the projection, which costs more in dispatch
 // latency than the repeated sum does.
@@ -31,24 +31,35 @@
 // (a row of odd length then starts in the middle of a u32).
 //
 // Quantized weights (Quant: DType one of the GGUF block types) are rows of
-// blocks in lib_quant.wgsl's layout, read as u32 words: a thread takes whole
-// 32-value units of a block (decoded in registers, x read as vec4s; cols is a
-// multiple of 32), QBS values and QBW words a block.
+// blocks in lib_quant.wgsl's layout, read as u32 words in chunks (lib_quant's
+// qchead and qcbody: one word of quants, 8 values, decoded with its scales
+// in registers): the TPR threads of a row take consecutive runs of CPT chunks
+// (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
+// of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
+// two (CPT 2, fewer instructions a value). cols is a multiple of the block
+// size.
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
 // first output element of token 0), out_stride (elements between tokens of
 // out), eps (NORM only).
 //
-// Layout: Rows rows per workgroup, TPR threads per row (power of two). The TPR
-// threads of a row read consecutive 16-byte chunks, sum in f32, and reduce
-// through a tree in workgroup memory (naga 0.13 has no subgroup operations).
+// Layout: WG threads, TPR threads per row group (a power of two), R rows per
+// group (consecutive), so ROWS = R · WG / TPR rows per workgroup. The TPR
+// threads of a group stride along the row (16-byte chunks of halves or f32,
+// one quant chunk), read x once for all R rows and B tokens, and sum in
+// f32; the R · B partial sums of each thread are then reduced over the
+// group through a tree in workgroup memory (naga 0.13 has no subgroup
+// operations), RC of them a round, so that the reduction array stays RC · WG
+// floats however large B is. Rows past the end are read as the last row
+// (no branch in the loop) and not written.
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
-// Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, TPR, WT and XT
-// (the element types of the weight and x arrays), XW (f32 values per XT),
-// BX, BNW, BOut (binding numbers); Quant, QW and QU (lib_quant's arrays w and
-// wu), QBS, QBW.
+// Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
+// RC, Rounds and NormRounds (the first partial sum, token, of each round),
+// CPT, WT and XT (the element types of the weight and x arrays), XW (f32
+// values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
+// (lib_quant's arrays w and wu), QBS, QBW.
 
 struct Params {
     rows: u32,
@@ -72,20 +83,27 @@ struct Params {
 {{- end}}
 @group(0) @binding({{.BOut}}) var<storage, read_write> out: array<f32>;
 
-const ROWS = {{.Rows}}u;
-const TPR = {{.TPR}}u;
-const WG = {{mul .Rows .TPR}}u;
+const ROWS = {{.Rows}}u;  // rows per workgroup
+const R = {{.R}}u;        // rows per thread group
+const TPR = {{.TPR}}u;    // threads per group
+const WG = {{.WG}}u;
 const B = {{.B}}u;
+const NA = {{mul .R .B}}u; // partial sums per thread: [R, B]
+const RC = {{.RC}}u;      // partial sums reduced per round
+{{- if .Quant}}
+const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
+{{- end}}
 
-var<workgroup> red: array<f32, {{mul .B (mul .Rows .TPR)}}>;   // [B, WG]
+var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 {{- if eq .Epi "swiglu"}}
-var<workgroup> red2: array<f32, {{mul .B (mul .Rows .TPR)}}>;
+var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
 
 {{if .Quant}}
 {{- template "quant_common" .}}
-{{- template "quant" .QW}}
-{{- if eq .Epi "swiglu"}}{{template "quant" .QU}}{{end}}
+{{- template "quant_chunk_common" .QW}}
+{{- template "quant_chunk" .QW}}
+{{- if eq .Epi "swiglu"}}{{template "quant_chunk" .QU}}{{end}}
 {{end}}
 {{if .Vec}}{{if eq .DType "BF16"}}
 // dot8 multiplies 8 packed bf16 weights by x values xa (elements 0-3) and xb (4-7).
@@ -118,173 +136,252 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 {{end}}
-@compute @workgroup_size({{mul .Rows .TPR}})
+{{- $swiglu := eq .Epi "swiglu"}}
+@compute @workgroup_size({{.WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let lane = lid % TPR;
-    let r = (wid.x + wid.y * nwg.x) * ROWS + lid / TPR;
-    let valid = r < p.rows;
+    let r0 = ((wid.x + wid.y * nwg.x) * (WG / TPR) + lid / TPR) * R; // the group's first row
     let xrow = p.cols / {{.XW}}u;   // x elements (of XT) per token
-{{- if .Norm}}
-    // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup.
-    for (var b = 0u; b < B; b++) {
-        var ss = 0.0;
-        for (var j = lid; j < xrow; j += WG) {
-            let v = x[b * xrow + j];
-            ss += {{if eq .XW 4}}dot(v, v){{else}}v * v{{end}};
-        }
-        red[b * WG + lid] = ss;
+    // The rows the group reads, inside the bindings (past the end: the last row).
+    var wr: array<u32, R>;
+{{- if $swiglu}}
+    var ur: array<u32, R>;
+{{- end}}
+    for (var rr = 0u; rr < R; rr++) {
+        wr[rr] = p.w_row0 + min(r0 + rr, p.rows - 1u);
+{{- if $swiglu}}
+        ur[rr] = p.u_row0 + min(r0 + rr, p.rows - 1u);
+{{- end}}
     }
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            for (var b = 0u; b < B; b++) {
-                red[b * WG + lid] += red[b * WG + lid + s];
+{{- if .Norm}}
+    // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup,
+    // RC tokens a round (the rounds written out).
+    var scale: array<f32, B>;
+{{- range .NormRounds}}
+    {
+        let b0 = {{.}}u;
+        for (var i = 0u; i < RC; i++) {
+            var ss = 0.0;
+            if (b0 + i < B) {
+                for (var j = lid; j < xrow; j += WG) {
+                    let v = x[(b0 + i) * xrow + j];
+                    ss += {{if eq $.XW 4}}dot(v, v){{else}}v * v{{end}};
+                }
             }
+            red[i * WG + lid] = ss;
         }
         workgroupBarrier();
+        for (var s = WG / 2u; s > 0u; s >>= 1u) {
+            if (lid < s) {
+                for (var i = 0u; i < RC; i++) {
+                    red[i * WG + lid] += red[i * WG + lid + s];
+                }
+            }
+            workgroupBarrier();
+        }
+        for (var i = 0u; i < RC; i++) {
+            if (b0 + i < B) {
+                scale[b0 + i] = inverseSqrt(red[i * WG] / f32(p.cols) + p.eps);
+            }
+        }
+        workgroupBarrier(); // every thread has read red before it is reused
     }
-    var scale: array<f32, B>;
-    for (var b = 0u; b < B; b++) {
-        scale[b] = inverseSqrt(red[b * WG] / f32(p.cols) + p.eps);
-    }
-    workgroupBarrier(); // every thread has read red before it is reused
 {{- end}}
-    var acc: array<f32, B>;
-{{- if eq .Epi "swiglu"}}
-    var acc2: array<f32, B>;
 {{- end}}
-    if (valid) {
+    var acc: array<f32, NA>;   // acc[rr * B + b]
+{{- if $swiglu}}
+    var acc2: array<f32, NA>;
+{{- end}}
 {{- if .Quant}}
-        let nu = p.cols / 32u;            // 32-value units per row
-        let bpr = p.cols / {{.QBS}}u;     // blocks per row
-        let wb = (p.w_row0 + r) * bpr;
-{{- if eq .Epi "swiglu"}}
-        let ub = (p.u_row0 + r) * bpr;
+    let bpr = p.cols / {{.QBS}}u;      // blocks per row
+    let nq = p.cols / {{mul 8 .CPT}}u;      // runs of CPT chunks per row
+    for (var q = lane; q < nq; q += TPR) {
+        let bi = q / {{div .QBS (mul 8 .CPT)}}u;          // block of the row
+        let c0 = (q % {{div .QBS (mul 8 .CPT)}}u) * CPT;  // first chunk of the run
+        var wblk: array<u32, R>;
+        var wh: array<QCHead, R>;
+{{- if $swiglu}}
+        var ublk: array<u32, R>;
+        var uh: array<QCHead, R>;
 {{- end}}
-        for (var u = lane; u < nu; u += TPR) {
-            let unit = u % {{div .QBS 32}}u;
-            let blk = (wb + u / {{div .QBS 32}}u) * {{.QBW}}u;
-            let hw = qhead_w(blk, unit);
-{{- if eq .Epi "swiglu"}}
-            let ublk = (ub + u / {{div .QBS 32}}u) * {{.QBW}}u;
-            let hu = qhead_wu(ublk, unit);
+        for (var rr = 0u; rr < R; rr++) {
+            wblk[rr] = (wr[rr] * bpr + bi) * {{.QBW}}u;
+            wh[rr] = qchead_w(wblk[rr], c0);
+{{- if $swiglu}}
+            ublk[rr] = (ur[rr] * bpr + bi) * {{.QBW}}u;
+            uh[rr] = qchead_wu(ublk[rr], c0);
 {{- end}}
-            for (var i = 0u; i < 8u; i++) {
-                let wv = qvals_w(blk, unit, i, hw);
-{{- if eq .Epi "swiglu"}}
-                let uv = qvals_wu(ublk, unit, i, hu);
+        }
+        for (var k = 0u; k < CPT; k++) {
+            let c = c0 + k;
+            let xo = vec2<u32>(bi * {{div .QBS 4}}u) + qxoff(c);
+            var wa: array<vec4<f32>, R>;
+            var wb: array<vec4<f32>, R>;
+{{- if $swiglu}}
+            var ua: array<vec4<f32>, R>;
+            var ub: array<vec4<f32>, R>;
 {{- end}}
-                let c = 8u * u + i;
-                for (var b = 0u; b < B; b++) {
-                    let xv = x[b * xrow + c]{{if .Norm}} * nw[c]{{end}};
-                    acc[b] += dot(wv, xv);
-{{- if eq .Epi "swiglu"}}
-                    acc2[b] += dot(uv, xv);
+            for (var rr = 0u; rr < R; rr++) {
+                let v = qcbody_w(wblk[rr], c, wh[rr]);
+                wa[rr] = v.a;
+                wb[rr] = v.b;
+{{- if $swiglu}}
+                let vu = qcbody_wu(ublk[rr], c, uh[rr]);
+                ua[rr] = vu.a;
+                ub[rr] = vu.b;
+{{- end}}
+            }
+{{- if .Norm}}
+            let na = nw[xo.x];
+            let nb = nw[xo.y];
+{{- end}}
+            for (var b = 0u; b < B; b++) {
+                let xa = x[b * xrow + xo.x]{{if .Norm}} * na{{end}};
+                let xb = x[b * xrow + xo.y]{{if .Norm}} * nb{{end}};
+                for (var rr = 0u; rr < R; rr++) {
+                    acc[rr * B + b] += dot(wa[rr], xa) + dot(wb[rr], xb);
+{{- if $swiglu}}
+                    acc2[rr * B + b] += dot(ua[rr], xa) + dot(ub[rr], xb);
 {{- end}}
                 }
             }
         }
+    }
 {{- else if .Vec}}
+{{- $n := "8u"}}{{if eq .DType "F32"}}{{$n = "4u"}}{{end}}
+    let nc = p.cols / {{$n}};
+    for (var j = lane; j < nc; j += TPR) {
+        var wv: array<{{.WT}}, R>;
+{{- if $swiglu}}
+        var uv: array<{{.WT}}, R>;
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            wv[rr] = w[wr[rr] * nc + j];
+{{- if $swiglu}}
+            uv[rr] = wu[ur[rr] * nc + j];
+{{- end}}
+        }
+{{- if .Norm}}
 {{- if eq .DType "F32"}}
-        let nc = p.cols / 4u;
-        let wb = (p.w_row0 + r) * nc;
-{{- if eq .Epi "swiglu"}}
-        let ub = (p.u_row0 + r) * nc;
-{{- end}}
-        for (var j = lane; j < nc; j += TPR) {
-            let wv = w[wb + j];
-{{- if eq .Epi "swiglu"}}
-            let uv = wu[ub + j];
-{{- end}}
-            for (var b = 0u; b < B; b++) {
-                let xv = x[b * xrow + j]{{if .Norm}} * nw[j]{{end}};
-                acc[b] += dot(wv, xv);
-{{- if eq .Epi "swiglu"}}
-                acc2[b] += dot(uv, xv);
-{{- end}}
-            }
-        }
+        let nj = nw[j];
 {{- else}}
-        let nc = p.cols / 8u;
-        let wb = (p.w_row0 + r) * nc;
-{{- if eq .Epi "swiglu"}}
-        let ub = (p.u_row0 + r) * nc;
+        let na = nw[2u * j];
+        let nb = nw[2u * j + 1u];
 {{- end}}
-        for (var j = lane; j < nc; j += TPR) {
-            let wv = w[wb + j];
-{{- if eq .Epi "swiglu"}}
-            let uv = wu[ub + j];
 {{- end}}
-            for (var b = 0u; b < B; b++) {
-                let xa = x[b * xrow + 2u * j]{{if .Norm}} * nw[2u * j]{{end}};
-                let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nw[2u * j + 1u]{{end}};
-                acc[b] += dot8(wv, xa, xb);
-{{- if eq .Epi "swiglu"}}
-                acc2[b] += dot8(uv, xa, xb);
-{{- end}}
-            }
-        }
-{{- end}}
-{{- else}}
-        let wb = (p.w_row0 + r) * p.cols;
-{{- if eq .Epi "swiglu"}}
-        let ub = (p.u_row0 + r) * p.cols;
-{{- end}}
-        for (var c = lane; c < p.cols; c += TPR) {
+        for (var b = 0u; b < B; b++) {
 {{- if eq .DType "F32"}}
-            let wv = w[wb + c];
-{{- if eq .Epi "swiglu"}}
-            let uv = wu[ub + c];
+            let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
+            for (var rr = 0u; rr < R; rr++) {
+                acc[rr * B + b] += dot(wv[rr], xv);
+{{- if $swiglu}}
+                acc2[rr * B + b] += dot(uv[rr], xv);
+{{- end}}
+            }
+{{- else}}
+            let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
+            let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
+            for (var rr = 0u; rr < R; rr++) {
+                acc[rr * B + b] += dot8(wv[rr], xa, xb);
+{{- if $swiglu}}
+                acc2[rr * B + b] += dot8(uv[rr], xa, xb);
+{{- end}}
+            }
+{{- end}}
+        }
+    }
+{{- else}}
+    for (var c = lane; c < p.cols; c += TPR) {
+        var wv: array<f32, R>;
+{{- if $swiglu}}
+        var uv: array<f32, R>;
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+{{- if eq .DType "F32"}}
+            wv[rr] = w[wr[rr] * p.cols + c];
+{{- if $swiglu}}
+            uv[rr] = wu[ur[rr] * p.cols + c];
 {{- end}}
 {{- else}}
-            let g = wb + c;
-            let wv = at(w[g >> 1u], g & 1u);
-{{- if eq .Epi "swiglu"}}
-            let gu = ub + c;
-            let uv = at(wu[gu >> 1u], gu & 1u);
+            let g = wr[rr] * p.cols + c;
+            wv[rr] = at(w[g >> 1u], g & 1u);
+{{- if $swiglu}}
+            let gu = ur[rr] * p.cols + c;
+            uv[rr] = at(wu[gu >> 1u], gu & 1u);
 {{- end}}
 {{- end}}
-            for (var b = 0u; b < B; b++) {
-                let xv = x[b * xrow + c]{{if .Norm}} * nw[c]{{end}};
-                acc[b] += wv * xv;
-{{- if eq .Epi "swiglu"}}
-                acc2[b] += uv * xv;
+        }
+{{- if .Norm}}
+        let nc = nw[c];
+{{- end}}
+        for (var b = 0u; b < B; b++) {
+            let xv = x[b * xrow + c]{{if .Norm}} * nc{{end}};
+            for (var rr = 0u; rr < R; rr++) {
+                acc[rr * B + b] += wv[rr] * xv;
+{{- if $swiglu}}
+                acc2[rr * B + b] += uv[rr] * xv;
 {{- end}}
             }
         }
-{{- end}}
     }
-    for (var b = 0u; b < B; b++) {
-        red[b * WG + lid] = acc[b];
-{{- if eq .Epi "swiglu"}}
-        red2[b * WG + lid] = acc2[b];
 {{- end}}
-    }
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var b = 0u; b < B; b++) {
-                red[b * WG + lid] += red[b * WG + lid + s];
-{{- if eq .Epi "swiglu"}}
-                red2[b * WG + lid] += red2[b * WG + lid + s];
+    // Sum each partial over the group, RC a round (the rounds written out,
+    // so that every index into acc is a constant once the loops over i are
+    // unrolled and acc can stay in registers); lane 0 keeps the totals in acc.
+{{- range .Rounds}}
+    {
+        let i0 = {{.}}u;
+        for (var i = 0u; i < RC; i++) {
+            if (i0 + i < NA) {
+                red[i * WG + lid] = acc[i0 + i];
+{{- if $swiglu}}
+                red2[i * WG + lid] = acc2[i0 + i];
 {{- end}}
             }
         }
         workgroupBarrier();
-    }
-    if (valid && lane == 0u) {
-        for (var b = 0u; b < B; b++) {
-            let o = b * p.out_stride + p.out0 + r;
-            let y = red[b * WG + lid]{{if .Norm}} * scale[b]{{end}};
-{{- if eq .Epi "store"}}
-            out[o] = y;
-{{- else if eq .Epi "add"}}
-            out[o] = out[o] + y;
-{{- else if eq .Epi "swiglu"}}
-            out[o] = silu(y) * red2[b * WG + lid]{{if .Norm}} * scale[b]{{end}};
+        for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+            if (lane < s) {
+                for (var i = 0u; i < RC; i++) {
+                    red[i * WG + lid] += red[i * WG + lid + s];
+{{- if $swiglu}}
+                    red2[i * WG + lid] += red2[i * WG + lid + s];
 {{- end}}
+                }
+            }
+            workgroupBarrier();
+        }
+        if (lane == 0u) {
+            for (var i = 0u; i < RC; i++) {
+                if (i0 + i < NA) {
+                    acc[i0 + i] = red[i * WG + lid];
+{{- if $swiglu}}
+                    acc2[i0 + i] = red2[i * WG + lid];
+{{- end}}
+                }
+            }
+        }
+        workgroupBarrier(); // every total is read before red is reused
+    }
+{{- end}}
+    if (lane == 0u) {
+        for (var rr = 0u; rr < R; rr++) {
+            let r = r0 + rr;
+            if (r < p.rows) {
+                for (var b = 0u; b < B; b++) {
+                    let o = b * p.out_stride + p.out0 + r;
+                    let y = acc[rr * B + b]{{if .Norm}} * scale[b]{{end}};
+{{- if eq .Epi "store"}}
+                    out[o] = y;
+{{- else if eq .Epi "add"}}
+                    out[o] = out[o] + y;
+{{- else if $swiglu}}
+                    out[o] = silu(y) * acc2[rr * B + b]{{if .Norm}} * scale[b]{{end}};
+{{- end}}
+                }
+            }
         }
     }
 }

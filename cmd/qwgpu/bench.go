@@ -113,6 +113,7 @@ func cmdBench(args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
 	parallel := fs.IntSlice("parallel", nil, "also run the decode test with N sequences decoding together in one step (a list: 2,4,8); t/s counts every sequence's tokens")
+	tuneList := fs.String("tune", "", "run every test once per kernel layout, a list of QWGPU_TUNE settings separated by ';' (e.g. 'matvec_rows=1;matvec_rows=2'; an empty one is the default), the model loaded once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -137,6 +138,17 @@ func cmdBench(args []string) error {
 	}
 	if len(*parallel) > 0 && *tg == 0 {
 		return fmt.Errorf("--parallel needs the decode test (-n > 0)")
+	}
+	if *tuneList != "" {
+		// Every setting is checked before the model loads.
+		for _, ts := range strings.Split(*tuneList, ";") {
+			if err := kernels.SetTune(ts); err != nil {
+				return fmt.Errorf("--tune %q: %w", ts, err)
+			}
+		}
+		if err := kernels.SetTune(""); err != nil {
+			return err
+		}
 	}
 	mf.slots = slots
 	var m *model
@@ -221,72 +233,92 @@ func cmdBench(args []string) error {
 		}
 		return ids
 	}
-	if *pp > 0 {
-		prompt := randomTokens(*pp)
-		r, err := measureShown(fmt.Sprintf("pp%d", *pp), *reps, *pp, func() (time.Duration, error) {
-			e.Reset()
-			start := time.Now()
-			_, err := e.FeedArgmax(prompt)
-			return time.Since(start), err
-		})
-		if err != nil {
-			return fmt.Errorf("pp%d: %w", *pp, err)
+	// With --tune, the tests run once per layout setting, the graphs made
+	// again for each (the weights stay loaded); the profile below uses the
+	// last setting.
+	settings := []string{""}
+	if *tuneList != "" {
+		settings = strings.Split(*tuneList, ";")
+	}
+	for _, ts := range settings {
+		suffix := ""
+		if *tuneList != "" {
+			if err := kernels.SetTune(ts); err != nil {
+				return fmt.Errorf("--tune %q: %w", ts, err)
+			}
+			if err := e.Rebuild(); err != nil {
+				return fmt.Errorf("--tune %q: %w", ts, err)
+			}
+			suffix = " [" + ts + "]"
 		}
-		r.Test = fmt.Sprintf("pp%d", *pp)
-		rep.Results = append(rep.Results, r)
-		row(r)
-	}
-	depths := []int{0}
-	if *depth > 0 {
-		depths = append(depths, *depth)
-	}
-	if *tg > 0 {
-		for _, d := range depths {
-			var prefix []int
-			if d > 0 {
-				prefix = randomTokens(d)
-			}
-			first := rng.IntN(m.cfg.VocabSize)
-			name := fmt.Sprintf("tg%d", *tg)
-			if d > 0 {
-				name += fmt.Sprintf(" @ d%d", d)
-			}
-			r, err := measureShown(name, *reps, *tg, func() (time.Duration, error) {
+		if *pp > 0 {
+			prompt := randomTokens(*pp)
+			r, err := measureShown(fmt.Sprintf("pp%d", *pp)+suffix, *reps, *pp, func() (time.Duration, error) {
 				e.Reset()
-				if d > 0 {
-					if _, err := e.FeedArgmax(prefix); err != nil {
-						return 0, err
-					}
-				}
-				// Greedy decoding as `qwgpu run --greedy` does it: the GPU
-				// feeds itself its argmax, the host reads each token back.
 				start := time.Now()
-				n := 0
-				err := e.DecodeGreedy(first, *tg, func(int) bool { n++; return true })
-				if err == nil && n != *tg {
-					err = fmt.Errorf("%d of %d tokens generated", n, *tg)
-				}
+				_, err := e.FeedArgmax(prompt)
 				return time.Since(start), err
 			})
 			if err != nil {
-				return fmt.Errorf("tg%d: %w", *tg, err)
+				return fmt.Errorf("pp%d%s: %w", *pp, suffix, err)
 			}
-			r.Test, r.Depth = name, d
+			r.Test = fmt.Sprintf("pp%d", *pp) + suffix
 			rep.Results = append(rep.Results, r)
 			row(r)
 		}
-	}
-	for _, b := range *parallel {
-		name := fmt.Sprintf("tg%d x%d", *tg, b)
-		r, err := measureShown(name, *reps, b**tg, func() (time.Duration, error) {
-			return decodeBatch(e, b, *tg, rng.IntN(m.cfg.VocabSize))
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		depths := []int{0}
+		if *depth > 0 {
+			depths = append(depths, *depth)
 		}
-		r.Test = name
-		rep.Results = append(rep.Results, r)
-		row(r)
+		if *tg > 0 {
+			for _, d := range depths {
+				var prefix []int
+				if d > 0 {
+					prefix = randomTokens(d)
+				}
+				first := rng.IntN(m.cfg.VocabSize)
+				name := fmt.Sprintf("tg%d", *tg)
+				if d > 0 {
+					name += fmt.Sprintf(" @ d%d", d)
+				}
+				name += suffix
+				r, err := measureShown(name, *reps, *tg, func() (time.Duration, error) {
+					e.Reset()
+					if d > 0 {
+						if _, err := e.FeedArgmax(prefix); err != nil {
+							return 0, err
+						}
+					}
+					// Greedy decoding as `qwgpu run --greedy` does it: the GPU
+					// feeds itself its argmax, the host reads each token back.
+					start := time.Now()
+					n := 0
+					err := e.DecodeGreedy(first, *tg, func(int) bool { n++; return true })
+					if err == nil && n != *tg {
+						err = fmt.Errorf("%d of %d tokens generated", n, *tg)
+					}
+					return time.Since(start), err
+				})
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				r.Test, r.Depth = name, d
+				rep.Results = append(rep.Results, r)
+				row(r)
+			}
+		}
+		for _, b := range *parallel {
+			name := fmt.Sprintf("tg%d x%d", *tg, b) + suffix
+			r, err := measureShown(name, *reps, b**tg, func() (time.Duration, error) {
+				return decodeBatch(e, b, *tg, rng.IntN(m.cfg.VocabSize))
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			r.Test = name
+			rep.Results = append(rep.Results, r)
+			row(r)
+		}
 	}
 	if *profile {
 		bw, err := kernels.CopyBandwidth(dev)

@@ -413,3 +413,23 @@ func TestBenchParallel(t *testing.T) {
 	r = qwgpu(t, "bench", "--shape", "tiny", "-n", "0", "--parallel", "2")
 	requireCleanError(t, r, "--parallel needs the decode test")
 }
+
+// --tune runs every test once per layout setting on the one loaded model,
+// each result named with its setting; a bad setting is a clean error.
+func TestBenchTune(t *testing.T) {
+	needGPU(t)
+	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3",
+		"--tune", "matvec_rows=2;;matvec_wg=64,matvec_tpr=8", "--json"}, testBackend()...)...)
+	requireOK(t, r)
+	var b benchJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	want := []string{"tg4 [matvec_rows=2]", "tg4 x3 [matvec_rows=2]", "tg4 []", "tg4 x3 []",
+		"tg4 [matvec_wg=64,matvec_tpr=8]", "tg4 x3 [matvec_wg=64,matvec_tpr=8]"}
+	require.Len(t, b.Results, len(want))
+	for i, w := range want {
+		require.Equal(t, w, b.Results[i].Test)
+		require.Greater(t, b.Results[i].TokPerSec, 0.0)
+	}
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--tune", "matvec_rows=2;nope=1"}, testBackend()...)...)
+	requireCleanError(t, r, `--tune "nope=1": unknown key "nope"`)
+}

@@ -83,7 +83,10 @@ func nextPow2(n int) int {
 // tuneKnobs overrides kernel layouts for sweeps (QWGPU_TUNE, tune.go);
 // zero values mean the automatic choice.
 type tuneKnobs struct {
-	matvecTPR    int          // threads per row in matvec
+	matvecTPR    int          // threads per row group in matvec
+	matvecR      int          // rows per thread group in matvec
+	matvecWG     int          // matvec workgroup size
+	matvecCPT    int          // consecutive quant chunks a matvec thread takes
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

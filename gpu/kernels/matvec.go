@@ -51,37 +51,81 @@ type matvecParams struct {
 
 // MatVecVars are wgsl/matvec.wgsl's template variables.
 type MatVecVars struct {
-	DType  string // F32, BF16, F16
+	DType  string // F32, BF16, F16 or a block type (Quant)
 	Vec    bool   // 16-byte loads
 	Epi    Epilogue
 	Norm   bool
-	B      int // tokens per dispatch
-	Rows   int // weight rows per workgroup
-	TPR    int // threads per row; Rows·TPR a power of two
-	WT, XT string
-	XW     int
-	BX     int
-	BNW    int
-	BOut   int
-	Quant  bool
-	QW, QU QuantFn
-	QBS    int // values per block (Quant)
-	QBW    int // u32 words per block on the device (Quant)
+	B      int   // tokens per dispatch
+	Rows   int   // weight rows per workgroup: R · WG / TPR
+	R      int   // rows per thread group
+	TPR    int   // threads per group, a power of two
+	WG     int   // threads per workgroup, a power of two
+	RC     int   // partial sums per thread reduced per round
+	Rounds []int // the first partial sum of each round: 0, RC, … < R·B
+	// NormRounds are the first token of each round of the norm's sums.
+	NormRounds []int
+	CPT        int // consecutive quant chunks a thread takes (Quant): 1 or 2
+	WT, XT     string
+	XW         int
+	BX         int
+	BNW        int
+	BOut       int
+	Quant      bool
+	QW, QU     QuantFn
+	QBS        int // values per block (Quant)
+	QBW        int // u32 words per block on the device (Quant)
 }
 
 // MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
 // batches run through MatMul.
-const MaxMatVecBatch = 8
+const MaxMatVecBatch = 32
 
-// matvecLayout picks rows per workgroup and threads per row from the number
-// of loads per row: about 4 loads per thread, at most 64 threads per row, 256
-// threads per workgroup.
-func matvecLayout(loads int) (rows, tpr int) {
+// matvecTargetGroups is the number of workgroups below which the layout
+// stops giving a thread group more rows: about two per SM of a large GPU
+// (132 on the H200), so that a 1024-row matrix still fills the device; half
+// that from 4 tokens on, where each workgroup has B times the work and x
+// reads (shared by a group's rows) outnumber weight reads.
+const matvecTargetGroups = 256
+
+// matvecLayout picks the layout for a dispatch of rows rows of loads
+// loads each (16-byte chunks, quant chunks or elements), batch tokens and
+// acc partial sums a row (batch, twice with SwiGLU): about 4 loads per thread, at most 64
+// threads per row, 256 threads per workgroup; a thread group takes two
+// rows (reading x once for both) while that leaves at least
+// matvecTargetGroups workgroups and at most 64 partial sums a thread.
+// QWGPU_TUNE's matvec_tpr, matvec_rows (R) and matvec_wg override.
+func matvecLayout(loads, rows, batch, acc int) (r, tpr, wg int) {
 	tpr = min(64, nextPow2(ceilDiv(loads, 4)))
 	if tune.matvecTPR > 0 {
 		tpr = tune.matvecTPR
 	}
-	return 256 / tpr, tpr
+	wg = 256
+	if tune.matvecWG > 0 {
+		wg = tune.matvecWG
+	}
+	tpr = min(tpr, wg)
+	r = 1
+	target := matvecTargetGroups
+	if batch >= 4 {
+		target /= 2
+	}
+	if 2*acc <= 64 && ceilDiv(rows, 2*wg/tpr) >= target {
+		r = 2
+	}
+	if tune.matvecR > 0 {
+		r = tune.matvecR
+	}
+	return r, tpr, wg
+}
+
+// matvecRedCap is the most floats the reduction arrays take together: 16
+// KiB, the WebGPU default limit (and what most GPUs give a workgroup
+// without cutting occupancy), or 256 on GL (smallWorkgroupArrays).
+func matvecRedCap(d *gpu.Device) int {
+	if smallWorkgroupArrays(d) {
+		return 256
+	}
+	return 4096
 }
 
 // checkLinear validates a projection's matrices and activation buffers for
@@ -158,13 +202,19 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 		if l.Epi == SwiGLU && seg.dts[0] != seg.dts[1] {
 			return fail(fmt.Errorf("rows %d… are %v in the gate matrix and %v in the up matrix", seg.r0, seg.dts[0], seg.dts[1]))
 		}
-		v := matvecVars(seg.dts[0], l.Epi, l.Norm != nil, batch, cols)
-		red := 4 * batch * v.Rows * v.TPR
+		v, err := matvecVars(seg.dts[0], l.Epi, l.Norm != nil, batch, cols, seg.n, matvecRedCap(d))
+		if err != nil {
+			return fail(err)
+		}
+		red := 4 * v.RC * v.WG
 		if l.Epi == SwiGLU {
 			red *= 2
 		}
 		if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
 			return fail(err)
+		}
+		if uint64(v.WG) > uint64(d.Limits().MaxComputeInvocationsPerWorkgroup) {
+			return fail(fmt.Errorf("%d threads a workgroup, the device allows %d", v.WG, d.Limits().MaxComputeInvocationsPerWorkgroup))
 		}
 		kern, err := d.Kernel("matvec", v)
 		if err != nil {
@@ -197,17 +247,25 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 	return ops, nil
 }
 
-// matvecVars fills wgsl/matvec.wgsl's template for weights of dt.
-func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols int) MatVecVars {
+// matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
+// rows of weights of dt, with reduction arrays of at most redCap floats.
+func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
 	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2}
 	loads := cols
 	switch {
 	case dt.IsQuantized():
-		// a thread decodes about two 32-value units
+		// chunks of 8 values, one word of quants each
 		v.Quant, v.WT, v.XT, v.XW = true, "u32", "vec4<f32>", 4
 		v.QBS, v.QBW = quantShape(dt)
 		v.QW, v.QU = QuantFn{Fmt: v.DType, Arr: "w"}, QuantFn{Fmt: v.DType, Arr: "wu"}
-		loads = ceilDiv(cols/32*4, 2)
+		v.CPT = 1
+		if tune.matvecCPT > 0 {
+			v.CPT = tune.matvecCPT
+		}
+		if v.CPT != 1 && v.CPT != 2 {
+			return v, fmt.Errorf("bad layout: %d chunks a thread, want 1 or 2", v.CPT)
+		}
+		loads = cols / 8 / v.CPT
 	case vecLoads(dt, cols) && dt == weights.F32:
 		v.Vec, v.WT, v.XT, v.XW = true, "vec4<f32>", "vec4<f32>", 4
 		loads = cols / 4
@@ -217,7 +275,24 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols int) MatV
 	case dt != weights.F32:
 		v.WT = "u32"
 	}
-	v.Rows, v.TPR = matvecLayout(loads)
+	acc, arrays := batch, 1
+	if epi == SwiGLU {
+		acc, arrays = 2*batch, 2
+	}
+	v.R, v.TPR, v.WG = matvecLayout(loads, rows, batch, acc)
+	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
+		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
+	}
+	v.Rows = v.R * v.WG / v.TPR
+	// Partial sums reduced per round: as many as fit in redCap floats (all
+	// of a thread's if they do), at least one.
+	v.RC = max(1, min(max(v.R*batch, batch), redCap/(v.WG*arrays)))
+	for i := 0; i < v.R*batch; i += v.RC {
+		v.Rounds = append(v.Rounds, i)
+	}
+	for b := 0; norm && b < batch; b += v.RC {
+		v.NormRounds = append(v.NormRounds, b)
+	}
 	if epi == SwiGLU {
 		v.BX = 3
 	}
@@ -225,5 +300,5 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols int) MatV
 	if norm {
 		v.BOut++
 	}
-	return v
+	return v, nil
 }

@@ -138,7 +138,7 @@ func quantOnBackend(s *gpu.Scope, dt weights.DType) bool {
 func quantCols(dt weights.DType, blocks int) int { return blocks * dt.BlockSize() }
 
 // Every block type through the matvec: every epilogue, the fused norm,
-// batches 1 to 8, odd row counts, rows of an odd number of blocks.
+// batches 1 to 32, odd row counts, rows of an odd number of blocks.
 func TestMatVecQuant(t *testing.T) {
 	var cases []linearCase
 	for _, dt := range quantTypes {
@@ -147,6 +147,8 @@ func TestMatVecQuant(t *testing.T) {
 			linearCase{3, 41, quantCols(dt, 5), dt, Add, false},
 			linearCase{5, 67, quantCols(dt, 3), dt, SwiGLU, true},
 			linearCase{2, 130, quantCols(dt, 1), dt, Store, true},
+			linearCase{17, 37, quantCols(dt, 3), dt, Add, true},
+			linearCase{32, 29, quantCols(dt, 1), dt, SwiGLU, true},
 		)
 	}
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
@@ -245,10 +247,64 @@ func TestMatVec(t *testing.T) {
 			linearCase{2, 130, 1024, dt, Store, true},
 		)
 	}
-	cases = append(cases, linearCase{1, 33, 81, weights.F32, Store, true}, linearCase{5, 7, 4099, weights.F32, Add, false})
+	cases = append(cases, linearCase{1, 33, 81, weights.F32, Store, true}, linearCase{5, 7, 4099, weights.F32, Add, false},
+		// batches past 8: the reduction in rounds
+		linearCase{9, 35, 256, weights.BF16, Add, false}, linearCase{16, 70, 136, weights.BF16, SwiGLU, true},
+		linearCase{32, 21, 88, weights.F32, Store, true}, linearCase{31, 19, 83, weights.BF16, Add, false},
+		linearCase{32, 25, 96, weights.BF16, SwiGLU, false})
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
 			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
+		}
+	})
+}
+
+// The matvec in layouts the automatic choice takes on large matrices only
+// or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
+// matvec_cpt): several rows a thread group, with a row count that leaves
+// the last group partial, small and large groups, two chunks of quants a
+// thread, every batch from 1 to 32 on one float and one block type.
+func TestMatVecLayouts(t *testing.T) {
+	type layout struct{ r, tpr, wg, cpt int }
+	layouts := []layout{{2, 8, 64, 2}, {4, 16, 256, 1}, {3, 1, 32, 2}, {2, 64, 128, 1}}
+	var cases []linearCase
+	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
+		cols := 96
+		if dt.IsQuantized() {
+			cols = quantCols(dt, 2)
+		}
+		cases = append(cases,
+			linearCase{1, 45, cols, dt, Store, false},
+			linearCase{6, 23, cols, dt, SwiGLU, true},
+			linearCase{20, 31, cols, dt, Add, true})
+	}
+	cases = append(cases, linearCase{3, 13, 81, weights.BF16, SwiGLU, true}, linearCase{2, 9, 85, weights.F32, Add, false})
+	for _, dt := range []weights.DType{weights.Q4_0, weights.Q4_1, weights.Q5_1, weights.Q5_K} {
+		cases = append(cases, linearCase{3, 19, quantCols(dt, 2), dt, SwiGLU, true})
+	}
+	all := len(cases) // cases before this run in every layout, the batches in one each
+	for b := 1; b <= MaxMatVecBatch; b++ {
+		c := linearCase{b, 11, 88, weights.BF16, SwiGLU, b%3 == 0}
+		if b%2 == 0 {
+			c.cols, c.dt = quantCols(weights.Q4_K, 2), weights.Q4_K
+		}
+		cases = append(cases, c)
+	}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		gl := s.Device().Info().Backend == "gl"
+		for i, l := range layouts {
+			for j, c := range cases {
+				// GL compiles each shader for seconds: one layout a case there.
+				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt) {
+					continue
+				}
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+					saved := tune
+					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT = l.r, l.tpr, l.wg, l.cpt
+					defer func() { tune = saved }()
+					runLinear(t, s, c, false)
+				})
+			}
 		}
 	})
 }

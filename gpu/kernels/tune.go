@@ -12,6 +12,10 @@ import (
 //
 //	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,attn_splits=64,attn_lanes=4,matvec_tpr=32,qkv_tpr=16
 //
+// matvec_tpr, matvec_rows and matvec_wg set the matvec's threads per row
+// group, rows per group and workgroup size (matvecLayout); matvec_cpt the
+// consecutive chunks of quants a thread takes (1 or 2, matvecVars).
+//
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
 // preparation with the kernel's own error.
@@ -31,6 +35,24 @@ func init() {
 // knob: QWGPU_TUNE=qkv_fused=false.
 var FusedQKVDecode = true
 
+// SetTune sets the layout knobs to QWGPU_TUNE's settings followed by s
+// (the same key=value list), so that one process can measure several
+// layouts (qwgpu bench --tune): ops prepared before keep their layouts,
+// those prepared after take the new ones. An invalid s is an error here.
+// Not safe while kernels are being prepared.
+func SetTune(s string) error {
+	tune, FusedQKVDecode = tuneKnobs{}, true
+	if env := os.Getenv("QWGPU_TUNE"); env != "" {
+		if err := parseTune(env); err != nil {
+			tune, FusedQKVDecode = tuneKnobs{}, true // reported once at start, ignored
+		}
+	}
+	if s == "" {
+		return nil
+	}
+	return parseTune(s)
+}
+
 func parseTune(s string) error {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(kv, "=")
@@ -48,11 +70,11 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes,
-					"matvec_tpr": &tune.matvecTPR, "qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG,
-					"rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT,
+					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
 			return fmt.Errorf("unknown key %q", k)

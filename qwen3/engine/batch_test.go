@@ -11,14 +11,14 @@ import (
 )
 
 // A batched decode step gives each sequence the logits it gets decoded
-// alone, for batches on the matvec path (2, 3) and on the matmul path
-// (more than kernels.MaxMatVecBatch rows), with sequences at different
+// alone, for batches on the matvec path (2, 3, 10, and kernels.MaxMatVecBatch)
+// and on the matmul path (one more), with sequences at different
 // positions in their own slots, and greedy continuations stay identical.
 func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
 	const steps = 6
-	for _, batch := range []int{2, 3, 10} {
+	for _, batch := range []int{2, 3, 10, kernels.MaxMatVecBatch, kernels.MaxMatVecBatch + 1} {
 		t.Run(fmt.Sprint(batch), func(t *testing.T) {
 			e, err := Load(d, g.cfg, g.ck, Options{Ctx: 96, PrefillChunk: 32, Slots: batch})
 			require.NoError(t, err)

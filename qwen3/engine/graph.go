@@ -16,7 +16,7 @@ type mode struct {
 }
 
 // matvec reports whether the projections read each weight once per step
-// with a matvec of the step's tokens (decode of up to 8 sequences), or
+// with a matvec of the step's tokens (decode of up to kernels.MaxMatVecBatch = 32 sequences), or
 // through the tiled matmul (prefill, larger batches).
 func (m mode) matvec() bool { return !m.prefill && m.rows <= kernels.MaxMatVecBatch }
 
@@ -68,6 +68,21 @@ func (e *Engine) decodeGraph(rows int) (*graph, error) {
 	}
 	e.decode[rows] = g
 	return g, nil
+}
+
+// Rebuild makes the prefill graph again and drops the decode graphs (made
+// again on first use), so that later steps use the kernels' layouts as they
+// are now: after kernels.SetTune, one loaded model is measured in several
+// layouts (qwgpu bench --tune). The old graphs' ops stay in the engine's
+// scope until Close.
+func (e *Engine) Rebuild() error {
+	g, err := e.build(mode{rows: e.prefill.rows, prefill: true})
+	if err != nil {
+		return err
+	}
+	e.prefill = g
+	clear(e.decode)
+	return nil
 }
 
 // build lowers the model for mode m. The model is the same in every mode;
