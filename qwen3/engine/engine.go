@@ -133,6 +133,10 @@ type Engine struct {
 	decode  map[int]*graph // by batch size, made on first use
 	// timings collects per-op GPU times on a profiling device.
 	timings []gpu.OpTiming
+	// topk holds the top-k passes by (rows, k), made on first use (read.go),
+	// all writing topkOut.
+	topk    map[[2]int][]*gpu.Op
+	topkOut *gpu.Buffer
 }
 
 // Load uploads a model to dev and prepares its steps.
