@@ -1,7 +1,10 @@
 package llm
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
@@ -11,19 +14,25 @@ import (
 // the two kinds of step. The GPU engine is one; the CPU reference, one
 // cache per slot, is the other.
 type backend interface {
+	Config() qwen3.Config
 	Context() int
 	SlotLen(slot int) int
 	Truncate(slot, n int) error
-	// FeedSlot appends tokens to a slot and returns the last one's logits.
-	FeedSlot(slot int, tokens []int) ([]float32, error)
-	// Decode feeds one token to each of several distinct slots in one step.
-	Decode(slots, tokens []int) ([][]float32, error)
+	// FeedRead appends tokens to a slot and reads what want asks of the
+	// last one's logits (k candidates for engine.WantTopK).
+	FeedRead(slot int, tokens []int, want engine.Want, k int) (engine.Row, error)
+	// DecodeRead feeds one token to each of several distinct slots in one
+	// step and reads what want asks of each row.
+	DecodeRead(slots, tokens []int, want []engine.Want, k int) ([]engine.Row, error)
 }
 
 var _ backend = (*engine.Engine)(nil)
 
 // cpuBackend runs the CPU reference model with one cache per slot; a
-// "batched" step is one step per slot.
+// "batched" step is one step per slot. It computes every row's logits and
+// answers the reads from them on the host, as the GPU's argmax and top-k
+// kernels do: the argmax's lowest id on a tie, the candidates ranked by
+// logit then id, and NaN or infinities an error of the row.
 type cpuBackend struct {
 	model  *qwen3.Model
 	caches []*qwen3.Cache
@@ -38,6 +47,7 @@ func newCPUBackend(m *qwen3.Model, ctx, slots int) *cpuBackend {
 	return b
 }
 
+func (b *cpuBackend) Config() qwen3.Config { return b.model.Config }
 func (b *cpuBackend) Context() int         { return b.ctx }
 func (b *cpuBackend) SlotLen(slot int) int { return b.caches[slot].Len }
 
@@ -52,22 +62,50 @@ func (b *cpuBackend) Truncate(slot, n int) error {
 	return nil
 }
 
-func (b *cpuBackend) FeedSlot(slot int, tokens []int) ([]float32, error) {
+func (b *cpuBackend) FeedRead(slot int, tokens []int, want engine.Want, k int) (engine.Row, error) {
 	o, err := b.model.Prefill(b.caches[slot], tokens, false)
 	if err != nil {
-		return nil, err
+		return engine.Row{}, err
 	}
-	return o.LogitsAt(o.T - 1), nil
+	return hostRead(o.LogitsAt(o.T-1), want, k, b.caches[slot].Len-1), nil
 }
 
-func (b *cpuBackend) Decode(slots, tokens []int) ([][]float32, error) {
-	out := make([][]float32, len(slots))
+func (b *cpuBackend) DecodeRead(slots, tokens []int, want []engine.Want, k int) ([]engine.Row, error) {
+	out := make([]engine.Row, len(slots))
 	for i, s := range slots {
-		l, err := b.FeedSlot(s, tokens[i:i+1])
+		r, err := b.FeedRead(s, tokens[i:i+1], want[i], k)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = l
+		out[i] = r
 	}
 	return out, nil
+}
+
+// hostRead answers a read from a whole row of logits.
+func hostRead(logits []float32, want engine.Want, k, pos int) engine.Row {
+	best := 0
+	for id, v := range logits {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return engine.Row{Err: fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", pos)}
+		}
+		if v > logits[best] {
+			best = id
+		}
+	}
+	r := engine.Row{ID: best}
+	switch want {
+	case engine.WantTopK:
+		ids := make([]int, len(logits))
+		for i := range ids {
+			ids[i] = i
+		}
+		slices.SortStableFunc(ids, func(a, b int) int { return cmp.Compare(logits[b], logits[a]) })
+		for _, id := range ids[:min(k, len(ids))] {
+			r.TopK = append(r.TopK, engine.Candidate{ID: id, Logit: logits[id]})
+		}
+	case engine.WantLogits:
+		r.Logits = logits
+	}
+	return r
 }

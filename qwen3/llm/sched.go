@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
 )
@@ -41,6 +42,7 @@ type sequence struct {
 	seen     []int // prompt and output, for the repetition penalty
 	counts   map[int]int
 	sampler  *sample.Sampler
+	want     engine.Want // what a step reads back for this sequence (readFor)
 	res      Result
 	started  time.Time // admitted
 	first    time.Time // first token drawn
@@ -57,6 +59,7 @@ type slotState struct {
 type scheduler struct {
 	b      backend
 	ctxLen int
+	vocab  int
 
 	mu     sync.Mutex
 	queue  []*request
@@ -70,10 +73,13 @@ type scheduler struct {
 	clock uint64
 	// afterChunk, when set (tests), runs after each prefill chunk.
 	afterChunk func(slot, fed int)
+	// wholeRows (tests) reads every row whole: the reference that the
+	// smaller reads must match token for token.
+	wholeRows bool
 }
 
 func newScheduler(b backend, slots, ctxLen int) *scheduler {
-	s := &scheduler{b: b, ctxLen: ctxLen, slots: make([]slotState, slots),
+	s := &scheduler{b: b, ctxLen: ctxLen, vocab: b.Config().VocabSize, slots: make([]slotState, slots),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.stats.Parallel = slots
 	s.stats.BatchSteps = make([]uint64, slots)
@@ -223,7 +229,7 @@ func (s *scheduler) start(r *request, slot, common int) {
 	s.clock++
 	sl.used = s.clock
 	q := &sequence{req: r, slot: slot, feed: r.prompt[keep:], pending: -1, seen: slices.Clone(r.prompt),
-		counts: map[int]int{}, sampler: sample.New(r.params), started: time.Now()}
+		counts: map[int]int{}, sampler: sample.New(r.params), want: s.readFor(r), started: time.Now()}
 	q.res.PromptTokens, q.res.CachedTokens, q.res.Seed = len(r.prompt), keep, r.params.Seed
 	sl.seq = q
 	s.stats.PromptTokens += uint64(len(r.prompt))
@@ -247,7 +253,11 @@ func (s *scheduler) prefillStep() {
 		return
 	}
 	part := q.feed[:min(prefillChunk, len(q.feed))]
-	logits, err := s.b.FeedSlot(q.slot, part)
+	want, k := engine.WantID, 0 // nothing is drawn after a chunk that is not the last
+	if len(part) == len(q.feed) {
+		want, k = q.want, q.req.params.TopK
+	}
+	row, err := s.b.FeedRead(q.slot, part, want, k)
 	if err != nil {
 		s.fail(q, err)
 		return
@@ -267,7 +277,7 @@ func (s *scheduler) prefillStep() {
 	s.stats.TTFTSum += q.first.Sub(q.req.queued)
 	s.stats.TTFTCount++
 	s.mu.Unlock()
-	s.draw(q, logits)
+	s.draw(q, row)
 }
 
 // decodeStep feeds every decoding sequence its pending token in one
@@ -275,6 +285,8 @@ func (s *scheduler) prefillStep() {
 func (s *scheduler) decodeStep() {
 	var batch []*sequence
 	var slots, tokens []int
+	var want []engine.Want
+	k := 0 // the most candidates a top-k row asks for
 	for i := range s.slots {
 		q := s.slots[i].seq
 		if q == nil || q.pending < 0 {
@@ -285,12 +297,15 @@ func (s *scheduler) decodeStep() {
 			continue
 		}
 		batch = append(batch, q)
-		slots, tokens = append(slots, q.slot), append(tokens, q.pending)
+		slots, tokens, want = append(slots, q.slot), append(tokens, q.pending), append(want, q.want)
+		if q.want == engine.WantTopK {
+			k = max(k, q.req.params.TopK)
+		}
 	}
 	if len(batch) == 0 {
 		return
 	}
-	rows, err := s.b.Decode(slots, tokens)
+	rows, err := s.b.DecodeRead(slots, tokens, want, k)
 	if err != nil {
 		for _, q := range batch {
 			s.fail(q, err)
@@ -308,22 +323,65 @@ func (s *scheduler) decodeStep() {
 	}
 }
 
-// draw samples a sequence's next token from its logits and hands it on.
-func (s *scheduler) draw(q *sequence, logits []float32) {
-	pos := s.b.SlotLen(q.slot) - 1
-	for id, v := range logits {
-		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
-			s.fail(q, fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config make the computation overflow", pos, id, v))
-			return
-		}
+// readFor chooses what a step reads back for a request's next token: as
+// little as its sampler needs to draw exactly the token it would draw
+// from the whole row.
+func (s *scheduler) readFor(r *request) engine.Want {
+	switch {
+	case s.wholeRows:
+		return engine.WantLogits
+	case r.presence != 0 || r.frequency != 0 || r.params.Penalised():
+		// Penalties change the logits of tokens already seen, which may
+		// lie outside any set of candidates computed before them: only
+		// the whole row gives the exact distribution.
+		return engine.WantLogits
+	case r.params.Greedy():
+		return engine.WantID // the GPU's argmax: the lowest id on a tie, as the sampler's
+	case r.params.TopKSuffices(kernels.MaxTopK, s.vocab):
+		return engine.WantTopK
+	}
+	// Top-k off (or above what the kernel returns): top-p and min-p need
+	// every token's probability.
+	return engine.WantLogits
+}
+
+// draw picks a sequence's next token from what its step read back and
+// hands it on.
+func (s *scheduler) draw(q *sequence, row engine.Row) {
+	if row.Err != nil {
+		// The argmax and top-k kernels flag non-finite logits; every read
+		// checks them.
+		s.fail(q, row.Err)
+		return
 	}
 	r := q.req
-	if r.presence != 0 || r.frequency != 0 {
-		for id, n := range q.counts {
-			logits[id] -= float32(r.presence + r.frequency*float64(n))
+	var id int
+	var err error
+	switch q.want {
+	case engine.WantID:
+		id = row.ID
+	case engine.WantTopK:
+		ids, logits := make([]int, len(row.TopK)), make([]float32, len(row.TopK))
+		for i, c := range row.TopK {
+			ids[i], logits[i] = c.ID, c.Logit
 		}
+		id, err = q.sampler.SampleTopK(ids, logits)
+	default:
+		logits := row.Logits
+		pos := s.b.SlotLen(q.slot) - 1
+		for id, v := range logits {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				s.fail(q, fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config make the computation overflow", pos, id, v))
+				return
+			}
+		}
+		if r.presence != 0 || r.frequency != 0 {
+			for id, n := range q.counts {
+				logits[id] -= float32(r.presence + r.frequency*float64(n))
+			}
+		}
+		id, err = q.sampler.Sample(logits, q.seen)
 	}
-	id, err := q.sampler.Sample(logits, q.seen)
 	if err != nil {
 		s.fail(q, err)
 		return
