@@ -636,7 +636,7 @@ func TestTopK(t *testing.T) {
 					}
 					x[2*n+n/2] = float32(math.Inf(1)) // row 2: flagged
 					x[4*n-1] = float32(math.NaN())    // row 3: flagged, and its NaN never wins
-					x[3*n] = 100 // (with n = 1, row 3 is finite)
+					x[3*n] = 100                      // (with n = 1, row 3 is finite)
 					out := must[*gpu.Buffer](t)(s.Buffer("out", TopKBytes(rows, k)))
 					ops := must[[]*gpu.Op](t)(NewTopK(s, TopK{Out: out, X: upload(t, s, "x", x), N: n, Rows: rows, K: k, Label: "topk"}))
 					runStep(t, s.Device(), nil, ops...)
