@@ -10,10 +10,10 @@ import (
 )
 
 // openServeBackend loads the model --model names for serving, with
-// --parallel batch slots. ctxSet tells whether --ctx was given: without
+// --parallel batch slots and at most maxQueue requests waiting. ctxSet tells whether --ctx was given: without
 // it llm bounds its default by the model.
-func openServeBackend(ctx context.Context, f *modelFlags, parallel int, ctxSet bool) (serve.Backend, func(), error) {
-	opt := llm.Options{Backend: f.backend, Adapter: f.adapter, DType: f.dtype, Parallel: parallel}
+func openServeBackend(ctx context.Context, f *modelFlags, parallel, maxQueue int, ctxSet bool) (serve.Backend, func(), error) {
+	opt := llm.Options{Backend: f.backend, Adapter: f.adapter, DType: f.dtype, Parallel: parallel, MaxQueue: maxQueue}
 	if ctxSet {
 		opt.Ctx = f.ctx
 	}

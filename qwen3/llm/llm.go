@@ -54,6 +54,9 @@ type Options struct {
 	// Parallel is the number of sequences decoded together, each in its
 	// own KV cache slot (0: 1).
 	Parallel int
+	// MaxQueue bounds the requests waiting for a slot: one more is refused
+	// at once with a *QueueFullError (ErrQueueFull). 0: no bound.
+	MaxQueue int
 	// Progress, if set, is called as the weights load with the bytes done
 	// and the total.
 	Progress func(done, total int64)
@@ -121,6 +124,9 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	}
 	if opt.Parallel < 0 {
 		return nil, fmt.Errorf("parallel %d: must be >= 0", opt.Parallel)
+	}
+	if opt.MaxQueue < 0 {
+		return nil, fmt.Errorf("max queue %d: must be >= 0 (0: no bound)", opt.MaxQueue)
 	}
 	if opt.Ctx < 0 {
 		return nil, fmt.Errorf("context of %d positions: must be >= 0", opt.Ctx)
@@ -194,6 +200,7 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	info.LoadTime = time.Since(start)
 	m.info = info
 	m.s = newScheduler(b, slots, info.Ctx)
+	m.s.maxQueue = opt.MaxQueue
 	go m.s.run()
 	return m, nil
 }

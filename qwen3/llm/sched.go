@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -56,17 +57,42 @@ type slotState struct {
 	used    uint64 // when last admitted (a counter), for LRU reuse
 }
 
+// ErrQueueFull is returned, as a *QueueFullError, for a request that
+// finds Options.MaxQueue requests already waiting for a slot: a server
+// answers it with 429 and the client retries later, instead of waiting
+// behind a queue that would outlast its timeout.
+var ErrQueueFull = errors.New("llm: the queue is full")
+
+// QueueFullError is ErrQueueFull with what a client needs to retry.
+type QueueFullError struct {
+	Queued int // requests waiting for a slot
+	// RetryAfter estimates when a slot frees up for it: the requests
+	// ahead, spread over the slots, times the mean time a request has
+	// held a slot (at least a second).
+	RetryAfter time.Duration
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("the server is busy: %d requests are waiting for a slot; retry in %v", e.Queued, e.RetryAfter)
+}
+
+func (e *QueueFullError) Is(target error) bool { return target == ErrQueueFull }
+
 type scheduler struct {
-	b      backend
-	ctxLen int
-	vocab  int
+	b        backend
+	ctxLen   int
+	vocab    int
+	maxQueue int // 0: no bound
 
 	mu     sync.Mutex
 	queue  []*request
 	closed bool
 	stats  Stats
-	wake   chan struct{}
-	done   chan struct{}
+	// held sums the time finished requests held a slot, for RetryAfter.
+	held      time.Duration
+	heldCount int
+	wake      chan struct{}
+	done      chan struct{}
 
 	// Owned by the scheduler goroutine.
 	slots []slotState
@@ -93,12 +119,25 @@ func (s *scheduler) submit(r *request) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.maxQueue > 0 && len(s.queue) >= s.maxQueue {
+		return &QueueFullError{Queued: len(s.queue), RetryAfter: s.retryAfter()}
+	}
 	r.queued = time.Now()
 	s.queue = append(s.queue, r)
 	s.stats.Requests++
 	s.stats.Queued = len(s.queue)
 	s.poke()
 	return nil
+}
+
+// retryAfter estimates when a request queued now would get a slot.
+func (s *scheduler) retryAfter() time.Duration {
+	wait := time.Second
+	if s.heldCount > 0 {
+		mean := s.held / time.Duration(s.heldCount)
+		wait = max(wait, mean*time.Duration(len(s.queue)+1)/time.Duration(len(s.slots)))
+	}
+	return wait.Round(time.Second)
 }
 
 func (s *scheduler) poke() {
@@ -433,6 +472,8 @@ func (s *scheduler) finish(q *sequence, reason string, err error) {
 	}
 	s.slots[q.slot].seq = nil
 	s.mu.Lock()
+	s.held += time.Since(q.started)
+	s.heldCount++
 	s.stats.Active = s.active()
 	switch reason {
 	case "cancelled":
