@@ -15,11 +15,11 @@ import (
 // {"error":{"message","type","param","code"}}.
 type apiError struct {
 	status     int
-	retryAfter int // seconds, for the Retry-After header; 0: none
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
+	retryAfter int     // seconds, for the Retry-After header; 0: none
+	Message    string  `json:"message"`
+	Type       string  `json:"type"`
+	Param      *string `json:"param"`
+	Code       *string `json:"code"`
 }
 
 func (e *apiError) Error() string { return e.Message }
