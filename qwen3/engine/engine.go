@@ -137,6 +137,10 @@ type Engine struct {
 	// all writing topkOut.
 	topk    map[[2]int][]*gpu.Op
 	topkOut *gpu.Buffer
+	// chainable are the slots of the last step when it was a DecodeStart,
+	// whose argmax rows a chained step may take as its tokens; nil after
+	// any other step.
+	chainable []int
 }
 
 // Load uploads a model to dev and prepares its steps.

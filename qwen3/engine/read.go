@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/gpu/kernels"
@@ -185,4 +186,85 @@ func (e *Engine) topkOps(rows, k int) ([]*gpu.Op, error) {
 	}
 	e.topk[key] = ops
 	return ops, nil
+}
+
+// PendingDecode is a decode step submitted and not yet waited for.
+type PendingDecode struct {
+	p       *gpu.Pending
+	slotPos []int // each row's position
+	read    func() []Row
+}
+
+// DecodeStart is DecodeRead without waiting: it submits the step and
+// returns, so that the host can submit the next step while the GPU runs
+// this one. tokens nil chains the step: each row is fed the argmax of the
+// same row of the step submitted just before, which must have been a
+// DecodeStart of the same slots in the same order (greedy decoding
+// without the host between steps, as DecodeGreedy does for one
+// sequence). Each slot advances at once; Wait gives the rows.
+func (e *Engine) DecodeStart(slots, tokens []int, want []Want, k int) (*PendingDecode, error) {
+	n := len(slots)
+	if len(want) != n || n == 0 || n > len(e.pos) || (tokens != nil && len(tokens) != n) {
+		return nil, fmt.Errorf("decode of %d slots with %d tokens and %d reads (at most %d slots)", n, len(tokens), len(want), len(e.pos))
+	}
+	if err := e.checkWant(want, k); err != nil {
+		return nil, err
+	}
+	chained := tokens == nil
+	if chained && !slices.Equal(e.chainable, slots) {
+		return nil, fmt.Errorf("a chained decode step of slots %v after a step of slots %v: only the argmax of the same rows can feed it", slots, e.chainable)
+	}
+	rows := make([]kernels.StepRow, n)
+	seen := map[int]bool{}
+	for i, s := range slots {
+		t := 0 // a chained row's token is checked by the argmax that made it
+		if !chained {
+			t = tokens[i]
+		}
+		if err := e.checkTokens(s, []int{t}); err != nil {
+			return nil, err
+		}
+		if seen[s] {
+			return nil, fmt.Errorf("slot %d twice in one step", s)
+		}
+		seen[s] = true
+		rows[i] = kernels.StepRow{Slot: s, Pos: e.pos[s]}
+	}
+	g, err := e.decodeGraph(n)
+	if err != nil {
+		return nil, err
+	}
+	r, err := e.begin(rows, tokens)
+	if err != nil {
+		return nil, err
+	}
+	g.record(r, chained)
+	read := e.recordReads(r, want, k)
+	p, err := r.Start()
+	if err != nil {
+		e.chainable = nil
+		return nil, fmt.Errorf("decode step of %d sequences: %w", n, err)
+	}
+	pos := make([]int, n)
+	for i, s := range slots {
+		pos[i] = e.pos[s]
+		e.pos[s]++
+	}
+	e.chainable = slices.Clone(slots)
+	return &PendingDecode{p: p, slotPos: pos, read: read}, nil
+}
+
+// Wait waits for the step and returns its rows, as DecodeRead does.
+func (p *PendingDecode) Wait() ([]Row, error) {
+	if err := p.p.Wait(); err != nil {
+		return nil, fmt.Errorf("decode step of %d sequences: %w", len(p.slotPos), err)
+	}
+	rows := p.read()
+	for i := range rows {
+		if rows[i].Err != nil {
+			// The step advanced the slot; its row was the position before.
+			rows[i].Err = fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", p.slotPos[i])
+		}
+	}
+	return rows, nil
 }

@@ -123,3 +123,66 @@ func TestReadsFlagNonFinite(t *testing.T) {
 		require.ErrorContains(t, r.Err, "the logits at position 3 are not finite", "row %d", i)
 	}
 }
+
+// Chained decode steps, each submitted before the previous one is waited
+// for and fed its argmax rows on the GPU, give the tokens of steps fed
+// by the host; a chain must keep its slots.
+func TestDecodeStartChained(t *testing.T) {
+	d := testDevice(t)
+	g := loadGolden(t, "gqa-untied-extremek-f32")
+	const batch, steps = 3, 5
+	e, err := Load(d, g.cfg, g.ck, Options{Ctx: 96, PrefillChunk: 32, Slots: batch})
+	require.NoError(t, err)
+	defer e.Close()
+	slots, first := []int{2, 0, 1}, make([]int, batch)
+	for i, s := range slots {
+		r, err := e.FeedRead(s, g.cases[i%len(g.cases)].InputIDs, WantID, 0)
+		require.NoError(t, err)
+		first[i] = r.ID
+	}
+	start := make([]int, batch)
+	for i, s := range slots {
+		start[i] = e.SlotLen(s)
+	}
+	want := slices.Repeat([]Want{WantID}, batch)
+	var byHost [][]int
+	tokens := first
+	for range steps {
+		rows, err := e.DecodeRead(slots, tokens, want, 0)
+		require.NoError(t, err)
+		tokens = make([]int, batch)
+		for i, r := range rows {
+			require.NoError(t, r.Err)
+			tokens[i] = r.ID
+		}
+		byHost = append(byHost, tokens)
+	}
+	for i, s := range slots {
+		require.NoError(t, e.Truncate(s, start[i]))
+	}
+	p, err := e.DecodeStart(slots, first, want, 0)
+	require.NoError(t, err)
+	for k := range steps {
+		var next *PendingDecode
+		if k+1 < steps {
+			next, err = e.DecodeStart(slots, nil, want, 0)
+			require.NoError(t, err)
+		}
+		rows, err := p.Wait()
+		require.NoError(t, err)
+		for i, r := range rows {
+			require.NoError(t, r.Err)
+			require.Equal(t, byHost[k][i], r.ID, "step %d row %d", k, i)
+		}
+		p = next
+	}
+	for i, s := range slots {
+		require.Equal(t, start[i]+steps, e.SlotLen(s))
+	}
+	_, err = e.DecodeStart([]int{0, 1}, nil, want[:2], 0)
+	require.ErrorContains(t, err, "a chained decode step of slots [0 1] after a step of slots [2 0 1]")
+	_, err = e.FeedRead(0, []int{1}, WantID, 0)
+	require.NoError(t, err)
+	_, err = e.DecodeStart(slots, nil, want, 0)
+	require.ErrorContains(t, err, "after a step of slots []")
+}
