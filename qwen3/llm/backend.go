@@ -21,12 +21,31 @@ type backend interface {
 	// FeedRead appends tokens to a slot and reads what want asks of the
 	// last one's logits (k candidates for engine.WantTopK).
 	FeedRead(slot int, tokens []int, want engine.Want, k int) (engine.Row, error)
-	// DecodeRead feeds one token to each of several distinct slots in one
-	// step and reads what want asks of each row.
-	DecodeRead(slots, tokens []int, want []engine.Want, k int) ([]engine.Row, error)
+	// DecodeStart feeds one token to each of several distinct slots in
+	// one step and reads what want asks of each row, once waited for; the
+	// slots advance at once. tokens nil feeds each row the argmax of the
+	// same row of the step started just before, which must have had the
+	// same slots in the same order.
+	DecodeStart(slots, tokens []int, want []engine.Want, k int) (pendingStep, error)
 }
 
-var _ backend = (*engine.Engine)(nil)
+// pendingStep is a decode step started and not yet read.
+type pendingStep interface {
+	Wait() ([]engine.Row, error)
+}
+
+// gpuBackend is the engine as the scheduler drives it.
+type gpuBackend struct{ *engine.Engine }
+
+func (g gpuBackend) DecodeStart(slots, tokens []int, want []engine.Want, k int) (pendingStep, error) {
+	p, err := g.Engine.DecodeStart(slots, tokens, want, k)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var _ backend = gpuBackend{}
 
 // cpuBackend runs the CPU reference model with one cache per slot; a
 // "batched" step is one step per slot. It computes every row's logits and
@@ -37,6 +56,9 @@ type cpuBackend struct {
 	model  *qwen3.Model
 	caches []*qwen3.Cache
 	ctx    int
+	// The slots and argmax ids of the last step when it was a
+	// DecodeStart, for a chained step; nil after any other step.
+	lastSlots, lastIDs []int
 }
 
 func newCPUBackend(m *qwen3.Model, ctx, slots int) *cpuBackend {
@@ -63,6 +85,7 @@ func (b *cpuBackend) Truncate(slot, n int) error {
 }
 
 func (b *cpuBackend) FeedRead(slot int, tokens []int, want engine.Want, k int) (engine.Row, error) {
+	b.lastSlots, b.lastIDs = nil, nil
 	o, err := b.model.Prefill(b.caches[slot], tokens, false)
 	if err != nil {
 		return engine.Row{}, err
@@ -70,7 +93,31 @@ func (b *cpuBackend) FeedRead(slot int, tokens []int, want engine.Want, k int) (
 	return hostRead(o.LogitsAt(o.T-1), want, k, b.caches[slot].Len-1), nil
 }
 
-func (b *cpuBackend) DecodeRead(slots, tokens []int, want []engine.Want, k int) ([]engine.Row, error) {
+// DecodeStart computes the step at once.
+func (b *cpuBackend) DecodeStart(slots, tokens []int, want []engine.Want, k int) (pendingStep, error) {
+	if tokens == nil {
+		if !slices.Equal(slots, b.lastSlots) {
+			return nil, fmt.Errorf("a chained decode step of slots %v after a step of slots %v", slots, b.lastSlots)
+		}
+		tokens = b.lastIDs
+	}
+	rows, err := b.decode(slots, tokens, want, k)
+	if err != nil {
+		return nil, err
+	}
+	b.lastSlots, b.lastIDs = slices.Clone(slots), make([]int, len(rows))
+	for i, r := range rows {
+		b.lastIDs[i] = r.ID
+	}
+	return doneStep(rows), nil
+}
+
+// doneStep is a step already computed.
+type doneStep []engine.Row
+
+func (d doneStep) Wait() ([]engine.Row, error) { return d, nil }
+
+func (b *cpuBackend) decode(slots, tokens []int, want []engine.Want, k int) ([]engine.Row, error) {
 	out := make([]engine.Row, len(slots))
 	for i, s := range slots {
 		r, err := b.FeedRead(s, tokens[i:i+1], want[i], k)

@@ -195,7 +195,7 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 		a := m.dev.Info()
 		info.Adapter = fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type)
 		info.DType, info.WeightBytes, info.Ctx = m.eng.WeightDType(), m.eng.WeightBytes(), m.eng.Context()
-		b = m.eng
+		b = gpuBackend{m.eng}
 	}
 	info.LoadTime = time.Since(start)
 	m.info = info

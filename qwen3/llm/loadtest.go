@@ -28,7 +28,7 @@ func FromEngine(e *engine.Engine, tok *tokenizer.Tokenizer, name string, eos []i
 		EOS: append([]int(nil), eos...), DType: e.WeightDType(), WeightBytes: e.WeightBytes(), Qwen3Template: true,
 		Adapter:  fmt.Sprintf("%s (%s, %s)", a.Name, a.Backend, a.Type),
 		Sampling: sample.Params{Temperature: 0.6, TopK: 20, TopP: 0.95, RepetitionPenalty: 1}}}
-	m.s = newScheduler(e, e.Slots(), e.Context())
+	m.s = newScheduler(gpuBackend{e}, e.Slots(), e.Context())
 	m.s.maxQueue = opt.MaxQueue
 	go m.s.run()
 	return m, nil

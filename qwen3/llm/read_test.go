@@ -2,6 +2,7 @@ package llm
 
 import (
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 
@@ -12,8 +13,9 @@ import (
 // countingBackend counts the rows read back by kind.
 type countingBackend struct {
 	backend
-	mu    sync.Mutex
-	reads map[engine.Want]int
+	mu      sync.Mutex
+	reads   map[engine.Want]int
+	chained int // steps fed the previous step's argmax on the GPU
 }
 
 func (c *countingBackend) count(w ...engine.Want) {
@@ -29,9 +31,14 @@ func (c *countingBackend) FeedRead(slot int, tokens []int, want engine.Want, k i
 	return c.backend.FeedRead(slot, tokens, want, k)
 }
 
-func (c *countingBackend) DecodeRead(slots, tokens []int, want []engine.Want, k int) ([]engine.Row, error) {
+func (c *countingBackend) DecodeStart(slots, tokens []int, want []engine.Want, k int) (pendingStep, error) {
 	c.count(want...)
-	return c.backend.DecodeRead(slots, tokens, want, k)
+	if tokens == nil {
+		c.mu.Lock()
+		c.chained++
+		c.mu.Unlock()
+	}
+	return c.backend.DecodeStart(slots, tokens, want, k)
 }
 
 // withCounter restarts a fresh Model's scheduler on a counting backend
@@ -88,4 +95,46 @@ func TestReadsMatchWholeRows(t *testing.T) {
 	require.Equal(t, map[engine.Want]int{engine.WantID: steps, engine.WantTopK: 2 * steps, engine.WantLogits: steps}, reads)
 	require.NotEqual(t, greedyText[0], want[1], "top-k sampling gave the greedy text: the test shows nothing")
 	require.NotEqual(t, greedyText[1], want[2], "top-k sampling gave the greedy text: the test shows nothing")
+}
+
+// Greedy batches chain their steps (each submitted before the previous
+// one is read, fed its argmax on the GPU) and give the tokens of decoding
+// alone, also when one sequence stops mid-chain on a stop string while
+// the other goes on; the step computed past its end is dropped.
+func TestChainedGreedyMatchesAlone(t *testing.T) {
+	const steps = 16
+	ps := prompts(2)
+	alone := openTest(t, Options{Parallel: 1})
+	var want []string
+	for _, p := range ps {
+		text, res := collect(t, alone, p, raw(greedy(steps)))
+		require.Equal(t, steps, res.CompletionTokens)
+		want = append(want, text)
+	}
+	// A stop string from the middle of the first text ends it there.
+	r := []rune(want[0])
+	require.Greater(t, len(r), 6, "%q", want[0])
+	stop := string(r[len(r)/2 : len(r)/2+2])
+	cut := strings.Index(want[0], stop)
+
+	m := openTest(t, Options{Parallel: 2})
+	c := withCounter(m, false)
+	got := make([]string, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		o := raw(greedy(steps))
+		o.Stop = []string{stop}
+		got[0], _ = collect(t, m, ps[0], o)
+	})
+	wg.Go(func() { got[1], _ = collect(t, m, ps[1], raw(greedy(steps))) })
+	wg.Wait()
+	require.Equal(t, want[0][:cut], got[0])
+	require.Equal(t, want[1], got[1])
+	c.mu.Lock()
+	chained := c.chained
+	c.mu.Unlock()
+	require.Greater(t, chained, 0, "no step was chained")
+	// The slots stay usable: the same requests again give the same text.
+	require.Equal(t, want[1], func() string { s, _ := collect(t, m, ps[1], raw(greedy(steps))); return s }())
+	require.Equal(t, 0, m.Stats().Active)
 }

@@ -320,7 +320,11 @@ func (s *scheduler) prefillStep() {
 }
 
 // decodeStep feeds every decoding sequence its pending token in one
-// batched step and draws each one's next token from its row.
+// batched step and draws each one's next token from its row. While the
+// batch can chain (canChain: every row greedy, so that the token it will
+// draw is the argmax the GPU already holds), the next step is submitted
+// before this one is read, so that the GPU does not wait for the host
+// between steps; the tokens are the same as step by step.
 func (s *scheduler) decodeStep() {
 	var batch []*sequence
 	var slots, tokens []int
@@ -344,22 +348,123 @@ func (s *scheduler) decodeStep() {
 	if len(batch) == 0 {
 		return
 	}
-	rows, err := s.b.DecodeRead(slots, tokens, want, k)
-	if err != nil {
-		for _, q := range batch {
+	step, err := s.b.DecodeStart(slots, tokens, want, k)
+	for err == nil {
+		var next pendingStep
+		if s.canChain(batch) {
+			// Not chaining is always correct: a failure to start here
+			// shows again, and is reported, when the step is made unchained.
+			if next, err = s.b.DecodeStart(slots, nil, want, k); err != nil {
+				next = nil
+			}
+		}
+		var rows []engine.Row
+		if rows, err = step.Wait(); err != nil {
+			if next != nil {
+				_, _ = next.Wait() // the slots are failed below
+			}
+			break
+		}
+		s.countStep(len(batch))
+		s.drawRows(batch, rows)
+		if next == nil {
+			return
+		}
+		if s.goesOn(batch) {
+			step = next
+			continue
+		}
+		// Some sequences ended: the step in flight fed the others the
+		// tokens just drawn, and computed one position past the history
+		// of the rest, which their slots forget.
+		rows, err = next.Wait()
+		s.countStep(len(batch))
+		for i, q := range batch {
+			if s.slots[q.slot].seq == q && q.pending >= 0 {
+				if err == nil {
+					s.drawRows([]*sequence{q}, rows[i:i+1])
+				}
+				continue
+			}
+			if terr := s.b.Truncate(q.slot, len(s.slots[q.slot].history)); terr != nil {
+				s.slots[q.slot].history = nil
+				_ = s.b.Truncate(q.slot, 0)
+			}
+		}
+		if err == nil {
+			return
+		}
+		break
+	}
+	for _, q := range batch {
+		if s.slots[q.slot].seq == q {
 			s.fail(q, err)
 		}
-		return
 	}
+}
+
+// countStep counts a decode step of n sequences (the occupancy histogram).
+func (s *scheduler) countStep(n int) {
 	s.mu.Lock()
-	s.stats.BatchSteps[len(batch)-1]++
+	s.stats.BatchSteps[n-1]++
 	s.mu.Unlock()
+}
+
+// drawRows records that each sequence's pending token was fed and draws
+// its next one from its row.
+func (s *scheduler) drawRows(batch []*sequence, rows []engine.Row) {
 	for i, q := range batch {
 		sl := &s.slots[q.slot]
 		sl.history = append(sl.history, q.pending)
 		q.pending = -1
 		s.draw(q, rows[i])
 	}
+}
+
+// canChain reports whether the step after the one in flight can be
+// submitted before reading it: every row is greedy (WantID: the token it
+// draws is the argmax the chained step is fed), every slot has room for
+// one more position, no row ends at this step by its token budget (the
+// chained step would be waste), and nothing waits for the scheduler: no
+// prompt being prefilled, no request that a free slot could take, no
+// Close.
+func (s *scheduler) canChain(batch []*sequence) bool {
+	for _, q := range batch {
+		r := q.req
+		if q.want != engine.WantID || s.b.SlotLen(q.slot)+1 > s.ctxLen ||
+			(r.maxTokens > 0 && q.res.CompletionTokens+1 >= r.maxTokens) {
+			return false
+		}
+	}
+	free := 0
+	for _, sl := range s.slots {
+		switch {
+		case sl.seq == nil:
+			free++
+		case sl.seq.pending < 0 && !slices.Contains(batch, sl.seq):
+			return false // prefilling
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && (free == 0 || len(s.queue) == 0)
+}
+
+// goesOn reports whether every sequence of the batch is still decoding
+// after its draw and not cancelled (a cancelled one ends here).
+func (s *scheduler) goesOn(batch []*sequence) bool {
+	all := true
+	for _, q := range batch {
+		if s.slots[q.slot].seq != q || q.pending < 0 {
+			all = false
+			continue
+		}
+		if err := q.req.ctx.Err(); err != nil {
+			s.finish(q, "cancelled", err)
+			all = false
+		}
+	}
+	return all
 }
 
 // readFor chooses what a step reads back for a request's next token: as
@@ -407,7 +512,7 @@ func (s *scheduler) draw(q *sequence, row engine.Row) {
 		id, err = q.sampler.SampleTopK(ids, logits)
 	default:
 		logits := row.Logits
-		pos := s.b.SlotLen(q.slot) - 1
+		pos := len(s.slots[q.slot].history) - 1
 		for id, v := range logits {
 			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
 				s.fail(q, fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config make the computation overflow", pos, id, v))
@@ -441,7 +546,9 @@ func (s *scheduler) draw(q *sequence, row engine.Row) {
 		s.finish(q, "stop", nil)
 	case r.maxTokens > 0 && q.res.CompletionTokens >= r.maxTokens:
 		s.finish(q, "length", nil)
-	case s.b.SlotLen(q.slot) >= s.ctxLen:
+	// The history, not the backend's length: a chained step in flight
+	// is already one position further.
+	case len(s.slots[q.slot].history) >= s.ctxLen:
 		s.finish(q, "length", nil)
 	default:
 		q.pending = id
