@@ -101,6 +101,10 @@ func (e *Engine) checkWant(want []Want, k int) error {
 // once the step has run.
 func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 	n, V := len(want), e.cfg.VocabSize
+	// The pass ranks a multiple of topkStep candidates, so that requests
+	// asking for any top-k share a few passes (they are made per rows and
+	// k, and kept); the first k are the answer.
+	kPass := min(kernels.MaxTopK, (k+topkStep-1)/topkStep*topkStep)
 	ids := r.Read(e.a.next, 0, uint64(4*n))
 	var topk *gpu.Readback
 	var topkErr error
@@ -112,9 +116,9 @@ func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 				continue
 			}
 			var ops []*gpu.Op
-			if ops, topkErr = e.topkOps(n, k); topkErr == nil {
+			if ops, topkErr = e.topkOps(n, kPass); topkErr == nil {
 				r.Run(ops...)
-				topk = r.Read(e.topkOut, 0, kernels.TopKBytes(n, k))
+				topk = r.Read(e.topkOut, 0, kernels.TopKBytes(n, kPass))
 			}
 		case WantLogits:
 			logits[i] = r.Read(e.a.logits, uint64(i*V)*4, uint64(V)*4)
@@ -140,7 +144,7 @@ func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 					continue
 				}
 				for j := range k {
-					bits, id := pairs[2*(i*k+j)], pairs[2*(i*k+j)+1]
+					bits, id := pairs[2*(i*kPass+j)], pairs[2*(i*kPass+j)+1]
 					if id == kernels.NoCandidate {
 						break
 					}
@@ -157,6 +161,9 @@ func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 		return out
 	}
 }
+
+// topkStep rounds the candidates a top-k pass ranks.
+const topkStep = 16
 
 // errNonFinite marks a row whose logits were not finite; the caller
 // replaces it with a message naming the position.
