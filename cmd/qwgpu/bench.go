@@ -193,6 +193,9 @@ func cmdBench(args []string) error {
 		}
 	}
 	need := max(*pp, *depth+*tg, 1) + 1
+	if len(*serveClients) > 0 {
+		need = max(need, servePrompt+*tg+1)
+	}
 	if !fs.Changed("ctx") {
 		mf.ctx = max(need, 512)
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 )
 
+// servePrompt is the prompt length of benchServe's decode requests.
+const servePrompt = 8
+
 // benchServe measures the serving path: llm's scheduler (what `qwgpu
 // serve` runs, without HTTP) on the benchmark's engine. For each client
 // count n, n requests of gen tokens each start at once from short
@@ -58,7 +61,7 @@ func benchServe(e *engine.Engine, tok *tokenizer.Tokenizer, name string, clients
 			prompts := make([][]int, n)
 			opts := make([]llm.GenOptions, n)
 			for i := range prompts {
-				prompts[i], opts[i] = prompt(8), opt(gen)
+				prompts[i], opts[i] = prompt(servePrompt), opt(gen)
 			}
 			errs := make([]error, n)
 			var wg sync.WaitGroup
