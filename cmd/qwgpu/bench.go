@@ -14,6 +14,7 @@ import (
 	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
+	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
@@ -58,6 +59,11 @@ type benchResult struct {
 	TokPerSec float64   `json:"tokens_per_second"`
 	StdDev    float64   `json:"stddev"`
 	Samples   []float64 `json:"samples"`
+	// Unit "ms": the table shows Millis ± MillisStdDev, a latency (the
+	// serving path's time to first token), instead of t/s.
+	Unit         string  `json:"unit,omitempty"`
+	Millis       float64 `json:"ms,omitempty"`
+	MillisStdDev float64 `json:"ms_stddev,omitempty"`
 }
 
 type benchReport struct {
@@ -114,6 +120,8 @@ func cmdBench(args []string) error {
 	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
 	parallel := fs.IntSlice("parallel", nil, "also run the decode test with N sequences decoding together in one step (a list: 2,4,8); t/s counts every sequence's tokens")
 	tuneList := fs.String("tune", "", "run every test once per kernel layout, a list of QWGPU_TUNE settings separated by ';' (e.g. 'matvec_rows=1;matvec_rows=2'; an empty one is the default), the model loaded once")
+	serveClients := fs.IntSlice("serve-clients", nil, "also run the serving path (llm's scheduler, as qwgpu serve without HTTP): N concurrent requests of -n tokens (a list: 1,16), t/s over all of them, then the time to first token of a -p token prompt")
+	serveTemp := fs.Float64("serve-temperature", 0, "sampling of the --serve-clients requests: 0 greedy; above 0 with top-k 20 and top-p 0.95 (Qwen3's defaults)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,6 +158,18 @@ func cmdBench(args []string) error {
 			return err
 		}
 	}
+	for _, n := range *serveClients {
+		if n < 1 || n > 256 {
+			return fmt.Errorf("--serve-clients %d: want 1 to 256 clients", n)
+		}
+		slots = max(slots, n)
+	}
+	if len(*serveClients) > 0 && *tg == 0 {
+		return fmt.Errorf("--serve-clients needs the decode test (-n > 0)")
+	}
+	if !(*serveTemp >= 0 && *serveTemp <= 2) {
+		return fmt.Errorf("--serve-temperature %g: want 0 to 2", *serveTemp)
+	}
 	mf.slots = slots
 	var m *model
 	if *shape != "" {
@@ -185,6 +205,9 @@ func cmdBench(args []string) error {
 		}
 	}
 	need := max(*pp, *depth+*tg, 1) + 1
+	if len(*serveClients) > 0 {
+		need = max(need, servePrompt+*tg+1)
+	}
 	if !fs.Changed("ctx") {
 		mf.ctx = max(need, 512)
 	}
@@ -319,6 +342,19 @@ func cmdBench(args []string) error {
 			rep.Results = append(rep.Results, r)
 			row(r)
 		}
+	}
+	if len(*serveClients) > 0 {
+		tok := m.tok
+		if tok == nil {
+			if tok, err = tokenizer.Qwen3(); err != nil {
+				return err
+			}
+		}
+		rs, err := benchServe(e, tok, m.name(), *serveClients, *tg, *pp, *reps, *serveTemp, rng, row)
+		if err != nil {
+			return err
+		}
+		rep.Results = append(rep.Results, rs...)
 	}
 	if *profile {
 		bw, err := kernels.CopyBandwidth(dev)
@@ -456,18 +492,22 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp int, copyBW float6
 }
 
 func printBenchHeader() {
-	fmt.Printf("| %-28s | %10s | %9s | %-7s | %-32s | %-14s | %20s |\n", "model", "size", "params", "backend", "adapter", "test", "t/s")
+	fmt.Printf("| %-28s | %10s | %9s | %-7s | %-32s | %-22s | %20s |\n", "model", "size", "params", "backend", "adapter", "test", "t/s")
 	fmt.Printf("| %s | %s: | %s: | %s | %s | %s | %s: |\n", strings.Repeat("-", 28), strings.Repeat("-", 9), strings.Repeat("-", 8),
-		strings.Repeat("-", 7), strings.Repeat("-", 32), strings.Repeat("-", 14), strings.Repeat("-", 19))
+		strings.Repeat("-", 7), strings.Repeat("-", 32), strings.Repeat("-", 22), strings.Repeat("-", 19))
 }
 
 func printBenchRow(r *benchReport, res benchResult) {
+	value := fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev)
+	if res.Unit == "ms" {
+		value = fmt.Sprintf("%.2f ± %.2f ms", res.Millis, res.MillisStdDev)
+	}
 	name := fmt.Sprintf("%s %s", r.Model, strings.ToUpper(r.DType))
 	if kv := r.Config["kv_dtype"]; kv != "" && kv != "f32" {
 		name += " kv " + kv
 	}
-	fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-14s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
-		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev))
+	fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-22s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
+		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, value)
 }
 
 func printBenchFooter(r *benchReport) {

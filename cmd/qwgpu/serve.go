@@ -20,6 +20,7 @@ func cmdServe(args []string) error {
 	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
 	port := fs.Int("port", 8080, "TCP port (0: any free port, printed at start)")
 	parallel := fs.Int("parallel", 4, "sequences decoded together in one batch; more requests wait in the queue")
+	maxQueue := fs.Int("max-queue", 0, "requests that may wait for a batch slot; one more gets 429 Too Many Requests with Retry-After (default: 4 × --parallel)")
 	apiKey := fs.String("api-key", "", "require 'Authorization: Bearer KEY' on /v1/ (default: $QWGPU_API_KEY, else none)")
 	drain := fs.Duration("drain", 60*time.Second, "on SIGINT/SIGTERM, how long requests in flight may finish before they are cancelled")
 	maxBody := fs.Int64("max-body", serve.DefaultMaxBody, "largest request body in bytes")
@@ -37,6 +38,8 @@ func cmdServe(args []string) error {
 		return fmt.Errorf("--port %d: want 0 to 65535", *port)
 	case *parallel < 1:
 		return fmt.Errorf("--parallel %d: must be at least 1", *parallel)
+	case *maxQueue < 0 || (*maxQueue == 0 && fs.Changed("max-queue")):
+		return fmt.Errorf("--max-queue %d: must be at least 1", *maxQueue)
 	case *drain < 0:
 		return fmt.Errorf("--drain %v: must not be negative", *drain)
 	case *maxBody < 1024:
@@ -70,7 +73,13 @@ func cmdServe(args []string) error {
 		close(hard)
 	}()
 
-	backend, closeBackend, err := openServeBackend(loadCtx, &mf, fs, *parallel)
+	if *maxQueue == 0 {
+		// Four requests waiting per slot: a short wait when requests are
+		// short, and a prompt 429 (which a load balancer or client can
+		// route elsewhere) rather than minutes in a queue when they are not.
+		*maxQueue = 4 * *parallel
+	}
+	backend, closeBackend, err := openServeBackend(loadCtx, &mf, fs, *parallel, *maxQueue)
 	if err != nil {
 		if loadCtx.Err() != nil {
 			return errInterrupted
@@ -79,8 +88,8 @@ func cmdServe(args []string) error {
 	}
 	defer closeBackend()
 	info := backend.Info()
-	fmt.Fprintf(os.Stderr, "qwgpu serve: %s, ctx %d, parallel %d, listening on http://%s (chat page at /, OpenAI API at /v1)\n",
-		info.Name, info.Ctx, info.Parallel, ln.Addr())
+	fmt.Fprintf(os.Stderr, "qwgpu serve: %s, ctx %d, parallel %d, max queue %d, listening on http://%s (chat page at /, OpenAI API at /v1)\n",
+		info.Name, info.Ctx, info.Parallel, *maxQueue, ln.Addr())
 	s := serve.New(serve.Config{Backend: backend, APIKey: *apiKey, MaxBody: *maxBody,
 		Log: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "qwgpu serve: "+format+"\n", a...) }})
 	if err := s.Serve(ln, stop, hard, *drain); err != nil {

@@ -27,6 +27,8 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--port", "-1"}, "--port -1"},
 		{[]string{"--parallel", "0"}, "--parallel 0: must be at least 1"},
 		{[]string{"--drain", "-1s"}, "--drain -1s"},
+		{[]string{"--max-queue", "0"}, "--max-queue 0: must be at least 1"},
+		{[]string{"--max-queue", "-2"}, "--max-queue -2: must be at least 1"},
 		{[]string{"--max-body", "10"}, "--max-body 10"},
 		{[]string{"--ctx", "0"}, "--ctx 0"},
 		{[]string{"--dtype", "int3"}, `--dtype "int3"`},

@@ -1,9 +1,11 @@
 package kernels
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/qwgpu/qwgpu/gpu"
@@ -717,6 +719,74 @@ func TestArgmax(t *testing.T) {
 					t.Fatalf("got %#x, want [%d %d NonFinite]", got, n-1, n/2)
 				}
 			})
+		}
+	})
+}
+
+// topK64 is the reference: the k best (value, index) of a row, ranked by
+// value then lower index, NaN and infinities counted as -∞ (as
+// qwen3/sample ranks candidates), by a full sort.
+func topK64(row []float32, k int) (vals []float32, ids []int) {
+	key := func(i int) float64 {
+		v := float64(row[i])
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return math.Inf(-1)
+		}
+		return v
+	}
+	idx := make([]int, len(row))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(key(b), key(a)) })
+	for _, i := range idx[:min(k, len(idx))] {
+		vals, ids = append(vals, float32(key(i))), append(ids, i)
+	}
+	return vals, ids
+}
+
+// TopK returns each row's k best logits and their ids, ties to the lower
+// id (rows of few distinct values tie at every rank), and flags rows
+// holding NaN or infinities.
+func TestTopK(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		r := newRand(t)
+		for _, n := range []int{1, 50, 4096, 4097, 151936} {
+			for _, k := range []int{1, 20, MaxTopK} {
+				t.Run(name(n, k), func(t *testing.T) {
+					const rows = 4
+					x := randF32(r, rows*n, 10)
+					for i := n; i < 2*n; i++ { // row 1: eight distinct values, ties everywhere
+						x[i] = float32(r.IntN(8))
+					}
+					x[2*n+n/2] = float32(math.Inf(1)) // row 2: flagged
+					x[4*n-1] = float32(math.NaN())    // row 3: flagged, and its NaN never wins
+					x[3*n] = 100                      // (with n = 1, row 3 is finite)
+					out := must[*gpu.Buffer](t)(s.Buffer("out", TopKBytes(rows, k)))
+					ops := must[[]*gpu.Op](t)(NewTopK(s, TopK{Out: out, X: upload(t, s, "x", x), N: n, Rows: rows, K: k, Label: "topk"}))
+					runStep(t, s.Device(), nil, ops...)
+					got := gpu.BytesU32(must[[]byte](t)(s.Device().Read(out, 0, TopKBytes(rows, k))))
+					for b := range rows {
+						vals, ids := topK64(x[b*n:(b+1)*n], k)
+						flagged := slices.ContainsFunc(x[b*n:(b+1)*n], func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) })
+						for j := range k {
+							gv, gi := math.Float32frombits(got[2*(b*k+j)]), got[2*(b*k+j)+1]
+							if j >= len(ids) {
+								if gi != NoCandidate {
+									t.Fatalf("row %d entry %d: id %#x past the row's %d values, want NoCandidate", b, j, gi, n)
+								}
+								continue
+							}
+							if (gi&NonFinite != 0) != flagged {
+								t.Fatalf("row %d entry %d: id %#x, non-finite flag want %v", b, j, gi, flagged)
+							}
+							if int(gi&^NonFinite) != ids[j] || math.Float32bits(gv) != math.Float32bits(vals[j]) {
+								t.Fatalf("row %d entry %d: got (%v, %d), want (%v, %d)", b, j, gv, gi&^NonFinite, vals[j], ids[j])
+							}
+						}
+					}
+				})
+			}
 		}
 	})
 }

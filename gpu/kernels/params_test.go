@@ -19,6 +19,7 @@ var paramsStructs = map[string]any{
 	"matmul":            matmulParams{},
 	"embedding":         embeddingParams{},
 	"argmax":            argmaxParams{},
+	"topk":              topkParams{},
 	"copy":              copyParams{},
 	"qkv_norm_rope":     qkvParams{},
 	"attention_decode":  attnParams{},

@@ -147,6 +147,14 @@ type Engine struct {
 	decode  map[int]*graph // by batch size, made on first use
 	// timings collects per-op GPU times on a profiling device.
 	timings []gpu.OpTiming
+	// topk holds the top-k passes by (rows, k), made on first use (read.go),
+	// all writing topkOut.
+	topk    map[[2]int][]*gpu.Op
+	topkOut *gpu.Buffer
+	// chainable are the slots of the last step when it was a DecodeStart,
+	// whose argmax rows a chained step may take as its tokens; nil after
+	// any other step.
+	chainable []int
 }
 
 // Load uploads a model to dev and prepares its steps.

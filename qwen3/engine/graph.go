@@ -27,8 +27,8 @@ type graph struct {
 	mode
 	embed []*gpu.Op // x = embed_tokens[tokens]
 	// chained is embed reading the previous step's argmax instead of the
-	// token buffer (one-row decode graphs), so that greedy steps can follow
-	// one another without the host in between.
+	// token buffer (decode graphs: row i takes row i's argmax), so that
+	// greedy steps can follow one another without the host in between.
 	chained []*gpu.Op
 	layers  [][]*gpu.Op // each decoder layer's ops
 	head    []*gpu.Op   // final norm, lm_head, argmax
@@ -95,7 +95,7 @@ func (e *Engine) build(m mode) (*graph, error) {
 	// x = embed_tokens[tokens]
 	b.embedding(a.tokens)
 	g.embed = b.take()
-	if !m.prefill && m.rows == 1 {
+	if !m.prefill {
 		b.embedding(a.next)
 		g.chained = b.take()
 	}

@@ -31,6 +31,7 @@ func (e *Engine) checkTokens(slot int, tokens []int) error {
 // begin writes a step's uniform and token ids (tokens may be nil when they
 // come from the previous step's argmax) and returns a recorder sized for it.
 func (e *Engine) begin(rows []kernels.StepRow, tokens []int) (*gpu.Recorder, error) {
+	e.chainable = nil // this step overwrites the argmax rows
 	step, err := kernels.EncodeStep(rows)
 	if err != nil {
 		return nil, err

@@ -142,9 +142,14 @@ func (m *Model) ChatStream(ctx context.Context, msgs []Message, opt GenOptions) 
 	}
 }
 
-// generate tokenizes, checks and queues a request, then hands its Tokens
-// to onToken until it ends.
+// generate tokenizes a request and generates from it.
 func (m *Model) generate(ctx context.Context, text string, split, startInThink bool, opt GenOptions, onToken func(Token) error) (*Result, error) {
+	return m.generateIDs(ctx, m.tok.Encode(text), split, startInThink, opt, onToken)
+}
+
+// generateIDs checks and queues a request, then hands its Tokens to
+// onToken until it ends.
+func (m *Model) generateIDs(ctx context.Context, ids []int, split, startInThink bool, opt GenOptions, onToken func(Token) error) (*Result, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -152,7 +157,6 @@ func (m *Model) generate(ctx context.Context, text string, split, startInThink b
 	if err != nil {
 		return nil, err
 	}
-	ids := m.tok.Encode(text)
 	if len(ids) == 0 {
 		return nil, errors.New("empty prompt")
 	}

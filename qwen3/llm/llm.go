@@ -60,6 +60,9 @@ type Options struct {
 	// Parallel is the number of sequences decoded together, each in its
 	// own KV cache slot (0: 1).
 	Parallel int
+	// MaxQueue bounds the requests waiting for a slot: one more is refused
+	// at once with a *QueueFullError (ErrQueueFull). 0: no bound.
+	MaxQueue int
 	// Progress, if set, is called as the weights load with the bytes done
 	// and the total.
 	Progress func(done, total int64)
@@ -161,6 +164,9 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 	if opt.Parallel < 0 {
 		return nil, fmt.Errorf("parallel %d: must be >= 0", opt.Parallel)
 	}
+	if opt.MaxQueue < 0 {
+		return nil, fmt.Errorf("max queue %d: must be >= 0 (0: no bound)", opt.MaxQueue)
+	}
 	if opt.Ctx < 0 {
 		return nil, fmt.Errorf("context of %d positions: must be >= 0", opt.Ctx)
 	}
@@ -243,13 +249,14 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 			return nil, libraryOptionError(err, opt)
 		}
 		info.DType, info.WeightBytes, info.Ctx = m.eng.WeightDType(), m.eng.WeightBytes(), m.eng.Context()
-		b = m.eng
+		b = gpuBackend{m.eng}
 	}
 	info.LoadTime = time.Since(start)
 	m.info = info
 	pb := &progressBackend{backend: b}
 	m.s = newScheduler(pb, slots, info.Ctx)
 	pb.s = m.s
+	m.s.maxQueue = opt.MaxQueue
 	go m.s.run()
 	return m, nil
 }

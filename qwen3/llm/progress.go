@@ -1,5 +1,7 @@
 package llm
 
+import "github.com/qwgpu/qwgpu/qwen3/engine"
+
 // progressBackend reports each prompt's prefill to its request: before a
 // chunk is fed (the first report says how much of the prompt was found
 // cached, before any work) and after. It wraps the backend rather than
@@ -10,13 +12,13 @@ type progressBackend struct {
 	s *scheduler
 }
 
-func (p *progressBackend) FeedSlot(slot int, tokens []int) ([]float32, error) {
+func (p *progressBackend) FeedRead(slot int, tokens []int, want engine.Want, k int) (engine.Row, error) {
 	p.report(slot)
-	logits, err := p.backend.FeedSlot(slot, tokens)
+	row, err := p.backend.FeedRead(slot, tokens, want, k)
 	if err == nil {
 		p.report(slot)
 	}
-	return logits, err
+	return row, err
 }
 
 // report hands the slot's cached positions (a reused prefix included)

@@ -2,12 +2,14 @@ package llm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/qwen3/sample"
 )
@@ -41,6 +43,7 @@ type sequence struct {
 	seen     []int // prompt and output, for the repetition penalty
 	counts   map[int]int
 	sampler  *sample.Sampler
+	want     engine.Want // what a step reads back for this sequence (readFor)
 	res      Result
 	started  time.Time // admitted
 	first    time.Time // first token drawn
@@ -54,26 +57,55 @@ type slotState struct {
 	used    uint64 // when last admitted (a counter), for LRU reuse
 }
 
+// ErrQueueFull is returned, as a *QueueFullError, for a request that
+// finds Options.MaxQueue requests already waiting for a slot: a server
+// answers it with 429 and the client retries later, instead of waiting
+// behind a queue that would outlast its timeout.
+var ErrQueueFull = errors.New("llm: the queue is full")
+
+// QueueFullError is ErrQueueFull with what a client needs to retry.
+type QueueFullError struct {
+	Queued int // requests waiting for a slot
+	// RetryAfter estimates when a slot frees up for it: the requests
+	// ahead, spread over the slots, times the mean time a request has
+	// held a slot (at least a second).
+	RetryAfter time.Duration
+}
+
+func (e *QueueFullError) Error() string {
+	return fmt.Sprintf("the server is busy: %d requests are waiting for a slot; retry in %v", e.Queued, e.RetryAfter)
+}
+
+func (e *QueueFullError) Is(target error) bool { return target == ErrQueueFull }
+
 type scheduler struct {
-	b      backend
-	ctxLen int
+	b        backend
+	ctxLen   int
+	vocab    int
+	maxQueue int // 0: no bound
 
 	mu     sync.Mutex
 	queue  []*request
 	closed bool
 	stats  Stats
-	wake   chan struct{}
-	done   chan struct{}
+	// held sums the time finished requests held a slot, for RetryAfter.
+	held      time.Duration
+	heldCount int
+	wake      chan struct{}
+	done      chan struct{}
 
 	// Owned by the scheduler goroutine.
 	slots []slotState
 	clock uint64
 	// afterChunk, when set (tests), runs after each prefill chunk.
 	afterChunk func(slot, fed int)
+	// wholeRows (tests) reads every row whole: the reference that the
+	// smaller reads must match token for token.
+	wholeRows bool
 }
 
 func newScheduler(b backend, slots, ctxLen int) *scheduler {
-	s := &scheduler{b: b, ctxLen: ctxLen, slots: make([]slotState, slots),
+	s := &scheduler{b: b, ctxLen: ctxLen, vocab: b.Config().VocabSize, slots: make([]slotState, slots),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.stats.Parallel = slots
 	s.stats.BatchSteps = make([]uint64, slots)
@@ -87,12 +119,25 @@ func (s *scheduler) submit(r *request) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.maxQueue > 0 && len(s.queue) >= s.maxQueue {
+		return &QueueFullError{Queued: len(s.queue), RetryAfter: s.retryAfter()}
+	}
 	r.queued = time.Now()
 	s.queue = append(s.queue, r)
 	s.stats.Requests++
 	s.stats.Queued = len(s.queue)
 	s.poke()
 	return nil
+}
+
+// retryAfter estimates when a request queued now would get a slot.
+func (s *scheduler) retryAfter() time.Duration {
+	wait := time.Second
+	if s.heldCount > 0 {
+		mean := s.held / time.Duration(s.heldCount)
+		wait = max(wait, mean*time.Duration(len(s.queue)+1)/time.Duration(len(s.slots)))
+	}
+	return wait.Round(time.Second)
 }
 
 func (s *scheduler) poke() {
@@ -223,7 +268,7 @@ func (s *scheduler) start(r *request, slot, common int) {
 	s.clock++
 	sl.used = s.clock
 	q := &sequence{req: r, slot: slot, feed: r.prompt[keep:], pending: -1, seen: slices.Clone(r.prompt),
-		counts: map[int]int{}, sampler: sample.New(r.params), started: time.Now()}
+		counts: map[int]int{}, sampler: sample.New(r.params), want: s.readFor(r), started: time.Now()}
 	q.res.PromptTokens, q.res.CachedTokens, q.res.Seed = len(r.prompt), keep, r.params.Seed
 	sl.seq = q
 	s.stats.PromptTokens += uint64(len(r.prompt))
@@ -247,7 +292,11 @@ func (s *scheduler) prefillStep() {
 		return
 	}
 	part := q.feed[:min(prefillChunk, len(q.feed))]
-	logits, err := s.b.FeedSlot(q.slot, part)
+	want, k := engine.WantID, 0 // nothing is drawn after a chunk that is not the last
+	if len(part) == len(q.feed) {
+		want, k = q.want, q.req.params.TopK
+	}
+	row, err := s.b.FeedRead(q.slot, part, want, k)
 	if err != nil {
 		s.fail(q, err)
 		return
@@ -267,14 +316,20 @@ func (s *scheduler) prefillStep() {
 	s.stats.TTFTSum += q.first.Sub(q.req.queued)
 	s.stats.TTFTCount++
 	s.mu.Unlock()
-	s.draw(q, logits)
+	s.draw(q, row)
 }
 
 // decodeStep feeds every decoding sequence its pending token in one
-// batched step and draws each one's next token from its row.
+// batched step and draws each one's next token from its row. While the
+// batch can chain (canChain: every row greedy, so that the token it will
+// draw is the argmax the GPU already holds), the next step is submitted
+// before this one is read, so that the GPU does not wait for the host
+// between steps; the tokens are the same as step by step.
 func (s *scheduler) decodeStep() {
 	var batch []*sequence
 	var slots, tokens []int
+	var want []engine.Want
+	k := 0 // the most candidates a top-k row asks for
 	for i := range s.slots {
 		q := s.slots[i].seq
 		if q == nil || q.pending < 0 {
@@ -285,21 +340,79 @@ func (s *scheduler) decodeStep() {
 			continue
 		}
 		batch = append(batch, q)
-		slots, tokens = append(slots, q.slot), append(tokens, q.pending)
+		slots, tokens, want = append(slots, q.slot), append(tokens, q.pending), append(want, q.want)
+		if q.want == engine.WantTopK {
+			k = max(k, q.req.params.TopK)
+		}
 	}
 	if len(batch) == 0 {
 		return
 	}
-	rows, err := s.b.Decode(slots, tokens)
-	if err != nil {
-		for _, q := range batch {
+	step, err := s.b.DecodeStart(slots, tokens, want, k)
+	for err == nil {
+		var next pendingStep
+		if s.canChain(batch) {
+			// Not chaining is always correct: a failure to start here
+			// shows again, and is reported, when the step is made unchained.
+			if next, err = s.b.DecodeStart(slots, nil, want, k); err != nil {
+				next = nil
+			}
+		}
+		var rows []engine.Row
+		if rows, err = step.Wait(); err != nil {
+			if next != nil {
+				_, _ = next.Wait() // the slots are failed below
+			}
+			break
+		}
+		s.countStep(len(batch))
+		s.drawRows(batch, rows)
+		if next == nil {
+			return
+		}
+		if s.goesOn(batch) {
+			step = next
+			continue
+		}
+		// Some sequences ended: the step in flight fed the others the
+		// tokens just drawn, and computed one position past the history
+		// of the rest, which their slots forget.
+		rows, err = next.Wait()
+		s.countStep(len(batch))
+		for i, q := range batch {
+			if s.slots[q.slot].seq == q && q.pending >= 0 {
+				if err == nil {
+					s.drawRows([]*sequence{q}, rows[i:i+1])
+				}
+				continue
+			}
+			if terr := s.b.Truncate(q.slot, len(s.slots[q.slot].history)); terr != nil {
+				s.slots[q.slot].history = nil
+				_ = s.b.Truncate(q.slot, 0)
+			}
+		}
+		if err == nil {
+			return
+		}
+		break
+	}
+	for _, q := range batch {
+		if s.slots[q.slot].seq == q {
 			s.fail(q, err)
 		}
-		return
 	}
+}
+
+// countStep counts a decode step of n sequences (the occupancy histogram).
+func (s *scheduler) countStep(n int) {
 	s.mu.Lock()
-	s.stats.BatchSteps[len(batch)-1]++
+	s.stats.BatchSteps[n-1]++
 	s.mu.Unlock()
+}
+
+// drawRows records that each sequence's pending token was fed and draws
+// its next one from its row.
+func (s *scheduler) drawRows(batch []*sequence, rows []engine.Row) {
 	for i, q := range batch {
 		sl := &s.slots[q.slot]
 		sl.history = append(sl.history, q.pending)
@@ -308,22 +421,111 @@ func (s *scheduler) decodeStep() {
 	}
 }
 
-// draw samples a sequence's next token from its logits and hands it on.
-func (s *scheduler) draw(q *sequence, logits []float32) {
-	pos := s.b.SlotLen(q.slot) - 1
-	for id, v := range logits {
-		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
-			s.fail(q, fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config make the computation overflow", pos, id, v))
-			return
+// canChain reports whether the step after the one in flight can be
+// submitted before reading it: every row is greedy (WantID: the token it
+// draws is the argmax the chained step is fed), every slot has room for
+// one more position, no row ends at this step by its token budget (the
+// chained step would be waste), and nothing waits for the scheduler: no
+// prompt being prefilled, no request that a free slot could take, no
+// Close.
+func (s *scheduler) canChain(batch []*sequence) bool {
+	for _, q := range batch {
+		r := q.req
+		if q.want != engine.WantID || s.b.SlotLen(q.slot)+1 > s.ctxLen ||
+			(r.maxTokens > 0 && q.res.CompletionTokens+1 >= r.maxTokens) {
+			return false
 		}
+	}
+	free := 0
+	for _, sl := range s.slots {
+		switch {
+		case sl.seq == nil:
+			free++
+		case sl.seq.pending < 0 && !slices.Contains(batch, sl.seq):
+			return false // prefilling
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && (free == 0 || len(s.queue) == 0)
+}
+
+// goesOn reports whether every sequence of the batch is still decoding
+// after its draw and not cancelled (a cancelled one ends here).
+func (s *scheduler) goesOn(batch []*sequence) bool {
+	all := true
+	for _, q := range batch {
+		if s.slots[q.slot].seq != q || q.pending < 0 {
+			all = false
+			continue
+		}
+		if err := q.req.ctx.Err(); err != nil {
+			s.finish(q, "cancelled", err)
+			all = false
+		}
+	}
+	return all
+}
+
+// readFor chooses what a step reads back for a request's next token: as
+// little as its sampler needs to draw exactly the token it would draw
+// from the whole row.
+func (s *scheduler) readFor(r *request) engine.Want {
+	switch {
+	case s.wholeRows:
+		return engine.WantLogits
+	case r.presence != 0 || r.frequency != 0 || r.params.Penalised():
+		// Penalties change the logits of tokens already seen, which may
+		// lie outside any set of candidates computed before them: only
+		// the whole row gives the exact distribution.
+		return engine.WantLogits
+	case r.params.Greedy():
+		return engine.WantID // the GPU's argmax: the lowest id on a tie, as the sampler's
+	case r.params.TopKSuffices(kernels.MaxTopK, s.vocab):
+		return engine.WantTopK
+	}
+	// Top-k off (or above what the kernel returns): top-p and min-p need
+	// every token's probability.
+	return engine.WantLogits
+}
+
+// draw picks a sequence's next token from what its step read back and
+// hands it on.
+func (s *scheduler) draw(q *sequence, row engine.Row) {
+	if row.Err != nil {
+		// The argmax and top-k kernels flag non-finite logits; every read
+		// checks them.
+		s.fail(q, row.Err)
+		return
 	}
 	r := q.req
-	if r.presence != 0 || r.frequency != 0 {
-		for id, n := range q.counts {
-			logits[id] -= float32(r.presence + r.frequency*float64(n))
+	var id int
+	var err error
+	switch q.want {
+	case engine.WantID:
+		id = row.ID
+	case engine.WantTopK:
+		ids, logits := make([]int, len(row.TopK)), make([]float32, len(row.TopK))
+		for i, c := range row.TopK {
+			ids[i], logits[i] = c.ID, c.Logit
 		}
+		id, err = q.sampler.SampleTopK(ids, logits)
+	default:
+		logits := row.Logits
+		pos := len(s.slots[q.slot].history) - 1
+		for id, v := range logits {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				s.fail(q, fmt.Errorf("the model's logits are not finite at position %d (token id %d is %v): the weights or the config make the computation overflow", pos, id, v))
+				return
+			}
+		}
+		if r.presence != 0 || r.frequency != 0 {
+			for id, n := range q.counts {
+				logits[id] -= float32(r.presence + r.frequency*float64(n))
+			}
+		}
+		id, err = q.sampler.Sample(logits, q.seen)
 	}
-	id, err := q.sampler.Sample(logits, q.seen)
 	if err != nil {
 		s.fail(q, err)
 		return
@@ -344,7 +546,9 @@ func (s *scheduler) draw(q *sequence, logits []float32) {
 		s.finish(q, "stop", nil)
 	case r.maxTokens > 0 && q.res.CompletionTokens >= r.maxTokens:
 		s.finish(q, "length", nil)
-	case s.b.SlotLen(q.slot) >= s.ctxLen:
+	// The history, not the backend's length: a chained step in flight
+	// is already one position further.
+	case len(s.slots[q.slot].history) >= s.ctxLen:
 		s.finish(q, "length", nil)
 	default:
 		q.pending = id
@@ -375,6 +579,8 @@ func (s *scheduler) finish(q *sequence, reason string, err error) {
 	}
 	s.slots[q.slot].seq = nil
 	s.mu.Lock()
+	s.held += time.Since(q.started)
+	s.heldCount++
 	s.stats.Active = s.active()
 	switch reason {
 	case "cancelled":

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -223,4 +224,37 @@ func TestCloseEndsRequests(t *testing.T) {
 	require.ErrorIs(t, <-done, ErrClosed)
 	_, err := m.Generate(context.Background(), "x", raw(greedy(1)), nil)
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+// With MaxQueue requests waiting, one more is refused at once with a
+// QueueFullError; the queue then drains and the next request runs.
+func TestQueueFull(t *testing.T) {
+	m := openTest(t, Options{Parallel: 1, MaxQueue: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // holds the only slot until cancelled
+		var once sync.Once
+		m.Generate(ctx, "Go on forever", raw(greedy(0)), func(Token) error {
+			once.Do(func() { close(started) })
+			return nil
+		})
+	})
+	<-started
+	wg.Go(func() { m.Generate(ctx, "Wait for me", raw(greedy(1)), nil) })
+	require.Eventually(t, func() bool { return m.Stats().Queued == 1 }, 30*time.Second, 10*time.Millisecond)
+	_, err := m.Generate(context.Background(), "One too many", raw(greedy(1)), nil)
+	require.ErrorIs(t, err, ErrQueueFull)
+	var qf *QueueFullError
+	require.ErrorAs(t, err, &qf)
+	require.Equal(t, 1, qf.Queued)
+	require.GreaterOrEqual(t, qf.RetryAfter, time.Second)
+	require.EqualError(t, err, "the server is busy: 1 requests are waiting for a slot; retry in "+qf.RetryAfter.String())
+	cancel()
+	wg.Wait()
+	_, res := collect(t, m, "Hello", raw(greedy(2)))
+	require.Equal(t, 2, res.CompletionTokens)
+	_, err = Open(context.Background(), "", Options{Device: "cpu", MaxQueue: -1})
+	require.EqualError(t, err, "max queue -1: must be >= 0 (0: no bound)")
 }

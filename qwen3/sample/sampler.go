@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -90,6 +91,60 @@ func (s *Sampler) Sample(logits []float32, history []int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return s.draw(cands)
+}
+
+// SampleTopK is Sample for a row of logits of which only the best are
+// known (computed on the GPU, so that the row is not read back): ids and
+// logits hold at least the TopK most likely tokens, best first (larger
+// logit, then lower id: the order in which Sample ranks them). When
+// p.TopKSuffices(len(ids), vocabulary) holds, it returns what Sample
+// returns for the whole row and no history, and consumes the same
+// randomness: Sample keeps only those TopK tokens too, in the same order,
+// and everything after (softmax, top-p, min-p, the draw) looks at them
+// alone. Logits that are NaN or -Inf count as absent.
+func (s *Sampler) SampleTopK(ids []int, logits []float32) (int, error) {
+	k := s.p.TopK
+	if k <= 0 || s.p.Greedy() || len(ids) != len(logits) || len(ids) < k {
+		return 0, fmt.Errorf("sample: SampleTopK needs sampling with top-k and at least top-k candidates (top-k %d, temperature %g, %d ids, %d logits)",
+			k, s.p.Temperature, len(ids), len(logits))
+	}
+	cands := s.cands[:0]
+	for i := range k {
+		v := float64(logits[i])
+		if math.IsNaN(v) || math.IsInf(v, -1) {
+			continue
+		}
+		if math.IsInf(v, 1) {
+			v = math.MaxFloat64 // as penalised does
+		}
+		cands = append(cands, candidate{ids[i], v})
+	}
+	s.cands = cands
+	if len(cands) == 0 {
+		return 0, ErrNoCandidates
+	}
+	return s.draw(s.truncate(cands, true))
+}
+
+// TopKSuffices reports whether SampleTopK with n candidates of a row of
+// vocab logits gives exactly what Sample gives: sampling (not greedy) with
+// a top-k of at most n and below the vocabulary (Sample keeps every token
+// otherwise, in another order), and no penalty (penalties change the
+// logits of tokens that may lie outside the candidates).
+func (p Params) TopKSuffices(n, vocab int) bool {
+	return !p.Greedy() && p.TopK > 0 && p.TopK <= n && p.TopK < vocab && !p.Penalised()
+}
+
+// Penalised reports whether the repetition or presence penalty changes
+// the logits of tokens in the history (as Sample applies them).
+func (p Params) Penalised() bool {
+	rp, pp := p.RepetitionPenalty, p.PresencePenalty
+	return (rp > 0 && rp != 1 && !math.IsInf(rp, 0)) || (pp != 0 && !math.IsNaN(pp) && !math.IsInf(pp, 0))
+}
+
+// draw picks one of the final candidates by their probabilities.
+func (s *Sampler) draw(cands []candidate) (int, error) {
 	if len(cands) == 1 {
 		// A single candidate needs no draw; greedy decoding always lands
 		// here, so it never touches the random generator.
@@ -162,7 +217,13 @@ func (s *Sampler) distribution(logits []float32, history []int) ([]candidate, er
 	if len(cands) == 0 {
 		return nil, ErrNoCandidates
 	}
+	return s.truncate(cands, sorted), nil
+}
 
+// truncate turns the candidates' logits into the final renormalised
+// distribution: softmax, top-p, min-p. sorted says whether cands are
+// already in better's order (top-k sorts them).
+func (s *Sampler) truncate(cands []candidate, sorted bool) []candidate {
 	maxProb := softmax(cands, s.p.Temperature)
 
 	if p := s.p.TopP; p > 0 && p < 1 {
@@ -199,7 +260,7 @@ func (s *Sampler) distribution(logits []float32, history []int) ([]candidate, er
 	for i := range kept {
 		kept[i].score /= total
 	}
-	return kept, nil
+	return kept
 }
 
 // softmax turns the candidates' logits into probabilities at the given

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/qwgpu/qwgpu/qwen3/llm"
 )
@@ -12,11 +14,12 @@ import (
 // apiError is an error in the OpenAI shape:
 // {"error":{"message","type","param","code"}}.
 type apiError struct {
-	status  int
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
+	status     int
+	retryAfter int     // seconds, for the Retry-After header; 0: none
+	Message    string  `json:"message"`
+	Type       string  `json:"type"`
+	Param      *string `json:"param"`
+	Code       *string `json:"code"`
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -44,6 +47,16 @@ func errorFor(err error) *apiError {
 	switch {
 	case errors.Is(err, llm.ErrPromptTooLong):
 		return withCode(&apiError{status: http.StatusBadRequest, Message: err.Error(), Type: "invalid_request_error"}, "context_length_exceeded")
+	case errors.Is(err, llm.ErrQueueFull):
+		// OpenAI's answer to too many requests: 429, a rate_limit_error,
+		// and when to come back (whole seconds, rounded up).
+		e := withCode(&apiError{status: http.StatusTooManyRequests, Message: err.Error(), Type: "rate_limit_error"}, "rate_limit_exceeded")
+		e.retryAfter = 1
+		var qf *llm.QueueFullError
+		if errors.As(err, &qf) {
+			e.retryAfter = max(1, int(math.Ceil(qf.RetryAfter.Seconds())))
+		}
+		return e
 	case errors.Is(err, llm.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, Message: "the server is shutting down", Type: "server_error"}
 	}
@@ -63,6 +76,9 @@ func errorFor(err error) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
 	json.NewEncoder(w).Encode(map[string]*apiError{"error": e})

@@ -109,6 +109,8 @@ func (f *fakeBackend) trouble(ctx context.Context, last string, opt llm.GenOptio
 	switch {
 	case strings.Contains(last, "too long"):
 		return nil, true, fmt.Errorf("%w: 5000 tokens do not fit the context of 4096", llm.ErrPromptTooLong)
+	case strings.Contains(last, "busy"):
+		return nil, true, fmt.Errorf("chat: %w", &llm.QueueFullError{Queued: 64, RetryAfter: 2500 * time.Millisecond})
 	case strings.Contains(last, "queue full"):
 		return nil, true, statusErr{http.StatusServiceUnavailable, "queue full"}
 	case strings.Contains(last, "boom"):
