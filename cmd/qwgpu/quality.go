@@ -7,12 +7,14 @@ import (
 )
 
 // reportQuality runs --model (quantized, or quantized at load by --dtype)
-// and the unquantized model against on the CPU reference over the same
-// prompts, and prints what the quantization costs, as llama.cpp's
+// on device ("gpu": the engine, as run and serve use it; "cpu": the CPU
+// reference on the same weights) and the unquantized model against on the
+// float64 CPU oracle over the same prompts, and prints what the
+// quantization costs (on the GPU: plus the GPU's own error), as llama.cpp's
 // perplexity --kl-divergence does: the KL divergence of the next-token
 // distributions (mean and max over positions), how often the top token
 // agrees, and the largest logit error.
-func reportQuality(mf *modelFlags, against, goldenPath, prompt string) error {
+func reportQuality(mf *modelFlags, against, goldenPath, prompt, device string) error {
 	m, err := openModel(mf.model, false)
 	if err != nil {
 		return err
@@ -59,7 +61,6 @@ func reportQuality(mf *modelFlags, against, goldenPath, prompt string) error {
 		longest = max(longest, len(p))
 	}
 
-	fmt.Printf("model: %s against %s, CPU reference\n", m.name(), ref.name())
 	load := func(mm *model) (*qwen3.Model, error) {
 		w, err := qwen3.LoadWeights(mm.cfg, mm.src)
 		if err != nil {
@@ -67,28 +68,64 @@ func reportQuality(mf *modelFlags, against, goldenPath, prompt string) error {
 		}
 		return qwen3.NewModel(mm.cfg, w, longest), nil
 	}
-	quant, err := load(m)
-	if err != nil {
-		return err
+	// forward gives --model's logits at every position of a prompt.
+	var forward func(ids []int) ([]float32, error)
+	where := "CPU reference"
+	if device == "gpu" {
+		// The whole prompt in one traced prefill (every position's logits).
+		mf.ctx = max(mf.ctx, longest)
+		dev, err := openDevice(mf, false)
+		if err != nil {
+			return err
+		}
+		defer dev.Close()
+		e, _, err := loadEngine(dev, m, mf, longest)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		where = describeAdapter(dev)
+		forward = func(ids []int) ([]float32, error) {
+			tr, err := e.ForwardTrace(ids)
+			if err != nil {
+				return nil, err
+			}
+			return tr.Logits, nil
+		}
+	} else {
+		quant, err := load(m)
+		if err != nil {
+			return err
+		}
+		forward = func(ids []int) ([]float32, error) {
+			o, err := quant.Forward(ids, false)
+			if err != nil {
+				return nil, err
+			}
+			return o.Logits, nil
+		}
 	}
+	fmt.Printf("model: %s on %s against %s on the float64 CPU oracle\n", m.name(), where, ref.name())
 	base, err := load(ref)
 	if err != nil {
 		return err
 	}
+	V := m.cfg.VocabSize
 	var total qwen3.Quality
 	for i, ids := range prompts {
 		want, err := base.Forward(ids, false)
 		if err != nil {
 			return err
 		}
-		got, err := quant.Forward(ids, false)
+		got, err := forward(ids)
 		if err != nil {
 			return err
 		}
 		var q qwen3.Quality
 		for p := range ids {
-			q.Add(want.LogitsAt(p), got.LogitsAt(p))
-			total.Add(want.LogitsAt(p), got.LogitsAt(p))
+			row := got[p*V : (p+1)*V]
+			q.Add(want.LogitsAt(p), row)
+			total.Add(want.LogitsAt(p), row)
 		}
 		fmt.Printf("prompt %d: %d tokens, KL mean %.4g max %.4g, top-1 %d/%d, max logit err %.4g\n",
 			i, len(ids), q.MeanKL(), q.MaxKL, q.Top1Agree, q.Positions, q.MaxLogitAb)

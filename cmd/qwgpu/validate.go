@@ -31,7 +31,7 @@ func cmdValidate(args []string) error {
 	prompt := fs.String("prompt", validatePrompt, "text compared layer by layer, GPU against CPU")
 	tol := fs.Float64("tol", 0, "bound on |err| / max(1, max|reference|) (default 2e-3 on the GPU against the float64 CPU oracle, 1e-4 for --device cpu against --golden)")
 	decodeSteps := fs.Int("decode-steps", 8, "KV-cache decode steps compared after the prompt")
-	against := fs.String("against", "", "unquantized model (directory or GGUF) to report --model's quality against: KL divergence, top-1 agreement, max logit error over the --golden prompts (or --prompt), on the CPU reference")
+	against := fs.String("against", "", "unquantized model (directory or GGUF) to report --model's quality against: KL divergence, top-1 agreement, max logit error over the --golden prompts (or --prompt); --model runs on --device, the unquantized model on the float64 CPU oracle")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,13 +42,13 @@ func cmdValidate(args []string) error {
 		return fmt.Errorf("--decode-steps %d: want 0 to %d", *decodeSteps, maxDecodeSteps)
 	}
 	if *against != "" {
-		if fs.Changed("device") && *device != "cpu" {
-			return fmt.Errorf("--against compares on the CPU reference only for now: give --device cpu or leave it out")
+		if *device != "gpu" && *device != "cpu" {
+			return fmt.Errorf("--device %q: want gpu or cpu", *device)
 		}
 		if err := mf.check(fs); err != nil {
 			return err
 		}
-		return reportQuality(&mf, *against, *golden, *prompt)
+		return reportQuality(&mf, *against, *golden, *prompt, *device)
 	}
 	if *device != "gpu" && *device != "cpu" {
 		return fmt.Errorf("--device %q: want gpu or cpu", *device)
