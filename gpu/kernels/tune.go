@@ -10,7 +10,7 @@ import (
 // that one lease can compare layouts through `qwgpu bench` without a
 // rebuild, e.g.
 //
-//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,attn_splits=64,attn_lanes=4,matvec_tpr=32,qkv_tpr=16
+//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,attn_splits=64,attn_lanes=4,attn_layout=lanes,matvec_tpr=32,qkv_tpr=16
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
@@ -19,7 +19,7 @@ func init() {
 	if s := os.Getenv("QWGPU_TUNE"); s != "" {
 		if err := parseTune(s); err != nil {
 			fmt.Fprintf(os.Stderr, "qwgpu: QWGPU_TUNE=%s: %v (ignored)\n", s, err)
-			tune = tuneKnobs{}
+			tune, decodeLayout = tuneKnobs{}, ""
 		}
 	}
 }
@@ -30,6 +30,11 @@ func init() {
 // dispatches, the projection spread over many workgroups). A measuring
 // knob: QWGPU_TUNE=qkv_fused=false.
 var FusedQKVDecode = true
+
+// decodeLayout selects the layout of decode attention's first dispatch,
+// attnLayoutStaged or attnLayoutLanes ("": the automatic choice; see
+// attention.go). A measuring knob: QWGPU_TUNE=attn_layout=lanes.
+var decodeLayout string
 
 func parseTune(s string) error {
 	for _, kv := range strings.Split(s, ",") {
@@ -46,6 +51,12 @@ func parseTune(s string) error {
 		case "prefill":
 			t := &tune.prefillTiles
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
+		case "attn_layout":
+			if v != attnLayoutStaged && v != attnLayoutLanes {
+				err = fmt.Errorf("want %s or %s", attnLayoutStaged, attnLayoutLanes)
+			} else {
+				decodeLayout = v
+			}
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
 		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
