@@ -46,6 +46,7 @@ const UW: u32 = {{.UW}}u;             // vec4s per load unit
 const G: u32 = {{.G}}u;               // query heads per kv head
 const KVDU: u32 = {{.KVDU}}u;         // load units per cache row
 const T: u32 = {{.CH}}u;              // rows per tile = threads per workgroup
+const MINTILES: u32 = {{.MINTILES}}u; // the fewest tiles of a split
 const SPLITS: u32 = {{.SPLITS}}u;     // the most splits of a row
 const MAXSP: u32 = {{.MAXSP}}u;       // records per (row, head) in part
 const SLICES: u32 = {{.SLICES}}u;     // T / DU: row slices while summing values
@@ -70,10 +71,11 @@ var<workgroup> red: array<vec4<f32>, {{.REDSIZE}}>;  // [SLICES, DU, UW] value s
 var<workgroup> lsum: array<f32, {{.LSIZE}}>;         // [G, SLICES] sums of p of the slices
 
 // split_len is L, the rows of one split: whole tiles, at most SPLITS
-// splits for the step's longest row. attention_combine uses the same.
+// splits for the step's longest row, at least MINTILES tiles.
+// attention_combine uses the same.
 fn split_len() -> u32 {
     let tiles = (step.keys + T - 1u) / T;
-    return T * ((tiles + SPLITS - 1u) / SPLITS);
+    return T * max(MINTILES, (tiles + SPLITS - 1u) / SPLITS);
 }
 {{if eq .UW 2}}
 fn load_unit(u: {{.UNIT}}) -> KV8 {
@@ -194,20 +196,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
         if (slice < SLICES) {
+            // VROWS turns of one row each, no branch (so that the loads
+            // can be issued together): a turn past the tile (when SLICES
+            // does not divide T) reads the tile's last row with weight 0.
             for (var i = 0u; i < VROWS; i++) {
                 let r = slice + i * SLICES;
-                if (r < T) {
-                    let v = load_unit(vcache[min(row0 + r, last - 1u) * KVDU + col0 + u]);
-                    for (var g = 0u; g < G; g++) {
-                        let pr = ps[g * T + r];
+                let rc = min(r, T - 1u);
+                let v = load_unit(vcache[min(row0 + rc, last - 1u) * KVDU + col0 + u]);
+                for (var g = 0u; g < G; g++) {
+                    let pr = select(0.0, ps[g * T + rc], r < T);
 {{- if eq .UW 2}}
-                        acc[g * 2u] += pr * v.a;
-                        acc[g * 2u + 1u] += pr * v.b;
+                    acc[g * 2u] += pr * v.a;
+                    acc[g * 2u + 1u] += pr * v.b;
 {{- else}}
-                        acc[g] += pr * v;
+                    acc[g] += pr * v;
 {{- end}}
-                        l[g] += pr;
-                    }
+                    l[g] += pr;
                 }
             }
         }

@@ -195,11 +195,15 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 const (
 	decodeChunk       = 128
 	decodeStagedChunk = 64
-	decodeChunkGL     = 32
-	decodeWorkgroups  = 1024
-	decodeLanes       = 4
-	combineWG         = 128
-	combineWGGL       = 64
+	// decodeStagedMinRows is the fewest rows of a staged split: as the
+	// lanes layout's 128-row tile, a context of up to 128 rows needs no
+	// combine dispatch.
+	decodeStagedMinRows = 128
+	decodeChunkGL       = 32
+	decodeWorkgroups    = 1024
+	decodeLanes         = 4
+	combineWG           = 128
+	combineWGGL         = 64
 )
 
 // The decode attention layouts (QWGPU_TUNE's attn_layout).
@@ -259,9 +263,10 @@ func attnDecodeLanes(d *gpu.Device, du int) int {
 }
 
 // attnSplitLen is the rows of one split in a step whose longest row
-// attends to keys rows (split_len in wgsl/attention_decode.wgsl).
-func attnSplitLen(keys, chunk, splits int) int {
-	return chunk * ceilDiv(ceilDiv(keys, chunk), splits)
+// attends to keys rows (split_len in wgsl/attention_decode.wgsl): whole
+// tiles of chunk rows, at most splits splits, at least minTiles tiles.
+func attnSplitLen(keys, chunk, splits, minTiles int) int {
+	return chunk * max(minTiles, ceilDiv(ceilDiv(keys, chunk), splits))
 }
 
 // Attention describes causal grouped-query attention of a step's query rows
@@ -296,6 +301,8 @@ type AttentionVars struct {
 	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL, KLANES, PSIZE int
 	// decode, staged layout
 	VROWS, KTSIZE, QTSIZE int
+	// decode and combine: the fewest tiles of a split
+	MINTILES int
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -419,7 +426,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	if err != nil {
 		return fail(err)
 	}
-	chunk := v.CH
+	chunk, minTiles := v.CH, v.MINTILES
 	rows := uint64(a.MaxRows*sh.QDim()) * 4
 	nkv, batch := uint32(sh.NKV), uint32(a.MaxRows)
 	decode, err := s.Op(kd, gpu.Dispatch{
@@ -433,7 +440,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 			if e.Keys <= 0 {
 				return gpu.Groups{}
 			}
-			return gpu.Groups{X: uint32(ceilDiv(e.Keys, attnSplitLen(e.Keys, chunk, splits))), Y: nkv, Z: batch}
+			return gpu.Groups{X: uint32(ceilDiv(e.Keys, attnSplitLen(e.Keys, chunk, splits, minTiles))), Y: nkv, Z: batch}
 		},
 	})
 	if err != nil {
@@ -455,7 +462,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
 		Groups:   gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1},
 		Size: func(e gpu.Extent) gpu.Groups {
-			if e.Keys <= attnSplitLen(e.Keys, chunk, splits) {
+			if e.Keys <= attnSplitLen(e.Keys, chunk, splits, minTiles) {
 				return gpu.Groups{} // attention_decode wrote the output
 			}
 			return gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1}
@@ -479,6 +486,7 @@ func stagedDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 		unitBytes = 8
 	}
 	v.CH, v.SLICES = chunk, chunk/v.DU
+	v.MINTILES = max(1, decodeStagedMinRows/chunk)
 	v.VROWS = ceilDiv(chunk, v.SLICES)
 	v.KTSIZE, v.QTSIZE, v.SCSIZE, v.PSIZE = chunk*(v.DU+1), v.G*v.D4, v.G*chunk/4, v.G*chunk
 	v.REDSIZE, v.LSIZE = chunk*v.UW, v.G*v.SLICES
@@ -493,7 +501,7 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 	if chunk < v.D4 || chunk&(chunk-1) != 0 {
 		return fmt.Errorf("tile of %d rows: want a power of two of at least %d (the vec4 columns)", chunk, v.D4)
 	}
-	v.CH, v.SLICES = chunk, chunk/v.DU
+	v.CH, v.SLICES, v.MINTILES = chunk, chunk/v.DU, 1
 	v.SCSIZE, v.LSIZE, v.REDSIZE = v.G*chunk, v.G*v.SLICES, chunk*v.UW
 	// Lanes per row: a power of two dividing the tile, halved until the
 	// partial sums fit the device's workgroup memory.
