@@ -184,7 +184,7 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 // arrays must stay small (smallWorkgroupArrays).
 //
 // Two layouts of the first dispatch (QWGPU_TUNE=attn_layout=staged|lanes):
-// "staged" (attention_decode_staged.wgsl, tiles of decodeStagedChunk rows)
+// "staged" (attention_decode_staged.wgsl, tiles of attnStagedChunk rows)
 // copies each tile's keys into workgroup memory with whole-row loads and
 // gives each thread whole dot products, three barriers a tile; "lanes"
 // (attention_decode.wgsl) reads keys straight from the cache, attn_lanes
@@ -193,8 +193,9 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 // (not an f32 cache of head_dim 256 in 48 KiB), lanes on GL (workgroup
 // arrays stay small there) and where staged does not fit.
 const (
-	decodeChunk       = 128
-	decodeStagedChunk = 64
+	decodeChunk          = 128
+	decodeStagedChunk    = 64
+	decodeStagedKeyBytes = 16 << 10
 	// decodeStagedMinRows is the fewest rows of a staged split: as the
 	// lanes layout's 128-row tile, a context of up to 128 rows needs no
 	// combine dispatch.
@@ -213,13 +214,21 @@ const (
 )
 
 // attnStagedChunk returns the rows per tile of the staged layout for head
-// dimension hd: at least one thread per load unit of a head row (hd/8
-// for a 16-bit cache, hd/4 for f32; hd/4 bounds both).
-func attnStagedChunk(hd int) int {
+// dimension hd and cache type dt: a key tile of about decodeStagedKeyBytes
+// (64 rows of a 16-bit head of 128, 32 of an f32 one), so that ~10
+// workgroups fit an SM's shared memory and a long context's 1024
+// workgroups run in one wave; at most decodeStagedChunk rows, at least
+// one per load unit of a head row.
+func attnStagedChunk(hd int, dt weights.DType) int {
 	if tune.decodeChunk > 0 {
 		return tune.decodeChunk
 	}
-	return max(decodeStagedChunk, nextPow2(hd/4))
+	units := hd / 4 // load units of a head row
+	if kvElemBytes(dt) == 2 && hd%8 == 0 {
+		units = hd / 8
+	}
+	rows := decodeStagedKeyBytes / (hd * int(kvElemBytes(dt)))
+	return max(nextPow2(units), min(decodeStagedChunk, nextPow2(rows+1)/2))
 }
 
 // attnDecodeChunk returns the rows per decode attention tile on d for
@@ -330,9 +339,12 @@ func AttentionScratchBytes(d *gpu.Device, s AttentionShape, ctx, batch int) uint
 // attnMaxSplits is the most splits a row of a cache of ctx positions gets
 // in a step of batch rows: at most the split bound, at most one per tile
 // (the number of splits of a step of k keys is not monotonic in k).
-// Both layouts fit: the bound takes the shorter of their tiles.
+// Every layout and cache type fits: the bound takes the shortest tile.
 func attnMaxSplits(d *gpu.Device, s AttentionShape, ctx, batch int) int {
-	chunk := min(attnDecodeChunk(d, s.HeadDim), attnStagedChunk(s.HeadDim))
+	chunk := attnDecodeChunk(d, s.HeadDim)
+	for _, dt := range KVDTypes {
+		chunk = min(chunk, attnStagedChunk(s.HeadDim, dt))
+	}
 	return min(attnDecodeSplits(s, batch), ceilDiv(ctx, chunk))
 }
 
@@ -403,7 +415,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	if layout == "" {
 		layout = attnLayoutStaged
 		probe := v
-		if smallWorkgroupArrays(d) || stagedDecodeVars(d, &probe, attnStagedChunk(sh.HeadDim)) != nil {
+		if smallWorkgroupArrays(d) || stagedDecodeVars(d, &probe, attnStagedChunk(sh.HeadDim, a.Cache.DType)) != nil {
 			layout = attnLayoutLanes
 		}
 	}
@@ -411,7 +423,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	var err error
 	switch layout {
 	case attnLayoutStaged:
-		if err := stagedDecodeVars(d, &v, attnStagedChunk(sh.HeadDim)); err != nil {
+		if err := stagedDecodeVars(d, &v, attnStagedChunk(sh.HeadDim, a.Cache.DType)); err != nil {
 			return fail(err)
 		}
 		kd, err = d.Kernel("attention_decode_staged", v)

@@ -565,6 +565,27 @@ func TestAttentionLayoutTune(t *testing.T) {
 	}
 }
 
+// The staged layout's default tile holds about 16 KiB of keys, at least
+// one row per load unit of a head row (hand-computed).
+func TestAttentionStagedChunk(t *testing.T) {
+	for _, c := range []struct {
+		hd   int
+		dt   weights.DType
+		want int
+	}{
+		{128, weights.F16, 64}, // 256-byte rows: 64
+		{128, weights.F32, 32}, // 512-byte rows: 32
+		{256, weights.BF16, 32},
+		{256, weights.F32, 64}, // 16 rows, but 64 vec4 units a row
+		{24, weights.F16, 64},  // 48-byte rows: 341, capped at 64
+		{64, weights.F32, 64},
+	} {
+		if got := attnStagedChunk(c.hd, c.dt); got != c.want {
+			t.Errorf("head_dim %d %v: %d rows, want %d", c.hd, c.dt, got, c.want)
+		}
+	}
+}
+
 func runAttention(t *testing.T, s *gpu.Scope, c attnCase) {
 	r := newRand(t)
 	const slots = 3
