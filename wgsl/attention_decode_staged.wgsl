@@ -88,14 +88,17 @@ fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
 {{end}}
 // stage_keys copies rows [row0, row0 + T) of the kv head (rows from last
 // on read as last − 1) into ks: unit i·T + tid of the tile for i < DU.
+// The template writes the DU copies out one by one rather than as a loop,
+// so that no compiler needs to unroll one to issue the loads together.
 fn stage_keys(tid: u32, col0: u32, row0: u32, last: u32) {
-    for (var i = 0u; i < DU; i++) {
-        let e = i * T + tid;
+{{- range $i := .DU}}
+    {
+        let e = {{$i}}u * T + tid;
         let r = e / DU;
         let c = e % DU;
-        let src = min(row0 + r, last - 1u);
-        ks[r * KS + c] = kcache[src * KVDU + col0 + c];
+        ks[r * KS + c] = kcache[min(row0 + r, last - 1u) * KVDU + col0 + c];
     }
+{{- end}}
 }
 
 @compute @workgroup_size({{.CH}})
@@ -196,16 +199,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
         if (slice < SLICES) {
-            // VROWS turns of one row each, no branch (so that the loads
-            // can be issued together): a turn past the tile (when SLICES
-            // does not divide T) reads the tile's last row with weight 0.
-            for (var i = 0u; i < VROWS; i++) {
-                let r = slice + i * SLICES;
-                let rc = min(r, T - 1u);
-                let v = load_unit(vcache[min(row0 + rc, last - 1u) * KVDU + col0 + u]);
+            // VROWS rows each, written out one by one (no loop, no branch),
+            // all loads first, so that they are issued together: a row
+            // past the tile (when SLICES does not divide T) is read as the
+            // tile's last with weight 0.
+{{- range $i := .VROWS}}
+            let r{{$i}} = slice + {{$i}}u * SLICES;
+            let vu{{$i}} = vcache[min(row0 + min(r{{$i}}, T - 1u), last - 1u) * KVDU + col0 + u];
+{{- end}}
+{{- range $i := .VROWS}}
+            {
+                let v = load_unit(vu{{$i}});
+                let rc = min(r{{$i}}, T - 1u);
                 for (var g = 0u; g < G; g++) {
-                    let pr = select(0.0, ps[g * T + rc], r < T);
-{{- if eq .UW 2}}
+                    let pr = select(0.0, ps[g * T + rc], r{{$i}} < T);
+{{- if eq $.UW 2}}
                     acc[g * 2u] += pr * v.a;
                     acc[g * 2u + 1u] += pr * v.b;
 {{- else}}
@@ -214,6 +222,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                     l[g] += pr;
                 }
             }
+{{- end}}
         }
     }
 
