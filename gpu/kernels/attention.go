@@ -196,9 +196,10 @@ const (
 	decodeChunk          = 128
 	decodeStagedChunk    = 64
 	decodeStagedKeyBytes = 16 << 10
-	// decodeStagedMinRows is the fewest rows of a staged split: as the
-	// lanes layout's 128-row tile, a context of up to 128 rows needs no
-	// combine dispatch.
+	// decodeStagedMinRows: a staged step of up to this many rows runs in
+	// one split, so that, as with the lanes layout's 128-row tile, a
+	// context of up to 128 rows needs no combine dispatch (longer ones
+	// split as usual: more workgroups at mid contexts).
 	decodeStagedMinRows = 128
 	decodeChunkGL       = 32
 	decodeWorkgroups    = 1024
@@ -273,9 +274,13 @@ func attnDecodeLanes(d *gpu.Device, du int) int {
 
 // attnSplitLen is the rows of one split in a step whose longest row
 // attends to keys rows (split_len in wgsl/attention_decode.wgsl): whole
-// tiles of chunk rows, at most splits splits, at least minTiles tiles.
+// tiles of chunk rows, at most splits splits; a step of up to minTiles
+// tiles is one split (no combine).
 func attnSplitLen(keys, chunk, splits, minTiles int) int {
-	return chunk * max(minTiles, ceilDiv(ceilDiv(keys, chunk), splits))
+	if tiles := ceilDiv(keys, chunk); tiles > minTiles {
+		return chunk * ceilDiv(tiles, splits)
+	}
+	return chunk * minTiles
 }
 
 // Attention describes causal grouped-query attention of a step's query rows

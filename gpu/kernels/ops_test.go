@@ -525,11 +525,14 @@ func TestAttention(t *testing.T) {
 		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0, staged, 8},
 		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}, {0, 0}, {1, 64}}, false, bf16, 0, 0, staged, 16},
 		attnCase{sh(4, 4, 24), 300, []StepRow{{1, 299}, {2, 5}}, false, 0, 2, 0, staged, 8},
+		// up to 128 keys: one split of several tiles, no combine
+		attnCase{sh(6, 3, 64), 200, []StepRow{{0, 127}, {2, 40}}, false, bf16, 0, 0, staged, 16},
 		// a tile of fewer rows than vec4 columns (16 rows, 32 columns)
 		attnCase{sh(16, 8, 128), 3000, []StepRow{{0, 2999}}, false, bf16, 0, 0, staged, 16},
 		// the staged layout's larger tiles (not on GL, whose default is
 		// lanes): one split, the combine, a batch, head_dim 256
 		attnCase{sh(16, 8, 128), 64, []StepRow{{0, 63}}, false, f16, 0, 0, staged, 0},
+		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 120}, {0, 7}}, false, f16, 0, 0, staged, 0},
 		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 0, staged, 32},
 		attnCase{sh(16, 8, 128), 4097, []StepRow{{2, 4096}, {1, 1000}}, false, f16, 0, 0, staged, 0},
 		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0, staged, 32},
