@@ -37,7 +37,10 @@
 // (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
 // of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
 // two (CPT 2, fewer instructions a value). cols is a multiple of the block
-// size.
+// size. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
+// quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
+// block's scales decoded once for them, so that a thread has 16 bytes of
+// quants and 16 of scales in flight a row instead of 4 and 4.
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
@@ -57,7 +60,7 @@
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
-// CPT, WT and XT (the element types of the weight and x arrays), XW (f32
+// CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -99,7 +102,10 @@ var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
 
-{{if .Quant}}
+{{if .Wide}}
+{{- template "quant_common" .}}
+{{- template "quant_quad" .QW}}
+{{else if .Quant}}
 {{- template "quant_common" .}}
 {{- template "quant_chunk_common" .QW}}
 {{- template "quant_chunk" .QW}}
@@ -194,7 +200,94 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if $swiglu}}
     var acc2: array<f32, NA>;
 {{- end}}
-{{- if .Quant}}
+{{- if .Wide}}
+    // Quads (lib_quant's quant_quad): 16-byte loads of quants, consecutive
+    // threads on consecutive vec4s of a row; every load of the R rows
+    // (scales, quants, fifth bits) issued before any is used.
+    let bpr = p.cols / {{.QBS}}u;      // blocks per row
+    let nq = bpr * 8u;                 // quads per row
+    for (var q = lane; q < nq; q += TPR) {
+        let bi = q >> 3u;              // block of the row
+        let j = q & 7u;                // quad of the block
+        let g = j >> 1u;
+        let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of a[0]
+        var wh: array<vec4<u32>, R>;
+        var wq: array<vec4<u32>, R>;
+{{- if .Q5}}
+        var wqh: array<vec4<u32>, R>;
+{{- end}}
+{{- if $swiglu}}
+        var uh: array<vec4<u32>, R>;
+        var uq: array<vec4<u32>, R>;
+{{- if .Q5}}
+        var uqh: array<vec4<u32>, R>;
+{{- end}}
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * bpr + bi) * {{div .QBW 4}}u;
+            wh[rr] = w[wb];
+            wq[rr] = w[wb + {{.QOff}}u + j];
+{{- if .Q5}}
+            wqh[rr] = w[wb + 1u + (j & 1u)];
+{{- end}}
+{{- if $swiglu}}
+            let ub = (ur[rr] * bpr + bi) * {{div .QBW 4}}u;
+            uh[rr] = wu[ub];
+            uq[rr] = wu[ub + {{.QOff}}u + j];
+{{- if .Q5}}
+            uqh[rr] = wu[ub + 1u + (j & 1u)];
+{{- end}}
+{{- end}}
+        }
+{{- if .Norm}}
+        var na: array<vec4<f32>, 4>;
+        var nb: array<vec4<f32>, 4>;
+        for (var k = 0u; k < 4u; k++) {
+            na[k] = nw[xo + k];
+            nb[k] = nw[xo + 8u + k];
+        }
+{{- end}}
+        // One row at a time, decoded once for the B tokens.
+        for (var rr = 0u; rr < R; rr++) {
+            let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[rr], g));
+{{- if $swiglu}}
+            let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[rr], g));
+{{- end}}
+            for (var b = 0u; b < B; b++) {
+                let xb = b * xrow + xo;
+{{- if .Norm}}
+                let x0 = x[xb] * na[0];
+                let x1 = x[xb + 1u] * na[1];
+                let x2 = x[xb + 2u] * na[2];
+                let x3 = x[xb + 3u] * na[3];
+                let x4 = x[xb + 8u] * nb[0];
+                let x5 = x[xb + 9u] * nb[1];
+                let x6 = x[xb + 10u] * nb[2];
+                let x7 = x[xb + 11u] * nb[3];
+{{- else}}
+                let x0 = x[xb];
+                let x1 = x[xb + 1u];
+                let x2 = x[xb + 2u];
+                let x3 = x[xb + 3u];
+                let x4 = x[xb + 8u];
+                let x5 = x[xb + 9u];
+                let x6 = x[xb + 10u];
+                let x7 = x[xb + 11u];
+{{- end}}
+                let sw = (dot(wv.a0, x0) + dot(wv.a1, x1)) + (dot(wv.a2, x2) + dot(wv.a3, x3))
+                       + ((dot(wv.b0, x4) + dot(wv.b1, x5)) + (dot(wv.b2, x6) + dot(wv.b3, x7)));
+{{- if $swiglu}}
+                let su = (dot(uv.a0, x0) + dot(uv.a1, x1)) + (dot(uv.a2, x2) + dot(uv.a3, x3))
+                       + ((dot(uv.b0, x4) + dot(uv.b1, x5)) + (dot(uv.b2, x6) + dot(uv.b3, x7)));
+{{- end}}
+                acc[rr * B + b] += sw;
+{{- if $swiglu}}
+                acc2[rr * B + b] += su;
+{{- end}}
+            }
+        }
+    }
+{{- else if .Quant}}
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
     let nq = p.cols / {{mul 8 .CPT}}u;      // runs of CPT chunks per row
     for (var q = lane; q < nq; q += TPR) {

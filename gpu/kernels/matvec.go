@@ -74,6 +74,11 @@ type MatVecVars struct {
 	QW, QU     QuantFn
 	QBS        int // values per block (Quant)
 	QBW        int // u32 words per block on the device (Quant)
+	// Wide: 16-byte loads of quants (lib_quant's quant_quad: Q4_K and Q5_K,
+	// with Quant), the quants at vec4 QOff of a block; Q5 for Q5_K.
+	Wide bool
+	Q5   bool
+	QOff int
 }
 
 // MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
@@ -247,6 +252,14 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 	return ops, nil
 }
 
+// quadLoads reports whether the matvec reads dt's quants 16 bytes at a
+// time (lib_quant's quant_quad): Q4_K and Q5_K, whose blocks are whole
+// vec4s with their quants aligned, unless QWGPU_TUNE=matvec_wide=-1 asks
+// for the word chunks.
+func quadLoads(dt weights.DType) bool {
+	return (dt == weights.Q4_K || dt == weights.Q5_K) && tune.matvecWide >= 0
+}
+
 // matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
 // rows of weights of dt, with reduction arrays of at most redCap floats.
 func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
@@ -258,6 +271,15 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		v.Quant, v.WT, v.XT, v.XW = true, "u32", "vec4<f32>", 4
 		v.QBS, v.QBW = quantShape(dt)
 		v.QW, v.QU = QuantFn{Fmt: v.DType, Arr: "w"}, QuantFn{Fmt: v.DType, Arr: "wu"}
+		if quadLoads(dt) {
+			// quads of 32 values, one vec4<u32> of quants each
+			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
+			if v.Q5 {
+				v.QOff = 3
+			}
+			loads = cols / 32
+			break
+		}
 		v.CPT = 1
 		if tune.matvecCPT > 0 {
 			v.CPT = tune.matvecCPT
