@@ -37,7 +37,8 @@
 // (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
 // of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
 // two (CPT 2, fewer instructions a value). cols is a multiple of the block
-// size. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
+// size. Q8_0 rows of a multiple of 128 values (Q8Wide) are read 144 bytes
+// (4 blocks, 9 vec4<u32>) a thread and row. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
 // quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
 // block's scales decoded once for them, so that a thread has 16 bytes of
 // quants and 16 of scales in flight a row instead of 4 and 4.
@@ -60,7 +61,8 @@
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
-// CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block), WT and XT (the element types of the weight and x arrays), XW (f32
+// CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
+// Q8Wide, Q8Blocks and Eight (0 … 7), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -105,6 +107,8 @@ var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{if .Wide}}
 {{- template "quant_common" .}}
 {{- template "quant_quad" .QW}}
+{{else if .Q8Wide}}
+{{- template "quant_common" .}}
 {{else if .Quant}}
 {{- template "quant_common" .}}
 {{- template "quant_chunk_common" .QW}}
@@ -285,6 +289,77 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 acc2[rr * B + b] += su;
 {{- end}}
             }
+        }
+    }
+{{- else if .Q8Wide}}
+    // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding
+    // the blocks' words 9k … 9k+8 (d, then 32 int8 quants), a thread and row,
+    // consecutive threads on consecutive groups; all 9 loads of each of the R
+    // rows issued before any is used. cols is a multiple of 128.
+    let ng = p.cols / 128u;            // groups per row
+    for (var q = lane; q < ng; q += TPR) {
+        var gw: array<array<vec4<u32>, 9>, R>;
+{{- if $swiglu}}
+        var gu: array<array<vec4<u32>, 9>, R>;
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * ng + q) * 9u;
+{{- if $swiglu}}
+            let ub = (ur[rr] * ng + q) * 9u;
+{{- end}}
+            for (var i = 0u; i < 9u; i++) {
+                gw[rr][i] = w[wb + i];
+{{- if $swiglu}}
+                gu[rr][i] = wu[ub + i];
+{{- end}}
+            }
+        }
+        let xg = q * 32u;              // x vec4 of the group's first value
+        for (var rr = 0u; rr < R; rr++) {
+{{- range .Q8Blocks}}
+            {
+                // block {{.K}}: d {{.D}}, values at x vec4 xg + {{.X}} …
+                let dw = qf16(gw[rr]{{.D}});
+                let w0 = qsbytes(gw[rr]{{index .Q 0}}) * dw;
+                let w1 = qsbytes(gw[rr]{{index .Q 1}}) * dw;
+                let w2 = qsbytes(gw[rr]{{index .Q 2}}) * dw;
+                let w3 = qsbytes(gw[rr]{{index .Q 3}}) * dw;
+                let w4 = qsbytes(gw[rr]{{index .Q 4}}) * dw;
+                let w5 = qsbytes(gw[rr]{{index .Q 5}}) * dw;
+                let w6 = qsbytes(gw[rr]{{index .Q 6}}) * dw;
+                let w7 = qsbytes(gw[rr]{{index .Q 7}}) * dw;
+{{- if $swiglu}}
+                let du = qf16(gu[rr]{{.D}});
+                let u0 = qsbytes(gu[rr]{{index .Q 0}}) * du;
+                let u1 = qsbytes(gu[rr]{{index .Q 1}}) * du;
+                let u2 = qsbytes(gu[rr]{{index .Q 2}}) * du;
+                let u3 = qsbytes(gu[rr]{{index .Q 3}}) * du;
+                let u4 = qsbytes(gu[rr]{{index .Q 4}}) * du;
+                let u5 = qsbytes(gu[rr]{{index .Q 5}}) * du;
+                let u6 = qsbytes(gu[rr]{{index .Q 6}}) * du;
+                let u7 = qsbytes(gu[rr]{{index .Q 7}}) * du;
+{{- end}}
+                let xo = xg + {{.X}}u;
+{{- if $.Norm}}
+                var nv: array<vec4<f32>, 8>;
+                for (var i = 0u; i < 8u; i++) {
+                    nv[i] = nw[xo + i];
+                }
+{{- end}}
+                for (var b = 0u; b < B; b++) {
+                    let xb = b * xrow + xo;
+{{- range $i := $.Eight}}
+                    let x{{$i}} = x[xb + {{$i}}u]{{if $.Norm}} * nv[{{$i}}]{{end}};
+{{- end}}
+                    acc[rr * B + b] += ((dot(w0, x0) + dot(w1, x1)) + (dot(w2, x2) + dot(w3, x3)))
+                                     + ((dot(w4, x4) + dot(w5, x5)) + (dot(w6, x6) + dot(w7, x7)));
+{{- if $swiglu}}
+                    acc2[rr * B + b] += ((dot(u0, x0) + dot(u1, x1)) + (dot(u2, x2) + dot(u3, x3)))
+                                      + ((dot(u4, x4) + dot(u5, x5)) + (dot(u6, x6) + dot(u7, x7)));
+{{- end}}
+                }
+            }
+{{- end}}
         }
     }
 {{- else if .Quant}}

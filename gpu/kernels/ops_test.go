@@ -151,6 +151,17 @@ func TestMatVecQuant(t *testing.T) {
 			linearCase{32, 29, quantCols(dt, 1), dt, SwiGLU, true},
 		)
 	}
+	// Q8_0 rows of whole groups of 4 blocks (128 values), an odd number of
+	// them: the 144-byte loads (MatVecVars.Q8Wide)
+	q8 := weights.Q8_0
+	cases = append(cases,
+		linearCase{1, 75, quantCols(q8, 12), q8, Store, false},
+		linearCase{1, 33, quantCols(q8, 4), q8, SwiGLU, true},
+		linearCase{3, 41, quantCols(q8, 12), q8, Add, true},
+		linearCase{7, 19, quantCols(q8, 4), q8, SwiGLU, false},
+		linearCase{8, 23, quantCols(q8, 12), q8, SwiGLU, true},
+		linearCase{9, 23, quantCols(q8, 4), q8, Add, true}, // past matvecWideBatch: chunks
+	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
 			if quantOnBackend(s, c.dt) {
@@ -280,7 +291,8 @@ func TestMatVecLayouts(t *testing.T) {
 			linearCase{6, 23, cols, dt, SwiGLU, true},
 			linearCase{20, 31, cols, dt, Add, true})
 	}
-	cases = append(cases, linearCase{3, 13, 81, weights.BF16, SwiGLU, true}, linearCase{2, 9, 85, weights.F32, Add, false})
+	cases = append(cases, linearCase{3, 13, 81, weights.BF16, SwiGLU, true}, linearCase{2, 9, 85, weights.F32, Add, false},
+		linearCase{6, 23, quantCols(weights.Q8_0, 8), weights.Q8_0, SwiGLU, true}, linearCase{1, 45, quantCols(weights.Q8_0, 12), weights.Q8_0, Add, false})
 	for _, dt := range []weights.DType{weights.Q4_0, weights.Q4_1, weights.Q5_1, weights.Q5_K} {
 		cases = append(cases, linearCase{3, 19, quantCols(dt, 2), dt, SwiGLU, true})
 	}
