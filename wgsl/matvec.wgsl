@@ -37,7 +37,8 @@
 // (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
 // of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
 // two (CPT 2, fewer instructions a value). cols is a multiple of the block
-// size. Q8_0 rows of a multiple of 128 values (Q8Wide) are read 144 bytes
+// size. Up to 8 tokens (kernels.matvecWideBatch), Q8_0 rows of a multiple
+// of 128 values (Q8Wide) are read 144 bytes
 // (4 blocks, 9 vec4<u32>) a thread and row. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
 // quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
 // block's scales decoded once for them, so that a thread has 16 bytes of
