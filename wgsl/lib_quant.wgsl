@@ -83,15 +83,16 @@ fn qbits(b: u32) -> vec4<u32> {
 // block from its 12 scale bytes in words s0, s1, s2: sub-blocks 0-3 keep
 // theirs in the low 6 bits of bytes j and j+4; 4-7 their low 4 bits in byte
 // j+4 and their top 2 bits in the spare top bits of bytes j-4 and j.
+// Without a branch, so that neighbouring threads with sub-blocks on either
+// side of 4 do not diverge and a kernel's loads around it stay in one block.
 fn qkscale(s0: u32, s1: u32, s2: u32, j: u32) -> vec2<f32> {
     let sh = 8u * (j & 3u);
     let b0 = (s0 >> sh) & 0xffu;
     let b1 = (s1 >> sh) & 0xffu;
-    if (j < 4u) {
-        return vec2<f32>(f32(b0 & 63u), f32(b1 & 63u));
-    }
     let b2 = (s2 >> sh) & 0xffu;
-    return vec2<f32>(f32((b2 & 0xfu) | ((b0 >> 6u) << 4u)), f32((b2 >> 4u) | ((b1 >> 6u) << 4u)));
+    let lo = vec2<u32>(b0 & 63u, b1 & 63u);
+    let hi = vec2<u32>((b2 & 0xfu) | ((b0 >> 6u) << 4u), (b2 >> 4u) | ((b1 >> 6u) << 4u));
+    return vec2<f32>(select(hi, lo, j < 4u));
 }
 {{end}}
 
@@ -291,5 +292,61 @@ fn qcbody_{{$a}}(blk: u32, c: u32, h: QCHead) -> QChunk {
     let hi = ((ql >> 4u) & 0x0f0f0f0fu) | (((qh >> 4u) & 0x03030303u) << 4u);
     return QChunk(qb(lo, 32.0) * h.a, qb(hi, 32.0) * h.b);
 {{- end}}
+}
+{{end}}
+
+{{/*
+Quads, for the matvec's 16-byte loads of Q4_K and Q5_K, whose blocks are
+whole vec4<u32>s (144 and 176 bytes) with their quants 16-byte aligned:
+
+  vec4  Q4_K                              Q5_K
+  0     d | dmin << 16, scales s0 s1 s2   the same
+  1-2   qs                                qh (qh word i: fifth bits of qs word 8g + i, bit 2g and 2g+1)
+  3-8   qs                                qs
+  9-10                                    qs
+
+Quad j (0-7) of a block is its qs vec4 j (QOFF: 1 for Q4_K, 3 for Q5_K):
+qs words 8g + i, g = j / 2, i = 4(j % 2) + k for its words k = 0-3. Word k's
+low nibbles are values 4i … 4i+3 of unit 2g (x vec4 16g + i from the
+block's first value), its high nibbles those of unit 2g + 1 (x vec4 16g + 8 + i);
+the fifth bits (Q5_K) are in qh vec4 j % 2, word k.
+
+  {{template "quant_quad" (kernels.QuantFn{Fmt})}}  once, after quant_common:
+      qqscales(h, g) -> vec4<f32>        d·sc, dmin·m of unit 2g, then of 2g+1 (h: the block's vec4 0)
+      qquad(q, qh, g, s) -> QQuad        the 32 values of quad q (qh: 0 for Q4_K)
+*/}}
+
+{{define "quant_quad"}}
+// QQuad is the 32 values of a quad: ak at x vec4 16g + 4(j % 2) + k of
+// the block (k = 0-3), bk 8 vec4s on. (Named fields: naga indexes a let
+// array by constants only.)
+struct QQuad {
+    a0: vec4<f32>,
+    a1: vec4<f32>,
+    a2: vec4<f32>,
+    a3: vec4<f32>,
+    b0: vec4<f32>,
+    b1: vec4<f32>,
+    b2: vec4<f32>,
+    b3: vec4<f32>,
+}
+
+// qqscales: d·sc and dmin·m of units 2g and 2g + 1 of the {{.Fmt}} block
+// whose first vec4 is h; exact products.
+fn qqscales(h: vec4<u32>, g: u32) -> vec4<f32> {
+    let d = qf16(h.x);
+    let dmin = qf16(h.x >> 16u);
+    let sa = qkscale(h.y, h.z, h.w, 2u * g);
+    let sb = qkscale(h.y, h.z, h.w, 2u * g + 1u);
+    return vec4<f32>(d * sa.x, dmin * sa.y, d * sb.x, dmin * sb.y);
+}
+
+// qquad: the values of quad words q of group g, scaled by s (qqscales);
+// qh is the quad's fifth-bit words (Q5_K), zero for Q4_K.
+fn qquad(q: vec4<u32>, qh: vec4<u32>, g: u32, s: vec4<f32>) -> QQuad {
+    let lo = (q & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(2u * g)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
+    let hi = ((q >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(2u * g + 1u)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
+    return QQuad(qbytes(lo.x) * s.x - s.y, qbytes(lo.y) * s.x - s.y, qbytes(lo.z) * s.x - s.y, qbytes(lo.w) * s.x - s.y,
+                 qbytes(hi.x) * s.z - s.w, qbytes(hi.y) * s.z - s.w, qbytes(hi.z) * s.z - s.w, qbytes(hi.w) * s.z - s.w);
 }
 {{end}}

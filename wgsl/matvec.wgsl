@@ -37,7 +37,12 @@
 // (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
 // of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
 // two (CPT 2, fewer instructions a value). cols is a multiple of the block
-// size.
+// size. Up to 8 tokens (kernels.matvecWideBatch), Q8_0 rows of a multiple
+// of 128 values (Q8Wide) are read 144 bytes
+// (4 blocks, 9 vec4<u32>) a thread and row. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
+// quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
+// block's scales decoded once for them, so that a thread has 16 bytes of
+// quants and 16 of scales in flight a row instead of 4 and 4.
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
@@ -57,7 +62,8 @@
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
-// CPT, WT and XT (the element types of the weight and x arrays), XW (f32
+// CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
+// Q8Wide, Q8Blocks and Eight (0 … 7), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -99,7 +105,12 @@ var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
 
-{{if .Quant}}
+{{if .Wide}}
+{{- template "quant_common" .}}
+{{- template "quant_quad" .QW}}
+{{else if .Q8Wide}}
+{{- template "quant_common" .}}
+{{else if .Quant}}
 {{- template "quant_common" .}}
 {{- template "quant_chunk_common" .QW}}
 {{- template "quant_chunk" .QW}}
@@ -194,7 +205,165 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if $swiglu}}
     var acc2: array<f32, NA>;
 {{- end}}
-{{- if .Quant}}
+{{- if .Wide}}
+    // Quads (lib_quant's quant_quad): 16-byte loads of quants, consecutive
+    // threads on consecutive vec4s of a row; every load of the R rows
+    // (scales, quants, fifth bits) issued before any is used.
+    let bpr = p.cols / {{.QBS}}u;      // blocks per row
+    let nq = bpr * 8u;                 // quads per row
+    for (var q = lane; q < nq; q += TPR) {
+        let bi = q >> 3u;              // block of the row
+        let j = q & 7u;                // quad of the block
+        let g = j >> 1u;
+        let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of a[0]
+        var wh: array<vec4<u32>, R>;
+        var wq: array<vec4<u32>, R>;
+{{- if .Q5}}
+        var wqh: array<vec4<u32>, R>;
+{{- end}}
+{{- if $swiglu}}
+        var uh: array<vec4<u32>, R>;
+        var uq: array<vec4<u32>, R>;
+{{- if .Q5}}
+        var uqh: array<vec4<u32>, R>;
+{{- end}}
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * bpr + bi) * {{div .QBW 4}}u;
+            wh[rr] = w[wb];
+            wq[rr] = w[wb + {{.QOff}}u + j];
+{{- if .Q5}}
+            wqh[rr] = w[wb + 1u + (j & 1u)];
+{{- end}}
+{{- if $swiglu}}
+            let ub = (ur[rr] * bpr + bi) * {{div .QBW 4}}u;
+            uh[rr] = wu[ub];
+            uq[rr] = wu[ub + {{.QOff}}u + j];
+{{- if .Q5}}
+            uqh[rr] = wu[ub + 1u + (j & 1u)];
+{{- end}}
+{{- end}}
+        }
+{{- if .Norm}}
+        var na: array<vec4<f32>, 4>;
+        var nb: array<vec4<f32>, 4>;
+        for (var k = 0u; k < 4u; k++) {
+            na[k] = nw[xo + k];
+            nb[k] = nw[xo + 8u + k];
+        }
+{{- end}}
+        // One row at a time, decoded once for the B tokens.
+        for (var rr = 0u; rr < R; rr++) {
+            let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[rr], g));
+{{- if $swiglu}}
+            let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[rr], g));
+{{- end}}
+            for (var b = 0u; b < B; b++) {
+                let xb = b * xrow + xo;
+{{- if .Norm}}
+                let x0 = x[xb] * na[0];
+                let x1 = x[xb + 1u] * na[1];
+                let x2 = x[xb + 2u] * na[2];
+                let x3 = x[xb + 3u] * na[3];
+                let x4 = x[xb + 8u] * nb[0];
+                let x5 = x[xb + 9u] * nb[1];
+                let x6 = x[xb + 10u] * nb[2];
+                let x7 = x[xb + 11u] * nb[3];
+{{- else}}
+                let x0 = x[xb];
+                let x1 = x[xb + 1u];
+                let x2 = x[xb + 2u];
+                let x3 = x[xb + 3u];
+                let x4 = x[xb + 8u];
+                let x5 = x[xb + 9u];
+                let x6 = x[xb + 10u];
+                let x7 = x[xb + 11u];
+{{- end}}
+                let sw = (dot(wv.a0, x0) + dot(wv.a1, x1)) + (dot(wv.a2, x2) + dot(wv.a3, x3))
+                       + ((dot(wv.b0, x4) + dot(wv.b1, x5)) + (dot(wv.b2, x6) + dot(wv.b3, x7)));
+{{- if $swiglu}}
+                let su = (dot(uv.a0, x0) + dot(uv.a1, x1)) + (dot(uv.a2, x2) + dot(uv.a3, x3))
+                       + ((dot(uv.b0, x4) + dot(uv.b1, x5)) + (dot(uv.b2, x6) + dot(uv.b3, x7)));
+{{- end}}
+                acc[rr * B + b] += sw;
+{{- if $swiglu}}
+                acc2[rr * B + b] += su;
+{{- end}}
+            }
+        }
+    }
+{{- else if .Q8Wide}}
+    // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding
+    // the blocks' words 9k … 9k+8 (d, then 32 int8 quants), a thread and row,
+    // consecutive threads on consecutive groups; all 9 loads of each of the R
+    // rows issued before any is used. cols is a multiple of 128.
+    let ng = p.cols / 128u;            // groups per row
+    for (var q = lane; q < ng; q += TPR) {
+        var gw: array<array<vec4<u32>, 9>, R>;
+{{- if $swiglu}}
+        var gu: array<array<vec4<u32>, 9>, R>;
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * ng + q) * 9u;
+{{- if $swiglu}}
+            let ub = (ur[rr] * ng + q) * 9u;
+{{- end}}
+            for (var i = 0u; i < 9u; i++) {
+                gw[rr][i] = w[wb + i];
+{{- if $swiglu}}
+                gu[rr][i] = wu[ub + i];
+{{- end}}
+            }
+        }
+        let xg = q * 32u;              // x vec4 of the group's first value
+        for (var rr = 0u; rr < R; rr++) {
+{{- range .Q8Blocks}}
+            {
+                // block {{.K}}: d {{.D}}, values at x vec4 xg + {{.X}} …
+                let dw = qf16(gw[rr]{{.D}});
+                let w0 = qsbytes(gw[rr]{{index .Q 0}}) * dw;
+                let w1 = qsbytes(gw[rr]{{index .Q 1}}) * dw;
+                let w2 = qsbytes(gw[rr]{{index .Q 2}}) * dw;
+                let w3 = qsbytes(gw[rr]{{index .Q 3}}) * dw;
+                let w4 = qsbytes(gw[rr]{{index .Q 4}}) * dw;
+                let w5 = qsbytes(gw[rr]{{index .Q 5}}) * dw;
+                let w6 = qsbytes(gw[rr]{{index .Q 6}}) * dw;
+                let w7 = qsbytes(gw[rr]{{index .Q 7}}) * dw;
+{{- if $swiglu}}
+                let du = qf16(gu[rr]{{.D}});
+                let u0 = qsbytes(gu[rr]{{index .Q 0}}) * du;
+                let u1 = qsbytes(gu[rr]{{index .Q 1}}) * du;
+                let u2 = qsbytes(gu[rr]{{index .Q 2}}) * du;
+                let u3 = qsbytes(gu[rr]{{index .Q 3}}) * du;
+                let u4 = qsbytes(gu[rr]{{index .Q 4}}) * du;
+                let u5 = qsbytes(gu[rr]{{index .Q 5}}) * du;
+                let u6 = qsbytes(gu[rr]{{index .Q 6}}) * du;
+                let u7 = qsbytes(gu[rr]{{index .Q 7}}) * du;
+{{- end}}
+                let xo = xg + {{.X}}u;
+{{- if $.Norm}}
+                var nv: array<vec4<f32>, 8>;
+                for (var i = 0u; i < 8u; i++) {
+                    nv[i] = nw[xo + i];
+                }
+{{- end}}
+                for (var b = 0u; b < B; b++) {
+                    let xb = b * xrow + xo;
+{{- range $i := $.Eight}}
+                    let x{{$i}} = x[xb + {{$i}}u]{{if $.Norm}} * nv[{{$i}}]{{end}};
+{{- end}}
+                    acc[rr * B + b] += ((dot(w0, x0) + dot(w1, x1)) + (dot(w2, x2) + dot(w3, x3)))
+                                     + ((dot(w4, x4) + dot(w5, x5)) + (dot(w6, x6) + dot(w7, x7)));
+{{- if $swiglu}}
+                    acc2[rr * B + b] += ((dot(u0, x0) + dot(u1, x1)) + (dot(u2, x2) + dot(u3, x3)))
+                                      + ((dot(u4, x4) + dot(u5, x5)) + (dot(u6, x6) + dot(u7, x7)));
+{{- end}}
+                }
+            }
+{{- end}}
+        }
+    }
+{{- else if .Quant}}
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
     let nq = p.cols / {{mul 8 .CPT}}u;      // runs of CPT chunks per row
     for (var q = lane; q < nq; q += TPR) {

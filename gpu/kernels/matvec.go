@@ -74,6 +74,40 @@ type MatVecVars struct {
 	QW, QU     QuantFn
 	QBS        int // values per block (Quant)
 	QBW        int // u32 words per block on the device (Quant)
+	// Wide: 16-byte loads of quants (lib_quant's quant_quad: Q4_K and Q5_K,
+	// with Quant), the quants at vec4 QOff of a block; Q5 for Q5_K.
+	Wide bool
+	Q5   bool
+	QOff int
+	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
+	// group's blocks are Q8Blocks, Eight is 0 … 7 for the template's loops.
+	Q8Wide   bool
+	Q8Blocks []q8Block
+	Eight    []int
+}
+
+// q8Block is where block K of a group of 4 Q8_0 blocks (9 vec4<u32>) keeps
+// its words, as WGSL accessors of the group array ("[2].y"): D its scale
+// (f16 in the low half), Q its 8 words of quants; X is the x vec4 of its
+// first value, from the group's.
+type q8Block struct {
+	K, X int
+	D    string
+	Q    [8]string
+}
+
+// q8Group lays out the 4 blocks of a Q8_0 group: block k is words 9k … 9k+8.
+func q8Group() []q8Block {
+	at := func(word int) string { return fmt.Sprintf("[%d].%c", word/4, "xyzw"[word%4]) }
+	blocks := make([]q8Block, 4)
+	for k := range blocks {
+		b := &blocks[k]
+		b.K, b.X, b.D = k, 8*k, at(9*k)
+		for m := range b.Q {
+			b.Q[m] = at(9*k + 1 + m)
+		}
+	}
+	return blocks
 }
 
 // MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
@@ -88,28 +122,35 @@ const MaxMatVecBatch = 32
 const matvecTargetGroups = 256
 
 // matvecLayout picks the layout for a dispatch of rows rows of loads
-// loads each (16-byte chunks, quant chunks or elements), batch tokens and
-// acc partial sums a row (batch, twice with SwiGLU): about 4 loads per thread, at most 64
-// threads per row, 256 threads per workgroup; a thread group takes two
-// rows (reading x once for both) while that leaves at least
-// matvecTargetGroups workgroups and at most 64 partial sums a thread.
-// QWGPU_TUNE's matvec_tpr, matvec_rows (R) and matvec_wg override.
-func matvecLayout(loads, rows, batch, acc int) (r, tpr, wg int) {
-	tpr = min(64, nextPow2(ceilDiv(loads, 4)))
+// loads each (16-byte chunks, quant chunks, quads, Q8_0 groups or
+// elements), batch tokens and acc partial sums a row (batch, twice with
+// SwiGLU): about per loads per thread (4; fewer for the wide quant loads,
+// which carry 16 or 144 bytes), at most 64 threads per row, 256 threads per
+// workgroup; a thread group takes two rows (reading x once for both) while
+// that leaves at least matvecTargetGroups workgroups and at most 64 partial
+// sums a thread, and maxR allows it. With few threads a row (wide loads on
+// short rows) the workgroup shrinks, down to 64 threads, until there are
+// matvecTargetGroups of them. QWGPU_TUNE's matvec_tpr, matvec_rows (R)
+// and matvec_wg override.
+func matvecLayout(loads, per, maxR, rows, batch, acc int) (r, tpr, wg int) {
+	tpr = min(64, nextPow2(ceilDiv(loads, per)))
 	if tune.matvecTPR > 0 {
 		tpr = tune.matvecTPR
 	}
+	target := matvecTargetGroups
+	if batch >= 4 {
+		target /= 2
+	}
 	wg = 256
+	for per < 4 && wg > 64 && wg > tpr && ceilDiv(rows, wg/tpr) < target {
+		wg /= 2
+	}
 	if tune.matvecWG > 0 {
 		wg = tune.matvecWG
 	}
 	tpr = min(tpr, wg)
 	r = 1
-	target := matvecTargetGroups
-	if batch >= 4 {
-		target /= 2
-	}
-	if 2*acc <= 64 && ceilDiv(rows, 2*wg/tpr) >= target {
+	if maxR >= 2 && 2*acc <= 64 && ceilDiv(rows, 2*wg/tpr) >= target {
 		r = 2
 	}
 	if tune.matvecR > 0 {
@@ -247,17 +288,49 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 	return ops, nil
 }
 
+// matvecWideBatch is the largest batch the wide quant loads (Q4_K and Q5_K
+// quads, Q8_0 groups) take: past it the word chunks do, since the wide
+// kernels' bodies, written out for every token, take minutes to compile on
+// Mesa's GL at B = 20–32, and a batch shares each weight read among its
+// tokens anyway.
+const matvecWideBatch = 8
+
+// quadLoads reports whether the matvec reads dt's quants 16 bytes at a
+// time (lib_quant's quant_quad): Q4_K and Q5_K, whose blocks are whole
+// vec4s with their quants aligned, unless QWGPU_TUNE=matvec_wide=-1 asks
+// for the word chunks. (Q8_0 has its own wide reads, Q8Wide.)
+func quadLoads(dt weights.DType) bool {
+	return (dt == weights.Q4_K || dt == weights.Q5_K) && tune.matvecWide >= 0
+}
+
 // matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
 // rows of weights of dt, with reduction arrays of at most redCap floats.
 func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
 	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2}
-	loads := cols
+	loads, per, maxR := cols, 4, 2
 	switch {
 	case dt.IsQuantized():
 		// chunks of 8 values, one word of quants each
 		v.Quant, v.WT, v.XT, v.XW = true, "u32", "vec4<f32>", 4
 		v.QBS, v.QBW = quantShape(dt)
 		v.QW, v.QU = QuantFn{Fmt: v.DType, Arr: "w"}, QuantFn{Fmt: v.DType, Arr: "wu"}
+		if quadLoads(dt) && batch <= matvecWideBatch {
+			// quads of 32 values, one vec4<u32> of quants each
+			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
+			if v.Q5 {
+				v.QOff = 3
+			}
+			loads, per = cols/32, 2
+			break
+		}
+		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide >= 0 {
+			// groups of 4 blocks, 128 values in 9 vec4<u32>
+			v.Q8Wide, v.WT, v.Q8Blocks, v.Eight = true, "vec4<u32>", q8Group(), []int{0, 1, 2, 3, 4, 5, 6, 7}
+			// one group (144 bytes, 288 with SwiGLU) a thread and row is enough
+			// in flight; two rows' registers would cut occupancy
+			loads, per, maxR = cols/128, 1, 1
+			break
+		}
 		v.CPT = 1
 		if tune.matvecCPT > 0 {
 			v.CPT = tune.matvecCPT
@@ -279,7 +352,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
-	v.R, v.TPR, v.WG = matvecLayout(loads, rows, batch, acc)
+	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc)
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}

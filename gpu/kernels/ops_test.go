@@ -153,6 +153,17 @@ func TestMatVecQuant(t *testing.T) {
 			linearCase{32, 29, quantCols(dt, 1), dt, SwiGLU, true},
 		)
 	}
+	// Q8_0 rows of whole groups of 4 blocks (128 values), an odd number of
+	// them: the 144-byte loads (MatVecVars.Q8Wide)
+	q8 := weights.Q8_0
+	cases = append(cases,
+		linearCase{1, 75, quantCols(q8, 12), q8, Store, false},
+		linearCase{1, 33, quantCols(q8, 4), q8, SwiGLU, true},
+		linearCase{3, 41, quantCols(q8, 12), q8, Add, true},
+		linearCase{7, 19, quantCols(q8, 4), q8, SwiGLU, false},
+		linearCase{8, 23, quantCols(q8, 12), q8, SwiGLU, true},
+		linearCase{9, 23, quantCols(q8, 4), q8, Add, true}, // past matvecWideBatch: chunks
+	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
 			if quantOnBackend(s, c.dt) {
@@ -263,12 +274,14 @@ func TestMatVec(t *testing.T) {
 
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
-// matvec_cpt): several rows a thread group, with a row count that leaves
+// matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
 // the last group partial, small and large groups, two chunks of quants a
-// thread, every batch from 1 to 32 on one float and one block type.
+// thread, Q4_K and Q5_K in quads and in word chunks, every batch from 1 to
+// 32 on one float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg, cpt int }
-	layouts := []layout{{2, 8, 64, 2}, {4, 16, 256, 1}, {3, 1, 32, 2}, {2, 64, 128, 1}}
+	type layout struct{ r, tpr, wg, cpt, wide int }
+	// wide -1: Q4_K and Q5_K through the word chunks, not their quads
+	layouts := []layout{{2, 8, 64, 2, -1}, {4, 16, 256, 1, 0}, {3, 1, 32, 2, 0}, {2, 64, 128, 1, -1}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96
@@ -280,7 +293,8 @@ func TestMatVecLayouts(t *testing.T) {
 			linearCase{6, 23, cols, dt, SwiGLU, true},
 			linearCase{20, 31, cols, dt, Add, true})
 	}
-	cases = append(cases, linearCase{3, 13, 81, weights.BF16, SwiGLU, true}, linearCase{2, 9, 85, weights.F32, Add, false})
+	cases = append(cases, linearCase{3, 13, 81, weights.BF16, SwiGLU, true}, linearCase{2, 9, 85, weights.F32, Add, false},
+		linearCase{6, 23, quantCols(weights.Q8_0, 8), weights.Q8_0, SwiGLU, true}, linearCase{1, 45, quantCols(weights.Q8_0, 12), weights.Q8_0, Add, false})
 	for _, dt := range []weights.DType{weights.Q4_0, weights.Q4_1, weights.Q5_1, weights.Q5_K} {
 		cases = append(cases, linearCase{3, 19, quantCols(dt, 2), dt, SwiGLU, true})
 	}
@@ -300,9 +314,9 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, l.cpt, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
-					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT = l.r, l.tpr, l.wg, l.cpt
+					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide = l.r, l.tpr, l.wg, l.cpt, l.wide
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})

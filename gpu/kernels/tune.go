@@ -14,7 +14,9 @@ import (
 //
 // matvec_tpr, matvec_rows and matvec_wg set the matvec's threads per row
 // group, rows per group and workgroup size (matvecLayout); matvec_cpt the
-// consecutive chunks of quants a thread takes (1 or 2, matvecVars).
+// consecutive chunks of quants a thread takes (1 or 2, matvecVars);
+// matvec_wide=-1 makes Q4_K, Q5_K and Q8_0 take them too, instead of
+// their 16-byte loads (quadLoads, Q8Wide).
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
@@ -81,10 +83,10 @@ func parseTune(s string) error {
 			}
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
