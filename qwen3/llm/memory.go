@@ -28,8 +28,8 @@ const SoftwareShare = 0.8
 
 // Footprint is what loading a model takes, in bytes.
 type Footprint struct {
-	Weights, KVCache, Activations int64 // on the device
-	Host                          int64 // transient host memory while uploading
+	Weights, KVCache, Activations int64  // on the device
+	Host                          int64  // transient host memory while uploading
 	KVDType                       string // the KV cache's element type ("f32", "f16", "bf16")
 }
 
