@@ -87,7 +87,7 @@ type tuneKnobs struct {
 	matvecR      int          // rows per thread group in matvec
 	matvecWG     int          // matvec workgroup size
 	matvecCPT    int          // consecutive quant chunks a matvec thread takes
-	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads
+	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

@@ -323,7 +323,10 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 			loads, per = cols/32, 2
 			break
 		}
-		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide >= 0 {
+		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200
+		// they decoded the 0.6B shape at 537 tok/s against 721 with the word
+		// chunks (PERFORMANCE.md, runs 10 and 11); 8B is unmeasured.
+		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide > 0 {
 			// groups of 4 blocks, 128 values in 9 vec4<u32>
 			v.Q8Wide, v.WT, v.Q8Blocks, v.Eight = true, "vec4<u32>", q8Group(), []int{0, 1, 2, 3, 4, 5, 6, 7}
 			// one group (144 bytes, 288 with SwiGLU) a thread and row is enough

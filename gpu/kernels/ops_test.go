@@ -154,8 +154,9 @@ func TestMatVecQuant(t *testing.T) {
 		)
 	}
 	// Q8_0 rows of whole groups of 4 blocks (128 values), an odd number of
-	// them: the 144-byte loads (MatVecVars.Q8Wide)
+	// them: the 144-byte loads (MatVecVars.Q8Wide, QWGPU_TUNE=matvec_wide=1)
 	q8 := weights.Q8_0
+	q8Wide := len(cases)
 	cases = append(cases,
 		linearCase{1, 75, quantCols(q8, 12), q8, Store, false},
 		linearCase{1, 33, quantCols(q8, 4), q8, SwiGLU, true},
@@ -165,9 +166,16 @@ func TestMatVecQuant(t *testing.T) {
 		linearCase{9, 23, quantCols(q8, 4), q8, Add, true}, // past matvecWideBatch: chunks
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		for _, c := range cases {
+		for i, c := range cases {
 			if quantOnBackend(s, c.dt) {
-				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+					if i >= q8Wide {
+						saved := tune
+						tune.matvecWide = 1
+						defer func() { tune = saved }()
+					}
+					runLinear(t, s, c, false)
+				})
 			}
 		}
 	})
@@ -280,8 +288,9 @@ func TestMatVec(t *testing.T) {
 // 32 on one float and one block type.
 func TestMatVecLayouts(t *testing.T) {
 	type layout struct{ r, tpr, wg, cpt, wide int }
-	// wide -1: Q4_K and Q5_K through the word chunks, not their quads
-	layouts := []layout{{2, 8, 64, 2, -1}, {4, 16, 256, 1, 0}, {3, 1, 32, 2, 0}, {2, 64, 128, 1, -1}}
+	// wide -1: Q4_K and Q5_K through the word chunks, not their quads; 1:
+	// Q8_0 in groups of 4 blocks too
+	layouts := []layout{{2, 8, 64, 2, -1}, {4, 16, 256, 1, 1}, {3, 1, 32, 2, 0}, {2, 64, 128, 1, -1}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96

@@ -15,8 +15,9 @@ import (
 // matvec_tpr, matvec_rows and matvec_wg set the matvec's threads per row
 // group, rows per group and workgroup size (matvecLayout); matvec_cpt the
 // consecutive chunks of quants a thread takes (1 or 2, matvecVars);
-// matvec_wide=-1 makes Q4_K, Q5_K and Q8_0 take them too, instead of
-// their 16-byte loads (quadLoads, Q8Wide).
+// matvec_wide=-1 makes Q4_K and Q5_K take them too, instead of their
+// 16-byte loads (quadLoads); matvec_wide=1 gives Q8_0 its 144-byte group
+// loads (Q8Wide), off by default (slower on the H200 at 0.6B).
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
