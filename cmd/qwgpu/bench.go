@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,10 @@ type profileReport struct {
 	// Prefill is the per-kernel GPU time of one prefill of -p tokens.
 	PrefillTokens  int                 `json:"prefill_tokens,omitempty"`
 	PrefillKernels []engine.KernelTime `json:"prefill_kernels,omitempty"`
+	// Batch is the per-kernel GPU time of one decode step of BatchRows
+	// sequences together (the largest --parallel), at the same depth.
+	BatchRows    int                 `json:"batch_rows,omitempty"`
+	BatchKernels []engine.KernelTime `json:"batch_kernels,omitempty"`
 	// OnePassStepUS is a decode step's time with many steps in one pass,
 	// without per-step submits: the GPU side alone (engine.DecodePassTime).
 	OnePassStepUS float64 `json:"one_pass_step_us"`
@@ -377,7 +382,7 @@ func cmdBench(args []string) error {
 		// pass; the engine is loaded again on it.
 		e.Close()
 		dev.Close()
-		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, bw, onePass); err != nil {
+		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, slices.Max(append([]int{0}, *parallel...)), bw, onePass); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 	}
@@ -443,7 +448,7 @@ func measureShown(test string, reps, tokens int, fn func() (time.Duration, error
 
 // profileDecode loads the model on a profiling device and times one
 // decode step's dispatches at the given cache depth.
-func profileDecode(m *model, mf *modelFlags, chunk, depth, pp int, copyBW float64, onePass time.Duration) (*profileReport, error) {
+func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW float64, onePass time.Duration) (*profileReport, error) {
 	dev, err := openDevice(mf, true)
 	if err != nil {
 		return nil, err
@@ -476,6 +481,26 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp int, copyBW float6
 	}
 	p := &profileReport{Position: e.Len() - 1, DispatchesPerTok: e.DecodeOps(), Kernels: kt,
 		OnePassStepUS: float64(onePass.Nanoseconds()) / 1e3, PrefillTokens: pp, PrefillKernels: prefill}
+	if batch > 1 {
+		// Every slot at the profiled depth (slot 0 holds it already), then
+		// a warm-up step and the step kept.
+		slots, tokens := make([]int, batch), make([]int, batch)
+		for i := range slots {
+			slots[i], tokens[i] = i, 1
+			if i > 0 && depth > 0 {
+				if _, err := e.FeedSlot(i, make([]int, depth)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if _, err := e.ProfileDecodeBatch(slots, tokens); err != nil {
+			return nil, err
+		}
+		if p.BatchKernels, err = e.ProfileDecodeBatch(slots, tokens); err != nil {
+			return nil, err
+		}
+		p.BatchRows = batch
+	}
 	for _, k := range kt {
 		p.GPUTimePerTokenUS += k.Nanos / 1e3
 	}
@@ -522,6 +547,19 @@ func printBenchFooter(r *benchReport) {
 		for _, k := range p.Kernels {
 			fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,
 				k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/1e3/p.GPUTimePerTokenUS)
+		}
+		if len(p.BatchKernels) > 0 {
+			var total float64
+			for _, k := range p.BatchKernels {
+				total += k.Nanos
+			}
+			fmt.Printf("\ndecode step of %d sequences together: %.1f µs of GPU time (%.1f µs a token; one pass per dispatch)\n",
+				p.BatchRows, total/1e3, total/1e3/float64(p.BatchRows))
+			fmt.Printf("| %-26s | %10s | %12s | %12s | %6s |\n", "kernel (role)", "dispatches", "µs / step", "µs / disp.", "share")
+			for _, k := range p.BatchKernels {
+				fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,
+					k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/total)
+			}
 		}
 		if len(p.PrefillKernels) > 0 {
 			var total float64

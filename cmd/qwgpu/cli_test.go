@@ -328,6 +328,12 @@ type benchJSON struct {
 			Dispatches int     `json:"dispatches"`
 			Nanos      float64 `json:"ns"` // per token
 		}
+		BatchRows    int `json:"batch_rows"`
+		BatchKernels []struct {
+			Role       string  `json:"role"`
+			Dispatches int     `json:"dispatches"`
+			Nanos      float64 `json:"ns"`
+		} `json:"batch_kernels"`
 	}
 }
 
@@ -412,6 +418,22 @@ func TestBenchParallel(t *testing.T) {
 	}
 	r = qwgpu(t, "bench", "--shape", "tiny", "-n", "0", "--parallel", "2")
 	requireCleanError(t, r, "--parallel needs the decode test")
+
+	// --profile with --parallel also times the largest batch's step, kernel
+	// by kernel: the same layers as the one-token step, each batched.
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3", "--profile", "--json"}, testBackend()...)...)
+	requireOK(t, r)
+	b = benchJSON{}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	require.NotNil(t, b.Profile)
+	require.Equal(t, 3, b.Profile.BatchRows)
+	dispatches := 0
+	for _, k := range b.Profile.BatchKernels {
+		require.NotEmpty(t, k.Role)
+		require.Greater(t, k.Nanos, 0.0)
+		dispatches += k.Dispatches
+	}
+	require.Greater(t, dispatches, qwen3.Shapes["tiny"].NumHiddenLayers)
 }
 
 // --tune runs every test once per layout setting on the one loaded model,

@@ -37,6 +37,16 @@ func (e *Engine) ProfileDecode(token int) ([]KernelTime, error) {
 	})
 }
 
+// ProfileDecodeBatch runs one batched decode step (one token to each of
+// slots, as DecodeArgmax) on a device opened with profiling and returns
+// the GPU time per role, largest first.
+func (e *Engine) ProfileDecodeBatch(slots, tokens []int) ([]KernelTime, error) {
+	return e.profile(func() error {
+		_, err := e.DecodeArgmax(slots, tokens)
+		return err
+	})
+}
+
 // ProfilePrefill feeds tokens from an empty cache on a profiling device
 // and returns the GPU time of the prefill per role, largest first.
 func (e *Engine) ProfilePrefill(tokens []int) ([]KernelTime, error) {
