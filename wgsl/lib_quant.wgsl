@@ -349,4 +349,59 @@ fn qquad(q: vec4<u32>, qh: vec4<u32>, g: u32, s: vec4<f32>) -> QQuad {
     return QQuad(qbytes(lo.x) * s.x - s.y, qbytes(lo.y) * s.x - s.y, qbytes(lo.z) * s.x - s.y, qbytes(lo.w) * s.x - s.y,
                  qbytes(hi.x) * s.z - s.w, qbytes(hi.y) * s.z - s.w, qbytes(hi.z) * s.z - s.w, qbytes(hi.w) * s.z - s.w);
 }
+
+// Folded quads (QWGPU_TUNE=matvec_qfold=1): a unit's Σ w·x is
+// d·sc·Σ q·x − dmin·m·Σ x, so the quants go into the dot product unscaled
+// and the two scale terms come once a unit. Quant q (5 bits at most) is
+// put in the top mantissa bits of 1.0, bits 18-22, giving 1 + q/32 exactly
+// with a shift and a mask-or a value (no conversion, no subtraction); then
+// Σ q·x = 32·(Σ (1 + q/32)·x − Σ x), and a unit's sum is
+// 32·d·sc·S − (32·d·sc + dmin·m)·Σ x, where S = Σ (1 + q/32)·x.
+// The offset of 1 against q/32 < 1 costs a few bits of S's precision.
+
+// qfscales: 32·d·sc and 32·d·sc + dmin·m of units 2g and 2g + 1 of the
+// {{.Fmt}} block whose first vec4 is h.
+fn qfscales(h: vec4<u32>, g: u32) -> vec4<f32> {
+    let s = qqscales(h, g);
+    return vec4<f32>(32.0 * s.x, 32.0 * s.x + s.y, 32.0 * s.z, 32.0 * s.z + s.w);
+}
+
+// qf1: 1 + q/32 for the 4 byte-wide quants of m (bytes holding values
+// below 32), byte 0 first; each shift brings byte k's bits 0-4 to 18-22.
+fn qf1(m: u32) -> vec4<f32> {
+    let v = vec4<u32>(m << 18u, m << 10u, m << 2u, m >> 6u) & vec4<u32>(0x007c0000u);
+    return bitcast<vec4<f32>>(v | vec4<u32>(0x3f800000u));
+}
+{{- if ne .Fmt "Q5_K"}}
+
+// qf1lo and qf1hi: 1 + q/32 for the low and the high nibbles of the 4
+// bytes of m, byte 0 first: bits 0-3 or 4-7 of byte k to 18-21 (bit 22
+// stays 0).
+fn qf1lo(m: u32) -> vec4<f32> {
+    let v = vec4<u32>(m << 18u, m << 10u, m << 2u, m >> 6u) & vec4<u32>(0x003c0000u);
+    return bitcast<vec4<f32>>(v | vec4<u32>(0x3f800000u));
+}
+
+fn qf1hi(m: u32) -> vec4<f32> {
+    let v = vec4<u32>(m << 14u, m << 6u, m >> 2u, m >> 10u) & vec4<u32>(0x003c0000u);
+    return bitcast<vec4<f32>>(v | vec4<u32>(0x3f800000u));
+}
+{{- end}}
+
+// qfdot: Σ w·x over quad words q of group g (qh: the fifth-bit words,
+// Q5_K; unused for Q4_K) with fold scales s (qfscales), for x values
+// x0-x3 (unit 2g, Σ sa) and x4-x7 (unit 2g + 1, Σ sb).
+fn qfdot(q: vec4<u32>, qh: vec4<u32>, g: u32, s: vec4<f32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>, sa: f32, sb: f32) -> f32 {
+{{- if eq .Fmt "Q5_K"}}
+    let lo = (q & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(2u * g)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
+    let hi = ((q >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(2u * g + 1u)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
+    let ta = (dot(qf1(lo.x), x0) + dot(qf1(lo.y), x1)) + (dot(qf1(lo.z), x2) + dot(qf1(lo.w), x3));
+    let tb = (dot(qf1(hi.x), x4) + dot(qf1(hi.y), x5)) + (dot(qf1(hi.z), x6) + dot(qf1(hi.w), x7));
+{{- else}}
+    let ta = (dot(qf1lo(q.x), x0) + dot(qf1lo(q.y), x1)) + (dot(qf1lo(q.z), x2) + dot(qf1lo(q.w), x3));
+    let tb = (dot(qf1hi(q.x), x4) + dot(qf1hi(q.y), x5)) + (dot(qf1hi(q.z), x6) + dot(qf1hi(q.w), x7));
+{{- end}}
+    return (s.x * ta - s.y * sa) + (s.z * tb - s.w * sb);
+}
 {{end}}

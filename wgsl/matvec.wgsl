@@ -42,7 +42,9 @@
 // (4 blocks, 9 vec4<u32>) a thread and row. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
 // quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
 // block's scales decoded once for them, so that a thread has 16 bytes of
-// quants and 16 of scales in flight a row instead of 4 and 4.
+// quants and 16 of scales in flight a row instead of 4 and 4. With QFold
+// (QWGPU_TUNE=matvec_qfold=1) the quads are summed unscaled, the scales
+// applied once a unit (lib_quant's qfdot).
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
@@ -62,7 +64,7 @@
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
-// CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
+// CPT, Wide, QFold, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
 // Q8Wide, Q8Blocks and Eight (0 … 7), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
@@ -252,6 +254,51 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             nb[k] = nw[xo + 8u + k];
         }
 {{- end}}
+{{- if .QFold}}
+        // Folded (lib_quant's qfdot): x, its norm and its sums once a token
+        // for the R rows (and both matrices of SwiGLU); the quants decoded
+        // again for every token, which suits one token best.
+        var fs: array<vec4<f32>, R>;
+{{- if $swiglu}}
+        var fu: array<vec4<f32>, R>;
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            fs[rr] = qfscales(wh[rr], g);
+{{- if $swiglu}}
+            fu[rr] = qfscales(uh[rr], g);
+{{- end}}
+        }
+        for (var b = 0u; b < B; b++) {
+            let xb = b * xrow + xo;
+{{- if .Norm}}
+            let x0 = x[xb] * na[0];
+            let x1 = x[xb + 1u] * na[1];
+            let x2 = x[xb + 2u] * na[2];
+            let x3 = x[xb + 3u] * na[3];
+            let x4 = x[xb + 8u] * nb[0];
+            let x5 = x[xb + 9u] * nb[1];
+            let x6 = x[xb + 10u] * nb[2];
+            let x7 = x[xb + 11u] * nb[3];
+{{- else}}
+            let x0 = x[xb];
+            let x1 = x[xb + 1u];
+            let x2 = x[xb + 2u];
+            let x3 = x[xb + 3u];
+            let x4 = x[xb + 8u];
+            let x5 = x[xb + 9u];
+            let x6 = x[xb + 10u];
+            let x7 = x[xb + 11u];
+{{- end}}
+            let sa = dot((x0 + x1) + (x2 + x3), vec4<f32>(1.0));
+            let sb = dot((x4 + x5) + (x6 + x7), vec4<f32>(1.0));
+            for (var rr = 0u; rr < R; rr++) {
+                acc[rr * B + b] += qfdot(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, fs[rr], x0, x1, x2, x3, x4, x5, x6, x7, sa, sb);
+{{- if $swiglu}}
+                acc2[rr * B + b] += qfdot(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, fu[rr], x0, x1, x2, x3, x4, x5, x6, x7, sa, sb);
+{{- end}}
+            }
+        }
+{{- else}}
         // One row at a time, decoded once for the B tokens.
         for (var rr = 0u; rr < R; rr++) {
             let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[rr], g));
@@ -291,6 +338,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             }
         }
+{{- end}}
     }
 {{- else if .Q8Wide}}
     // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding

@@ -76,9 +76,12 @@ type MatVecVars struct {
 	QBW        int // u32 words per block on the device (Quant)
 	// Wide: 16-byte loads of quants (lib_quant's quant_quad: Q4_K and Q5_K,
 	// with Quant), the quants at vec4 QOff of a block; Q5 for Q5_K.
-	Wide bool
-	Q5   bool
-	QOff int
+	// QFold: the quads summed unscaled, the scales applied once a unit
+	// (lib_quant's qfdot), with Wide when QWGPU_TUNE=matvec_qfold=1.
+	Wide  bool
+	QFold bool
+	Q5    bool
+	QOff  int
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
 	// group's blocks are Q8Blocks, Eight is 0 … 7 for the template's loops.
 	Q8Wide   bool
@@ -317,6 +320,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
 			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
+			v.QFold = tune.matvecQFold > 0
 			if v.Q5 {
 				v.QOff = 3
 			}

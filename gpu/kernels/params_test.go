@@ -69,10 +69,10 @@ func TestParamsLayout(t *testing.T) {
 
 func TestParseTune(t *testing.T) {
 	defer func() { tune = tuneKnobs{} }()
-	if err := parseTune("matmul=128x64-8x8,bk=32,prefill=8x8x16,chunk=64,matvec_tpr=16"); err != nil {
+	if err := parseTune("matmul=128x64-8x8,bk=32,prefill=8x8x16,chunk=64,matvec_tpr=16,matvec_qfold=1"); err != nil {
 		t.Fatal(err)
 	}
-	want := tuneKnobs{matmulTile: matmulTile{128, 64, 8, 8}, matmulBK: 32, prefillTiles: prefillTiles{8, 8, 16}, decodeChunk: 64, matvecTPR: 16}
+	want := tuneKnobs{matmulTile: matmulTile{128, 64, 8, 8}, matmulBK: 32, prefillTiles: prefillTiles{8, 8, 16}, decodeChunk: 64, matvecTPR: 16, matvecQFold: 1}
 	if tune != want {
 		t.Fatalf("got %+v, want %+v", tune, want)
 	}

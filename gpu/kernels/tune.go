@@ -17,7 +17,10 @@ import (
 // consecutive chunks of quants a thread takes (1 or 2, matvecVars);
 // matvec_wide=-1 makes Q4_K and Q5_K take them too, instead of their
 // 16-byte loads (quadLoads); matvec_wide=1 gives Q8_0 its 144-byte group
-// loads (Q8Wide), off by default (slower on the H200 at 0.6B).
+// loads (Q8Wide), off by default (slower on the H200 at 0.6B);
+// matvec_qfold=1 sums Q4_K and Q5_K quads unscaled and applies the scales
+// once a sub-block (MatVecVars.QFold; fewer instructions a value, a
+// different summation order), off by default until measured.
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
@@ -84,10 +87,10 @@ func parseTune(s string) error {
 			}
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_qfold", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_qfold": &tune.matvecQFold,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
