@@ -38,44 +38,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 {{- end}}
 
-const NONE = 0xffffffffu;
-const FLAG = 0x80000000u;
-
-var<workgroup> wv: array<f32, 256>;
-var<workgroup> wi: array<u32, 256>;
-var<workgroup> bad: array<u32, 256>;
-
-// finite is recognised by the bits: drivers may fold v != v to false.
-fn finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
+{{template "best"}}
 
 // value reads x[i] with a non-finite value turned into -∞, so that it never wins.
 fn value(i: u32) -> f32 {
     let v = x[i];
     return select(bitcast<f32>(0xff800000u), v, finite(v));
-}
-
-// better reports whether candidate (v, i) beats (bv, bi): larger value, or
-// the same value at a lower index. An empty slot (NONE) always loses.
-fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
-    return i != NONE && (bi == NONE || v > bv || (v == bv && i < bi));
-}
-
-// reduce leaves the best (value, index) of the workgroup in slot 0 and the
-// OR of the non-finite flags in bad[0].
-fn reduce(lid: u32) {
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) {
-            if (better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
-                wv[lid] = wv[lid + s];
-                wi[lid] = wi[lid + s];
-            }
-            bad[lid] = bad[lid] | bad[lid + s];
-        }
-    }
-    workgroupBarrier();
 }
 
 @compute @workgroup_size(256)

@@ -45,39 +45,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> res: array<u32>;
 {{- end}}
 
-const NONE = 0xffffffffu;
-const FLAG = 0x80000000u;
-
-var<workgroup> wv: array<f32, 256>;
-var<workgroup> wi: array<u32, 256>;
-var<workgroup> bad: array<u32, 256>;
-
-// finite is recognised by the bits: drivers may fold v != v to false.
-fn finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
-}
-
-// better reports whether (v, i) ranks above (bv, bi): a larger value, or
-// the same value at a lower id. An empty slot (NONE) ranks last.
-fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
-    return i != NONE && (bi == NONE || v > bv || (v == bv && i < bi));
-}
-
-// reduce leaves the best offer of the workgroup in slot 0 and the OR of
-// the flags in bad[0].
-fn reduce(lid: u32) {
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if (lid < s) {
-            if (better(wv[lid + s], wi[lid + s], wv[lid], wi[lid])) {
-                wv[lid] = wv[lid + s];
-                wi[lid] = wi[lid + s];
-            }
-            bad[lid] = bad[lid] | bad[lid + s];
-        }
-    }
-    workgroupBarrier();
-}
+{{template "best"}}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
