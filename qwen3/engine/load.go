@@ -31,8 +31,9 @@ func storeAs(dtype string, dt weights.DType) (weights.DType, error) {
 	return 0, fmt.Errorf("dtype %v is not supported for weights (F32, BF16, F16 or a GGUF block type)", dt)
 }
 
-// quantDTypes are the Options.DType values of quantized weights.
-var quantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
+// QuantDTypes are the Options.DType values of quantized weights (the
+// weights quantized at load into these block types).
+var QuantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
 
 // StoredType is the type a matrix of the given shape gets, as far as
 // it can be told before reading it: dt (0 for auto) unless it is a block
@@ -145,8 +146,8 @@ func (e *Engine) uploadWeights(src qwen3.Source, dtype string, progress func(don
 	switch {
 	case dtype == "f32" || ((dtype == "" || dtype == "auto") && c.TorchDtype == "float32"):
 		e.estimateType = weights.F32
-	case quantDTypes[dtype] != 0:
-		e.estimateType = quantDTypes[dtype]
+	case QuantDTypes[dtype] != 0:
+		e.estimateType = QuantDTypes[dtype]
 	}
 	total := Estimate(c, Options{Ctx: 1}, e.estimateType).Weights
 	done := int64(0)

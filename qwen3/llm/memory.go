@@ -36,8 +36,9 @@ type Footprint struct {
 // Device is what the model holds on the device.
 func (f Footprint) Device() int64 { return f.Weights + f.KVCache + f.Activations }
 
-// QuantDTypes are the DType values that quantize every matrix at load.
-var QuantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
+// QuantDTypes are the DType values that quantize every matrix at load
+// (the engine's own table).
+var QuantDTypes = engine.QuantDTypes
 
 // EstimateFootprint adds up the weights of cfg as they will be stored
 // when loaded from src with dtype ("auto", "f32", "bf16", "f16", "q8_0",
