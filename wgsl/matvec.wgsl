@@ -270,25 +270,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         for (var b = 0u; b < B; b++) {
             let xb = b * xrow + xo;
-{{- if .Norm}}
-            let x0 = x[xb] * na[0];
-            let x1 = x[xb + 1u] * na[1];
-            let x2 = x[xb + 2u] * na[2];
-            let x3 = x[xb + 3u] * na[3];
-            let x4 = x[xb + 8u] * nb[0];
-            let x5 = x[xb + 9u] * nb[1];
-            let x6 = x[xb + 10u] * nb[2];
-            let x7 = x[xb + 11u] * nb[3];
-{{- else}}
-            let x0 = x[xb];
-            let x1 = x[xb + 1u];
-            let x2 = x[xb + 2u];
-            let x3 = x[xb + 3u];
-            let x4 = x[xb + 8u];
-            let x5 = x[xb + 9u];
-            let x6 = x[xb + 10u];
-            let x7 = x[xb + 11u];
-{{- end}}
+{{- template "quadx" .}}
             let sa = dot((x0 + x1) + (x2 + x3), vec4<f32>(1.0));
             let sb = dot((x4 + x5) + (x6 + x7), vec4<f32>(1.0));
             for (var rr = 0u; rr < R; rr++) {
@@ -307,25 +289,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             for (var b = 0u; b < B; b++) {
                 let xb = b * xrow + xo;
-{{- if .Norm}}
-                let x0 = x[xb] * na[0];
-                let x1 = x[xb + 1u] * na[1];
-                let x2 = x[xb + 2u] * na[2];
-                let x3 = x[xb + 3u] * na[3];
-                let x4 = x[xb + 8u] * nb[0];
-                let x5 = x[xb + 9u] * nb[1];
-                let x6 = x[xb + 10u] * nb[2];
-                let x7 = x[xb + 11u] * nb[3];
-{{- else}}
-                let x0 = x[xb];
-                let x1 = x[xb + 1u];
-                let x2 = x[xb + 2u];
-                let x3 = x[xb + 3u];
-                let x4 = x[xb + 8u];
-                let x5 = x[xb + 9u];
-                let x6 = x[xb + 10u];
-                let x7 = x[xb + 11u];
-{{- end}}
+{{- template "quadx" .}}
                 let sw = (dot(wv.a0, x0) + dot(wv.a1, x1)) + (dot(wv.a2, x2) + dot(wv.a3, x3))
                        + ((dot(wv.b0, x4) + dot(wv.b1, x5)) + (dot(wv.b2, x6) + dot(wv.b3, x7)));
 {{- if $swiglu}}
@@ -602,3 +566,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 }
+
+{{/* quadx loads the eight vec4s of x a quad multiplies (x0..x7: values
+     0..15 and 32..47 of the quad's columns from xb), scaled by the norm
+     weights na, nb with NORM. */}}
+{{define "quadx"}}
+{{- if .Norm}}
+        let x0 = x[xb] * na[0];
+        let x1 = x[xb + 1u] * na[1];
+        let x2 = x[xb + 2u] * na[2];
+        let x3 = x[xb + 3u] * na[3];
+        let x4 = x[xb + 8u] * nb[0];
+        let x5 = x[xb + 9u] * nb[1];
+        let x6 = x[xb + 10u] * nb[2];
+        let x7 = x[xb + 11u] * nb[3];
+{{- else}}
+        let x0 = x[xb];
+        let x1 = x[xb + 1u];
+        let x2 = x[xb + 2u];
+        let x3 = x[xb + 3u];
+        let x4 = x[xb + 8u];
+        let x5 = x[xb + 9u];
+        let x6 = x[xb + 10u];
+        let x7 = x[xb + 11u];
+{{- end}}
+{{- end}}
