@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -56,8 +57,11 @@ func TestQueueFullRealModel(t *testing.T) {
 	send := func(body string) {
 		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/completions", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		// These two clients only occupy the slot and the queue; the test
+		// cancels them at the end, so a read cut short by that is expected.
 		if resp, err := http.DefaultClient.Do(req); err == nil {
-			readAll(t, resp)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 	}
 	wg.Go(func() { send(`{"prompt":"Hold the slot","max_tokens":200,"stream":true}`) })
