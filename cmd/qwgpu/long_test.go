@@ -122,11 +122,20 @@ func inChild(t *testing.T) bool {
 }
 
 // growthBound is how much RSS may grow from the sample after warm-up
-// to the last one: allocator noise, plus half a MiB per cycle, far below
-// what a model left behind per cycle would take.
+// to the last one: allocator noise, plus half a MiB per cycle. The noise
+// is a band, not a trend: opening and closing lavapipe devices moves RSS
+// between about 200 and 260 MiB for 100 cycles without growing (measured
+// here on 2026-12-02, and a CI run saw +69 MiB from cycle 3 to 10), so the
+// cycle tests allow 96 MiB and make what a cycle would leave behind large
+// (cycleCtx): one engine is 42 MiB, seven leaked ones 294 MiB.
 func growthBound(cyclesAfterWarmup int) int64 {
-	return 64<<20 + int64(cyclesAfterWarmup)<<19
+	return 96<<20 + int64(cyclesAfterWarmup)<<19
 }
+
+// cycleCtx is the context the cycle tests load with: its KV cache (32 MiB
+// for small-tied-bf16, cleared by wgpu on first use, so resident) makes a
+// leaked engine or device far larger than the allocator's noise.
+const cycleCtx = 4096
 
 // TestLongGeneration generates many tokens in one process: generations of
 // up to a full context each (4096 positions), alternately greedy (the GPU
@@ -181,7 +190,7 @@ func TestLongGeneration(t *testing.T) {
 		float64(end.rss-base.rss)/(1<<20), (float64(end.heap)-float64(base.heap))/(1<<20))
 	// Every step reads back through a mapped staging buffer: one left
 	// mapped or unreleased per token would add kilobytes per token.
-	require.Less(t, end.rss-base.rss, growthBound(0), "RSS grew by %s", mib(end.rss-base.rss))
+	require.Less(t, end.rss-base.rss, int64(64<<20), "RSS grew by %s", mib(end.rss-base.rss))
 	require.Less(t, int64(end.heap)-int64(base.heap), int64(4<<20), "Go heap grew")
 	require.LessOrEqual(t, end.goroutines, base.goroutines+2)
 }
@@ -228,7 +237,7 @@ func TestLoadUnloadCycles(t *testing.T) {
 	tok, err := tokenizer.Qwen3()
 	require.NoError(t, err)
 	cycles(t, func(i int) {
-		e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: 256})
+		e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: cycleCtx})
 		require.NoError(t, err)
 		defer e.Close()
 		res, err := generate.Generate(e, tok, []int{1, 2, 3, i % 512}, nil, generate.Options{Sampling: greedyParams, MaxTokens: 8})
@@ -250,7 +259,7 @@ func TestDeviceCycles(t *testing.T) {
 	cycles(t, func(i int) {
 		dev := openTestDevice(t)
 		defer dev.Close()
-		e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: 256})
+		e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: cycleCtx})
 		require.NoError(t, err)
 		defer e.Close()
 		res, err := generate.Generate(e, tok, []int{1, 2, 3, i % 512}, nil, generate.Options{Sampling: greedyParams, MaxTokens: 8})
