@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qwgpu/qwgpu/qwen3"
-	"github.com/qwgpu/qwgpu/qwen3/generate"
 	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
@@ -381,7 +380,7 @@ func TestContextFull(t *testing.T) {
 	requireOK(t, r)
 	require.NotEmpty(t, strings.TrimSpace(r.stdout), "the output so far is kept")
 	s := parseStats(t, r)
-	require.Equal(t, generate.StopContext, s.stop)
+	require.Equal(t, "context full", s.stop)
 	// The last token is printed although there is no room to feed it.
 	require.Equal(t, ctx+1, s.prompt+s.generated)
 	require.Contains(t, r.stderr, "the context is full")

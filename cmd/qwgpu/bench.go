@@ -284,7 +284,7 @@ func cmdBench(args []string) error {
 			r, err := measureShown(fmt.Sprintf("pp%d", *pp)+suffix, *reps, *pp, func() (time.Duration, error) {
 				e.Reset()
 				start := time.Now()
-				_, err := e.FeedArgmax(prompt)
+				err := feedGreedy(e, 0, prompt)
 				return time.Since(start), err
 			})
 			if err != nil {
@@ -313,18 +313,12 @@ func cmdBench(args []string) error {
 				r, err := measureShown(name, *reps, *tg, func() (time.Duration, error) {
 					e.Reset()
 					if d > 0 {
-						if _, err := e.FeedArgmax(prefix); err != nil {
+						if err := feedGreedy(e, 0, prefix); err != nil {
 							return 0, err
 						}
 					}
-					// Greedy decoding as `qwgpu run --greedy` does it: the GPU
-					// feeds itself its argmax, the host reads each token back.
 					start := time.Now()
-					n := 0
-					err := e.DecodeGreedy(first, *tg, func(int) bool { n++; return true })
-					if err == nil && n != *tg {
-						err = fmt.Errorf("%d of %d tokens generated", n, *tg)
-					}
+					err := decodeGreedy(e, first, *tg)
 					return time.Since(start), err
 				})
 				if err != nil {
@@ -370,7 +364,7 @@ func cmdBench(args []string) error {
 		// The GPU side of a step alone, at the profiled depth.
 		e.Reset()
 		if *depth > 0 {
-			if _, err := e.FeedArgmax(make([]int, *depth)); err != nil {
+			if err := feedGreedy(e, 0, make([]int, *depth)); err != nil {
 				return err
 			}
 		}
@@ -467,7 +461,7 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW
 		e.Reset()
 	}
 	if depth > 0 {
-		if _, err := e.FeedArgmax(make([]int, depth)); err != nil {
+		if err := feedGreedy(e, 0, make([]int, depth)); err != nil {
 			return nil, err
 		}
 	}
@@ -488,7 +482,7 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW
 		for i := range slots {
 			slots[i], tokens[i] = i, 1
 			if i > 0 && depth > 0 {
-				if _, err := e.FeedSlot(i, make([]int, depth)); err != nil {
+				if err := feedGreedy(e, i, make([]int, depth)); err != nil {
 					return nil, err
 				}
 			}
@@ -594,12 +588,56 @@ func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
 			return 0, err
 		}
 	}
+	want := slices.Repeat([]engine.Want{engine.WantID}, b)
 	start := time.Now()
 	for range n {
-		var err error
-		if tokens, err = e.DecodeArgmax(slots, tokens); err != nil {
+		rows, err := e.DecodeRead(slots, tokens, want, 0)
+		if err != nil {
 			return 0, err
+		}
+		for i, r := range rows {
+			if r.Err != nil {
+				return 0, r.Err
+			}
+			tokens[i] = r.ID
 		}
 	}
 	return time.Since(start), nil
+}
+
+// feedGreedy feeds tokens to a slot, reading back only the argmax of the
+// last one's logits, as greedy decoding does.
+func feedGreedy(e *engine.Engine, slot int, tokens []int) error {
+	row, err := e.FeedRead(slot, tokens, engine.WantID, 0)
+	if err == nil {
+		err = row.Err
+	}
+	return err
+}
+
+// decodeGreedy decodes n tokens in slot 0 from first as `qwgpu run
+// --greedy` does: each step is fed the previous step's argmax on the GPU
+// and submitted before that step's token is read back, so the GPU does
+// not wait for the host between tokens.
+func decodeGreedy(e *engine.Engine, first, n int) error {
+	slot, want := []int{0}, []engine.Want{engine.WantID}
+	p, err := e.DecodeStart(slot, []int{first}, want, 0)
+	for k := 0; err == nil && k < n; k++ {
+		var next *engine.PendingDecode
+		if k+1 < n {
+			if next, err = e.DecodeStart(slot, nil, want, 0); err != nil {
+				_, _ = p.Wait()
+				break
+			}
+		}
+		var rows []engine.Row
+		if rows, err = p.Wait(); err == nil {
+			err = rows[0].Err
+		}
+		if err != nil && next != nil {
+			_, _ = next.Wait()
+		}
+		p = next
+	}
+	return err
 }

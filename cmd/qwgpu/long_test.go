@@ -8,6 +8,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -22,8 +24,7 @@ import (
 	"github.com/qwgpu/qwgpu/gpu/gputest"
 	"github.com/qwgpu/qwgpu/qwen3"
 	"github.com/qwgpu/qwgpu/qwen3/engine"
-	"github.com/qwgpu/qwgpu/qwen3/generate"
-	"github.com/qwgpu/qwgpu/qwen3/sample"
+	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
 )
@@ -76,20 +77,14 @@ func sampleMem(t *testing.T) memSample {
 // openTestDevice opens the test backend's device in this process.
 func openTestDevice(t *testing.T) *gpu.Device { return gputest.Open(t) }
 
-type goldenSource struct {
-	cfg qwen3.Config
-	ck  *weights.Checkpoint
-}
-
-func openGoldenModel(t *testing.T, name string) goldenSource {
-	t.Helper()
-	dir := repoRoot("testdata", "golden", name)
-	cfg, err := qwen3.LoadConfigDir(dir)
-	require.NoError(t, err)
-	ck, err := weights.OpenCheckpoint(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { ck.Close() })
-	return goldenSource{cfg, ck}
+// builtinModel is the built-in model's shape (Qwen3's vocabulary, so the
+// real tokenizer goes with it; 4 layers of hidden 256) with random bf16
+// weights (78 MB, most of it the tied embedding) and a 4096-position
+// context.
+func builtinModel() (qwen3.Config, qwen3.Source) {
+	cfg := qwen3.Shapes["tiny"]
+	cfg.MaxPositionEmbeddings = 4096
+	return cfg, &qwen3.RandomSource{Config: cfg, DType: weights.BF16, Seed: 5}
 }
 
 // inChild re-runs the calling test in a child process whose glibc keeps
@@ -127,14 +122,15 @@ func inChild(t *testing.T) bool {
 // between about 200 and 260 MiB for 100 cycles without growing (measured
 // here on 2026-12-02, and a CI run saw +69 MiB from cycle 3 to 10), so the
 // cycle tests allow 96 MiB and make what a cycle would leave behind large
-// (cycleCtx): one engine is 42 MiB, seven leaked ones 294 MiB.
+// (cycleCtx): one engine is over 90 MiB.
 func growthBound(cyclesAfterWarmup int) int64 {
 	return 96<<20 + int64(cyclesAfterWarmup)<<19
 }
 
-// cycleCtx is the context the cycle tests load with: its KV cache (32 MiB
-// for small-tied-bf16, cleared by wgpu on first use, so resident) makes a
-// leaked engine or device far larger than the allocator's noise.
+// cycleCtx is the context the cycle tests load with: its KV cache (16 MiB
+// for the built-in shape, cleared by wgpu on first use, so resident) and
+// the weights (78 MB) make a leaked engine or device far larger than the
+// allocator's noise.
 const cycleCtx = 4096
 
 // TestLongGeneration generates many tokens in one process: generations of
@@ -151,31 +147,38 @@ func TestLongGeneration(t *testing.T) {
 	}
 	dev := openTestDevice(t)
 	defer dev.Close()
-	m := openGoldenModel(t, "tiny-tied-f32") // vocab 512, max_position_embeddings 4096
+	cfg, src := builtinModel()
 	const ctx = 4096
-	e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: ctx})
+	e, err := engine.Load(dev, cfg, src, engine.Options{Ctx: ctx})
 	require.NoError(t, err)
 	defer e.Close()
-	tok, err := tokenizer.Qwen3() // the golden model's 512 ids are Qwen3 byte tokens and merges
+	tok, err := tokenizer.Qwen3()
 	require.NoError(t, err)
+	gen, err := llm.FromEngine(e, tok, "built-in shape", nil, llm.Options{}) // no end token: every generation runs to MaxTokens
+	require.NoError(t, err)
+	defer gen.Close()
 
 	start := time.Now()
 	var base, end memSample
 	done, gens := 0, 0
-	prompt := []int{39, 68, 75, 75, 78}
+	// Random ids: one generation's prompt is never a prefix another left in
+	// the cache, so each one prefills.
+	rng := rand.New(rand.NewPCG(1, 2))
 	for done < total {
-		params := sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}
+		prompt := []int{rng.IntN(cfg.VocabSize), rng.IntN(cfg.VocabSize), rng.IntN(cfg.VocabSize), rng.IntN(cfg.VocabSize)}
+		opt := greedyOptions(0)
 		if gens%2 == 1 {
-			params = sample.Params{Temperature: 0.9, TopK: 40, TopP: 0.95, RepetitionPenalty: 1.1, Seed: uint64(gens)}
+			seed := uint64(gens)
+			opt = llm.GenOptions{Temperature: ptrTo(0.9), TopK: ptrTo(40), TopP: ptrTo(0.95), RepeatPenalty: 1.1, Seed: &seed}
 		}
 		n := min(total-done, ctx-len(prompt))
 		if done < warm {
 			n = min(n, warm-done) // a sample at the end of the warm-up
 		}
-		e.Reset()
-		res, err := generate.Generate(e, tok, prompt, nil, generate.Options{Sampling: params, MaxTokens: n})
+		opt.MaxTokens = n
+		res, err := gen.GenerateTokens(context.Background(), prompt, opt, nil)
 		require.NoError(t, err)
-		require.Len(t, res.Tokens, n, "no end token is set, so every generation runs to MaxTokens")
+		require.Equal(t, n, res.CompletionTokens)
 		done += n
 		gens++
 		end = sampleMem(t)
@@ -223,7 +226,22 @@ func cycles(t *testing.T, cycle func(i int)) {
 	require.LessOrEqual(t, end.goroutines, base.goroutines+2)
 }
 
-var greedyParams = sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}
+// greedyOptions asks llm for n tokens of greedy decoding.
+func greedyOptions(n int) llm.GenOptions {
+	return llm.GenOptions{MaxTokens: n, Temperature: ptrTo(0.0)}
+}
+
+// generateOn runs n greedy tokens after prompt on an engine through llm's
+// scheduler (what run and serve use), then stops the scheduler.
+func generateOn(t *testing.T, e *engine.Engine, tok *tokenizer.Tokenizer, prompt []int, n int) {
+	t.Helper()
+	m, err := llm.FromEngine(e, tok, "built-in shape", nil, llm.Options{})
+	require.NoError(t, err)
+	defer m.Close()
+	res, err := m.GenerateTokens(context.Background(), prompt, greedyOptions(n), nil)
+	require.NoError(t, err)
+	require.Equal(t, n, res.CompletionTokens)
+}
 
 // TestLoadUnloadCycles loads a model on one device, generates a few
 // tokens and frees it, over and over.
@@ -233,16 +251,14 @@ func TestLoadUnloadCycles(t *testing.T) {
 	}
 	dev := openTestDevice(t)
 	defer dev.Close()
-	m := openGoldenModel(t, "small-tied-bf16") // 4 layers, 10 MiB of bf16 weights
+	cfg, src := builtinModel()
 	tok, err := tokenizer.Qwen3()
 	require.NoError(t, err)
 	cycles(t, func(i int) {
-		e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: cycleCtx})
+		e, err := engine.Load(dev, cfg, src, engine.Options{Ctx: cycleCtx})
 		require.NoError(t, err)
 		defer e.Close()
-		res, err := generate.Generate(e, tok, []int{1, 2, 3, i % 512}, nil, generate.Options{Sampling: greedyParams, MaxTokens: 8})
-		require.NoError(t, err)
-		require.Len(t, res.Tokens, 8)
+		generateOn(t, e, tok, []int{1, 2, 3, i}, 8)
 	})
 }
 
@@ -253,17 +269,15 @@ func TestDeviceCycles(t *testing.T) {
 	if !inChild(t) {
 		return
 	}
-	m := openGoldenModel(t, "small-tied-bf16")
+	cfg, src := builtinModel()
 	tok, err := tokenizer.Qwen3()
 	require.NoError(t, err)
 	cycles(t, func(i int) {
 		dev := openTestDevice(t)
 		defer dev.Close()
-		e, err := engine.Load(dev, m.cfg, m.ck, engine.Options{Ctx: cycleCtx})
+		e, err := engine.Load(dev, cfg, src, engine.Options{Ctx: cycleCtx})
 		require.NoError(t, err)
 		defer e.Close()
-		res, err := generate.Generate(e, tok, []int{1, 2, 3, i % 512}, nil, generate.Options{Sampling: greedyParams, MaxTokens: 8})
-		require.NoError(t, err)
-		require.Len(t, res.Tokens, 8)
+		generateOn(t, e, tok, []int{1, 2, 3, i}, 8)
 	})
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,17 +53,13 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 			for i, p := range prompts {
 				slots[i] = i
 				require.NoError(t, e.Truncate(i, 0))
-				logits, err := e.FeedSlot(i, p)
-				require.NoError(t, err)
-				next[i] = qwen3.Argmax(logits)
+				next[i] = qwen3.Argmax(feedLogits(t, e, i, p))
 			}
 			for k := range steps {
 				for i := range next {
 					require.Equal(t, wantTok[i][k], next[i], "sequence %d step %d", i, k)
 				}
-				rows, err := e.Decode(slots, next)
-				require.NoError(t, err)
-				for i, logits := range rows {
+				for i, logits := range decodeLogits(t, e, slots, next) {
 					rel := qwen3.RelErr(logits, want[i][k])
 					// Alone, a step fuses the q/k/v projection into the norm
 					// and RoPE kernel; batched, a matvec or matmul projects
@@ -81,21 +78,27 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 			for i := range next {
 				require.NoError(t, e.Truncate(i, len(prompts[i])+steps-1))
 			}
-			ids, err := e.DecodeArgmax(slots, lastTokens(wantTok))
+			rows, err := e.DecodeRead(slots, lastTokens(wantTok), slices.Repeat([]Want{WantID}, batch), 0)
 			require.NoError(t, err)
-			require.Equal(t, next, ids)
+			for i, r := range rows {
+				require.NoError(t, r.Err)
+				require.Equal(t, next[i], r.ID, "sequence %d", i)
+			}
 		})
 	}
 	// Bad batches are refused before anything runs.
 	e, err := Load(d, g.cfg, g.ck, Options{Ctx: 16, PrefillChunk: 8, Slots: 2})
 	require.NoError(t, err)
 	defer e.Close()
-	_, err = e.Decode([]int{0, 0}, []int{1, 2})
+	ids := []Want{WantID, WantID}
+	_, err = e.DecodeRead([]int{0, 0}, []int{1, 2}, ids, 0)
 	require.ErrorContains(t, err, "slot 0 twice")
-	_, err = e.Decode([]int{0, 2}, []int{1, 2})
+	_, err = e.DecodeRead([]int{0, 2}, []int{1, 2}, ids, 0)
 	require.ErrorContains(t, err, "slot 2 outside")
-	_, err = e.Decode([]int{0}, []int{1, 2})
+	_, err = e.DecodeRead([]int{0}, []int{1, 2}, ids[:1], 0)
 	require.ErrorContains(t, err, "decode of 1 slots with 2 tokens")
+	_, err = e.DecodeRead([]int{0}, nil, ids[:1], 0)
+	require.ErrorContains(t, err, "decode of 1 slots without tokens")
 }
 
 // The unfused one-token qkv path (matvec, then the rows variant; chosen by
@@ -128,6 +131,38 @@ func lastTokens(toks [][]int) []int {
 	out := make([]int, len(toks))
 	for i, t := range toks {
 		out[i] = t[len(t)-1]
+	}
+	return out
+}
+
+// feedLogits feeds tokens to a slot and returns the last one's logits.
+func feedLogits(t *testing.T, e *Engine, slot int, tokens []int) []float32 {
+	t.Helper()
+	row, err := e.FeedRead(slot, tokens, WantLogits, 0)
+	require.NoError(t, err)
+	require.NoError(t, row.Err)
+	return row.Logits
+}
+
+// feedID feeds tokens to slot 0 and returns the GPU's argmax of the last
+// one's logits.
+func feedID(t *testing.T, e *Engine, tokens []int) int {
+	t.Helper()
+	row, err := e.FeedRead(0, tokens, WantID, 0)
+	require.NoError(t, err)
+	require.NoError(t, row.Err)
+	return row.ID
+}
+
+// decodeLogits runs one batched decode step and returns each row's logits.
+func decodeLogits(t *testing.T, e *Engine, slots, tokens []int) [][]float32 {
+	t.Helper()
+	rows, err := e.DecodeRead(slots, tokens, slices.Repeat([]Want{WantLogits}, len(slots)), 0)
+	require.NoError(t, err)
+	out := make([][]float32, len(rows))
+	for i, r := range rows {
+		require.NoError(t, r.Err)
+		out[i] = r.Logits
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 
@@ -12,9 +11,6 @@ import (
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/gpu/gputest"
 	"github.com/qwgpu/qwgpu/qwen3"
-	"github.com/qwgpu/qwgpu/qwen3/generate"
-	"github.com/qwgpu/qwgpu/qwen3/sample"
-	"github.com/qwgpu/qwgpu/qwen3/tokenizer"
 	"github.com/qwgpu/qwgpu/weights"
 )
 
@@ -112,8 +108,7 @@ func TestEngineMatchesGolden(t *testing.T) {
 						require.LessOrEqualf(t, rel, gpuTol, "case %d decode step %d: logits rel err %.3g vs CPU", gc.Index, step, rel)
 						next = qwen3.Argmax(got)
 					} else {
-						next, err = e.FeedArgmax([]int{want})
-						require.NoError(t, err)
+						next = feedID(t, e, []int{want})
 						_, err = g.ref.Step(cache, want)
 						require.NoError(t, err)
 					}
@@ -175,85 +170,44 @@ func TestEngineDTypes(t *testing.T) {
 	require.ErrorContains(t, err, "prefill chunk of 5000 tokens")
 }
 
-// Pipelined greedy decoding (the GPU feeding itself its argmax) gives the
-// tokens of one-step-at-a-time decoding, leaves the cache where the
-// caller stopped, and decoding continues correctly from there.
-func TestDecodeGreedyMatchesStepByStep(t *testing.T) {
-	d := testDevice(t)
-	g := loadGolden(t, "gqa-untied-extremek-f32")
-	e, err := Load(d, g.cfg, g.ck, Options{Ctx: 96, PrefillChunk: 64})
-	require.NoError(t, err)
-	defer e.Close()
-	prompt := g.cases[0].InputIDs
-
-	first, err := e.FeedArgmax(prompt)
-	require.NoError(t, err)
-	want := []int{}
-	tok := first
-	for range 12 {
-		tok, err = e.FeedArgmax([]int{tok})
-		require.NoError(t, err)
-		want = append(want, tok)
-	}
-
-	e.Reset()
-	first2, err := e.FeedArgmax(prompt)
-	require.NoError(t, err)
-	require.Equal(t, first, first2)
-	var got []int
-	require.NoError(t, e.DecodeGreedy(first, 12, func(id int) bool { got = append(got, id); return true }))
-	require.Equal(t, want, got)
-	require.Equal(t, len(prompt)+12, e.Len(), "the prompt, first and 11 yielded tokens are fed; the 12th is not")
-
-	// Stop after 3: the cache holds first and two yielded tokens, and the
-	// next feed continues the same sequence.
-	e.Reset()
-	_, err = e.FeedArgmax(prompt)
-	require.NoError(t, err)
-	got = nil
-	require.NoError(t, e.DecodeGreedy(first, 12, func(id int) bool { got = append(got, id); return len(got) < 3 }))
-	require.Equal(t, want[:3], got)
-	require.Equal(t, len(prompt)+3, e.Len())
-	next, err := e.FeedArgmax([]int{got[2]})
-	require.NoError(t, err)
-	require.Equal(t, want[3], next)
-}
-
-// The generation loop over the GPU engine (pipelined greedy path) prints
-// what it prints over the CPU reference, stops on an end token and on
-// --max-tokens the same way, and leaves the cache consistent with Unfed.
-func TestGenerateOnGPUEqualsCPU(t *testing.T) {
+// Chained greedy decoding on the GPU (each step fed the previous step's
+// argmax on the GPU, submitted before that step is read back) gives the
+// CPU reference's greedy tokens.
+func TestChainedGreedyMatchesCPU(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "tiny-tied-f32")
-	tok, err := tokenizer.Qwen3()
-	require.NoError(t, err)
 	e, err := Load(d, g.cfg, g.ck, Options{Ctx: 128})
 	require.NoError(t, err)
 	defer e.Close()
-	greedy := sample.Params{Temperature: 0, TopP: 1, RepetitionPenalty: 1}
 	prompt := g.cases[2].InputIDs
+	const n = 20
 
-	cpu, err := generate.Generate(generate.NewCPU(g.ref, 128), tok, prompt, nil, generate.Options{Sampling: greedy, MaxTokens: 20})
+	cache := g.ref.NewCache(len(prompt) + n)
+	o, err := g.ref.Prefill(cache, prompt, false)
 	require.NoError(t, err)
-	gpuRes, err := generate.Generate(e, tok, prompt, nil, generate.Options{Sampling: greedy, MaxTokens: 20})
-	require.NoError(t, err)
-	require.Equal(t, cpu.Tokens, gpuRes.Tokens)
-	require.Equal(t, cpu.Text, gpuRes.Text)
-	require.Equal(t, generate.StopMaxTokens, gpuRes.StopReason)
-	require.Equal(t, len(prompt)+19, e.Len())
-	require.Equal(t, gpuRes.Tokens[19:], gpuRes.Unfed)
-
-	// The first token that is new to the sequence, taken as an end
-	// token: everything before it printed, all of it fed.
-	stop := 1
-	for slices.Contains(cpu.Tokens[:stop], cpu.Tokens[stop]) {
-		stop++
+	want := []int{qwen3.Argmax(o.LogitsAt(o.T - 1))}
+	for len(want) < n {
+		logits, err := g.ref.Step(cache, want[len(want)-1])
+		require.NoError(t, err)
+		want = append(want, qwen3.Argmax(logits))
 	}
-	e.Reset()
-	res, err := generate.Generate(e, tok, prompt, nil, generate.Options{Sampling: greedy, EOS: []int{cpu.Tokens[stop]}})
+
+	got := []int{feedID(t, e, prompt)}
+	slot, ids := []int{0}, []Want{WantID}
+	p, err := e.DecodeStart(slot, got, ids, 0)
 	require.NoError(t, err)
-	require.Equal(t, generate.StopEOS, res.StopReason)
-	require.Equal(t, cpu.Tokens[:stop], res.Tokens)
-	require.Equal(t, len(prompt)+len(res.Tokens), e.Len())
-	require.Empty(t, res.Unfed)
+	for len(got) < n {
+		var next *PendingDecode
+		if len(got)+1 < n {
+			next, err = e.DecodeStart(slot, nil, ids, 0)
+			require.NoError(t, err)
+		}
+		rows, err := p.Wait()
+		require.NoError(t, err)
+		require.NoError(t, rows[0].Err)
+		got = append(got, rows[0].ID)
+		p = next
+	}
+	require.Equal(t, want, got)
+	require.Equal(t, len(prompt)+n-1, e.Len(), "the prompt and every token but the last are fed")
 }

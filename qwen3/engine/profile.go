@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -31,18 +32,18 @@ func (e *Engine) DecodeOps() int {
 // returns the GPU time per role, largest first. The pass splitting adds
 // its own cost to the wall time, not to these timestamps.
 func (e *Engine) ProfileDecode(token int) ([]KernelTime, error) {
-	return e.profile(func() error {
-		_, err := e.FeedArgmax([]int{token})
-		return err
-	})
+	return e.profile(func() error { return e.feedID(0, []int{token}) })
 }
 
 // ProfileDecodeBatch runs one batched decode step (one token to each of
-// slots, as DecodeArgmax) on a device opened with profiling and returns
+// slots, reading back each row's argmax) on a device opened with profiling and returns
 // the GPU time per role, largest first.
 func (e *Engine) ProfileDecodeBatch(slots, tokens []int) ([]KernelTime, error) {
 	return e.profile(func() error {
-		_, err := e.DecodeArgmax(slots, tokens)
+		rows, err := e.DecodeRead(slots, tokens, slices.Repeat([]Want{WantID}, len(slots)), 0)
+		for i := 0; err == nil && i < len(rows); i++ {
+			err = rows[i].Err
+		}
 		return err
 	})
 }
@@ -51,10 +52,17 @@ func (e *Engine) ProfileDecodeBatch(slots, tokens []int) ([]KernelTime, error) {
 // and returns the GPU time of the prefill per role, largest first.
 func (e *Engine) ProfilePrefill(tokens []int) ([]KernelTime, error) {
 	e.Reset()
-	return e.profile(func() error {
-		_, err := e.FeedArgmax(tokens)
-		return err
-	})
+	return e.profile(func() error { return e.feedID(0, tokens) })
+}
+
+// feedID feeds tokens to a slot and reads back only the argmax, as greedy
+// decoding does.
+func (e *Engine) feedID(slot int, tokens []int) error {
+	row, err := e.FeedRead(slot, tokens, WantID, 0)
+	if err == nil {
+		err = row.Err
+	}
+	return err
 }
 
 func (e *Engine) profile(run func() error) ([]KernelTime, error) {

@@ -60,25 +60,18 @@ func (e *Engine) FeedRead(slot int, tokens []int, want Want, k int) (Row, error)
 }
 
 // DecodeRead feeds one token to each of several distinct slots in one
-// step and reads back what want asks of each row (k as for FeedRead).
+// step (a batched decode: each weight is read once for all of them) and
+// reads back what want asks of each row (k as for FeedRead): DecodeStart
+// and Wait.
 func (e *Engine) DecodeRead(slots, tokens []int, want []Want, k int) ([]Row, error) {
-	if len(want) != len(slots) {
-		return nil, fmt.Errorf("decode of %d slots with %d reads", len(slots), len(want))
+	if tokens == nil {
+		return nil, fmt.Errorf("decode of %d slots without tokens", len(slots))
 	}
-	if err := e.checkWant(want, k); err != nil {
+	p, err := e.DecodeStart(slots, tokens, want, k)
+	if err != nil {
 		return nil, err
 	}
-	var read func() []Row
-	if err := e.decodeBatch(slots, tokens, func(r *gpu.Recorder) { read = e.recordReads(r, want, k) }); err != nil {
-		return nil, err
-	}
-	rows := read()
-	for i := range rows {
-		if rows[i].Err != nil {
-			rows[i].Err = fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", e.pos[slots[i]]-1)
-		}
-	}
-	return rows, nil
+	return p.Wait()
 }
 
 func (e *Engine) checkWant(want []Want, k int) error {
@@ -197,18 +190,21 @@ func (e *Engine) topkOps(rows, k int) ([]*gpu.Op, error) {
 
 // PendingDecode is a decode step submitted and not yet waited for.
 type PendingDecode struct {
+	e       *Engine
+	r       *gpu.Recorder
 	p       *gpu.Pending
 	slotPos []int // each row's position
 	read    func() []Row
 }
 
-// DecodeStart is DecodeRead without waiting: it submits the step and
-// returns, so that the host can submit the next step while the GPU runs
-// this one. tokens nil chains the step: each row is fed the argmax of the
-// same row of the step submitted just before, which must have been a
-// DecodeStart of the same slots in the same order (greedy decoding
-// without the host between steps, as DecodeGreedy does for one
-// sequence). Each slot advances at once; Wait gives the rows.
+// DecodeStart submits a decode step (one token to each of several distinct
+// slots) and returns without waiting, so that the host can submit the next
+// step while the GPU runs this one. tokens nil chains the step: each row
+// is fed the argmax of the same row of the step submitted just before,
+// which must have been a DecodeStart of the same slots in the same order:
+// greedy decoding with the host off the critical path, step k+1 submitted
+// before step k's tokens are read back. Each slot advances at once; Wait
+// gives the rows.
 func (e *Engine) DecodeStart(slots, tokens []int, want []Want, k int) (*PendingDecode, error) {
 	n := len(slots)
 	if len(want) != n || n == 0 || n > len(e.pos) || (tokens != nil && len(tokens) != n) {
@@ -258,13 +254,16 @@ func (e *Engine) DecodeStart(slots, tokens []int, want []Want, k int) (*PendingD
 		e.pos[s]++
 	}
 	e.chainable = slices.Clone(slots)
-	return &PendingDecode{p: p, slotPos: pos, read: read}, nil
+	return &PendingDecode{e: e, r: r, p: p, slotPos: pos, read: read}, nil
 }
 
 // Wait waits for the step and returns its rows, as DecodeRead does.
 func (p *PendingDecode) Wait() ([]Row, error) {
 	if err := p.p.Wait(); err != nil {
 		return nil, fmt.Errorf("decode step of %d sequences: %w", len(p.slotPos), err)
+	}
+	if p.e.dev.Profiling() {
+		p.e.timings = append(p.e.timings, p.r.Timings()...)
 	}
 	rows := p.read()
 	for i := range rows {

@@ -52,7 +52,7 @@ func engineGreedy(t *testing.T, path string, prompt []int, eos []int, n int) []i
 		}
 		return best
 	}
-	logits, err := e.FeedSlot(0, prompt)
+	logits, err := e.Feed(prompt)
 	require.NoError(t, err)
 	var out []int
 	for len(out) < n {
@@ -61,9 +61,8 @@ func engineGreedy(t *testing.T, path string, prompt []int, eos []int, n int) []i
 			break
 		}
 		out = append(out, id)
-		rows, err := e.Decode([]int{0}, []int{id})
+		logits, err = e.Feed([]int{id})
 		require.NoError(t, err)
-		logits = rows[0]
 	}
 	return out
 }

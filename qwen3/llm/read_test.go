@@ -1,7 +1,11 @@
 package llm
 
 import (
+	"context"
+	"errors"
 	"maps"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -137,4 +141,66 @@ func TestChainedGreedyMatchesAlone(t *testing.T) {
 	// The slots stay usable: the same requests again give the same text.
 	require.Equal(t, want[1], func() string { s, _ := collect(t, m, ps[1], raw(greedy(steps))); return s }())
 	require.Equal(t, 0, m.Stats().Active)
+}
+
+// nanBackend spoils every read: an id or top-k read comes back flagged
+// (Row.Err, as the GPU's argmax and top-k kernels flag NaN or ±Inf), a
+// whole row with token 7 NaN.
+type nanBackend struct{ backend }
+
+func spoil(rows []engine.Row, want []engine.Want) []engine.Row {
+	for i := range rows {
+		if want[i] == engine.WantLogits {
+			rows[i].Logits = slices.Clone(rows[i].Logits)
+			rows[i].Logits[7] = float32(math.NaN())
+		} else {
+			rows[i] = engine.Row{Err: errors.New("the logits at position 1 are not finite (flagged)")}
+		}
+	}
+	return rows
+}
+
+func (b nanBackend) FeedRead(slot int, tokens []int, want engine.Want, k int) (engine.Row, error) {
+	r, err := b.backend.FeedRead(slot, tokens, want, k)
+	return spoil([]engine.Row{r}, []engine.Want{want})[0], err
+}
+
+type nanStep struct {
+	pendingStep
+	want []engine.Want
+}
+
+func (p nanStep) Wait() ([]engine.Row, error) {
+	rows, err := p.pendingStep.Wait()
+	return spoil(rows, p.want), err
+}
+
+func (b nanBackend) DecodeStart(slots, tokens []int, want []engine.Want, k int) (pendingStep, error) {
+	p, err := b.backend.DecodeStart(slots, tokens, want, k)
+	if err != nil {
+		return nil, err
+	}
+	return nanStep{p, want}, nil
+}
+
+// Non-finite logits end the request with an error naming them, whatever
+// the read (the argmax's flag, top-k's, a whole row checked on the host),
+// instead of a token picked from garbage.
+func TestNonFiniteLogitsFailTheRequest(t *testing.T) {
+	m := openTest(t, Options{})
+	m.s.stop()
+	clean := m.s.b
+	m.s = newScheduler(nanBackend{clean}, m.info.Parallel, m.info.Ctx)
+	go m.s.run()
+	for _, c := range []struct {
+		opt  GenOptions
+		want string
+	}{
+		{raw(greedy(4)), "the logits at position 1 are not finite (flagged)"},
+		{raw(GenOptions{MaxTokens: 4, Temperature: ptr(0.7), TopK: ptr(20), Seed: ptr(uint64(1))}), "the logits at position 1 are not finite (flagged)"},
+		{raw(GenOptions{MaxTokens: 4, Temperature: ptr(0.7), PresencePenalty: 0.5, Seed: ptr(uint64(1))}), "logits are not finite at position 0 (token id 7 is NaN)"},
+	} {
+		_, err := m.Generate(context.Background(), "Hello", c.opt, nil)
+		require.ErrorContains(t, err, c.want)
+	}
 }
