@@ -19,7 +19,6 @@
 
 const D4: u32 = {{.D4}}u;
 const MAXSP: u32 = {{.MAXSP}}u;
-const MINTILES: u32 = {{.MINTILES}}u; // a step of up to this many tiles runs in one split
 const SPLITS: u32 = {{.SPLITS}}u;
 const WG: u32 = {{.WG}}u;             // a power of two, at least D4
 const CSL: u32 = {{.CSL}}u;           // WG / D4: split slices
@@ -39,7 +38,7 @@ var<workgroup> lred: array<f32, {{.WG}}>;       // [CSL, D4] the slices' l (ever
 // split_len is attention_decode's.
 fn split_len() -> u32 {
     let tiles = (step.keys + CH - 1u) / CH;
-    return CH * select((tiles + SPLITS - 1u) / SPLITS, MINTILES, tiles <= MINTILES);
+    return CH * ((tiles + SPLITS - 1u) / SPLITS);
 }
 
 @compute @workgroup_size({{.WG}})

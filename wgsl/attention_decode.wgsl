@@ -55,7 +55,6 @@ const UW: u32 = {{.UW}}u;             // vec4s per load unit
 const G: u32 = {{.G}}u;               // query heads per kv head
 const KVDU: u32 = {{.KVDU}}u;         // load units per cache row
 const CH: u32 = {{.CH}}u;             // rows per tile = threads per workgroup
-const MINTILES: u32 = {{.MINTILES}}u; // a step of up to this many tiles runs in one split
 const SPLITS: u32 = {{.SPLITS}}u;     // the most splits of a row
 const MAXSP: u32 = {{.MAXSP}}u;       // records per (row, head) in part
 const SLICES: u32 = {{.SLICES}}u;     // CH / DU: row slices while summing values
@@ -80,12 +79,11 @@ var<workgroup> psc: array<f32, {{.PSIZE}}>;       // [G, CH, LANES] partial dot 
 {{- end}}
 
 // split_len is L, the rows of one split: whole tiles, at most SPLITS
-// splits for the step's longest row; one split (no combine) for up to
-// MINTILES tiles.
-// attention_combine uses the same.
+// splits for the step's longest row (a step of one tile: one split, no
+// combine). attention_combine uses the same.
 fn split_len() -> u32 {
     let tiles = (step.keys + CH - 1u) / CH;
-    return CH * select((tiles + SPLITS - 1u) / SPLITS, MINTILES, tiles <= MINTILES);
+    return CH * ((tiles + SPLITS - 1u) / SPLITS);
 }
 {{if eq .UW 2}}
 fn load_unit(u: {{.UNIT}}) -> KV8 {

@@ -183,54 +183,20 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 // sequence). GL gets 32-row tiles (or HeadDim/4 if more): its workgroup
 // arrays must stay small (smallWorkgroupArrays).
 //
-// Two layouts of the first dispatch (QWGPU_TUNE=attn_layout=staged|lanes):
-// "staged" (attention_decode_staged.wgsl, tiles of attnStagedChunk rows)
-// copies each tile's keys into workgroup memory with whole-row loads and
-// gives each thread whole dot products, three barriers a tile; "lanes"
-// (attention_decode.wgsl) reads keys straight from the cache, attn_lanes
-// threads a row, with a reduction tree per tile (about 12 barriers). The
-// default is staged where its key tile fits the device's workgroup memory
-// (not an f32 cache of head_dim 256 in 48 KiB), lanes on GL (workgroup
-// arrays stay small there) and where staged does not fit.
+// The first dispatch reads keys straight from the cache, attn_lanes
+// threads a row, with a reduction tree per tile. A layout that staged each
+// tile's keys in workgroup memory and gave each thread whole dot products
+// (three barriers a tile instead of about twelve) decoded 0.6B at depth
+// 32,768 (f16 cache) 13% slower on the H200 (PERFORMANCE.md, run 11) and
+// was removed.
 const (
-	decodeChunk          = 128
-	decodeStagedChunk    = 64
-	decodeStagedKeyBytes = 16 << 10
-	// decodeStagedMinRows: a staged step of up to this many rows runs in
-	// one split, so that, as with the lanes layout's 128-row tile, a
-	// context of up to 128 rows needs no combine dispatch (longer ones
-	// split as usual: more workgroups at mid contexts).
-	decodeStagedMinRows = 128
-	decodeChunkGL       = 32
-	decodeWorkgroups    = 1024
-	decodeLanes         = 4
-	combineWG           = 128
-	combineWGGL         = 64
+	decodeChunk      = 128
+	decodeChunkGL    = 32
+	decodeWorkgroups = 1024
+	decodeLanes      = 4
+	combineWG        = 128
+	combineWGGL      = 64
 )
-
-// The decode attention layouts (QWGPU_TUNE's attn_layout).
-const (
-	attnLayoutStaged = "staged"
-	attnLayoutLanes  = "lanes"
-)
-
-// attnStagedChunk returns the rows per tile of the staged layout for head
-// dimension hd and cache type dt: a key tile of about decodeStagedKeyBytes
-// (64 rows of a 16-bit head of 128, 32 of an f32 one), so that ~10
-// workgroups fit an SM's shared memory and a long context's 1024
-// workgroups run in one wave; at most decodeStagedChunk rows, at least
-// one per load unit of a head row.
-func attnStagedChunk(hd int, dt weights.DType) int {
-	if tune.decodeChunk > 0 {
-		return tune.decodeChunk
-	}
-	units := hd / 4 // load units of a head row
-	if kvElemBytes(dt) == 2 && hd%8 == 0 {
-		units = hd / 8
-	}
-	rows := decodeStagedKeyBytes / (hd * int(kvElemBytes(dt)))
-	return max(nextPow2(units), min(decodeStagedChunk, nextPow2(rows+1)/2))
-}
 
 // attnDecodeChunk returns the rows per decode attention tile on d for
 // head dimension hd.
@@ -273,14 +239,11 @@ func attnDecodeLanes(d *gpu.Device, du int) int {
 }
 
 // attnSplitLen is the rows of one split in a step whose longest row
-// attends to keys rows (split_len in wgsl/attention_decode.wgsl): whole
-// tiles of chunk rows, at most splits splits; a step of up to minTiles
-// tiles is one split (no combine).
-func attnSplitLen(keys, chunk, splits, minTiles int) int {
-	if tiles := ceilDiv(keys, chunk); tiles > minTiles {
-		return chunk * ceilDiv(tiles, splits)
-	}
-	return chunk * minTiles
+// attends to keys rows (keys ≥ 1; split_len in wgsl/attention_decode.wgsl):
+// whole tiles of chunk rows, at most splits splits (a step of one tile is
+// one split: no combine).
+func attnSplitLen(keys, chunk, splits int) int {
+	return chunk * ceilDiv(ceilDiv(keys, chunk), splits)
 }
 
 // Attention describes causal grouped-query attention of a step's query rows
@@ -313,10 +276,6 @@ type AttentionVars struct {
 	KV, UNIT string
 	// decode and combine
 	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL, KLANES, PSIZE int
-	// decode, staged layout
-	VROWS, KTSIZE, QTSIZE int
-	// decode and combine: the fewest tiles of a split
-	MINTILES int
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -344,13 +303,8 @@ func AttentionScratchBytes(d *gpu.Device, s AttentionShape, ctx, batch int) uint
 // attnMaxSplits is the most splits a row of a cache of ctx positions gets
 // in a step of batch rows: at most the split bound, at most one per tile
 // (the number of splits of a step of k keys is not monotonic in k).
-// Every layout and cache type fits: the bound takes the shortest tile.
 func attnMaxSplits(d *gpu.Device, s AttentionShape, ctx, batch int) int {
-	chunk := attnDecodeChunk(d, s.HeadDim)
-	for _, dt := range KVDTypes {
-		chunk = min(chunk, attnStagedChunk(s.HeadDim, dt))
-	}
-	return min(attnDecodeSplits(s, batch), ceilDiv(ctx, chunk))
+	return min(attnDecodeSplits(s, batch), ceilDiv(ctx, attnDecodeChunk(d, s.HeadDim)))
 }
 
 // check validates what both variants share.
@@ -416,34 +370,14 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	}
 	v.DU, v.KVDU = v.D4/v.UW, v.KVD4/v.UW
 	v.SPLITS, v.MAXSP = splits, attnMaxSplits(d, sh, a.Cache.Ctx, a.MaxRows)
-	// The lanes layout is the default: on the H200 (PERFORMANCE.md, run 11)
-	// the staged one decoded 0.6B at depth 32,768 with an f16 cache at 162.0
-	// tok/s against 185.9 for lanes in the same lease, and equal at depth 0.
-	// QWGPU_TUNE=attn_layout=staged selects it for measuring.
-	layout := decodeLayout
-	if layout == "" {
-		layout = attnLayoutLanes
+	if err := lanesDecodeVars(d, &v, attnDecodeChunk(d, sh.HeadDim)); err != nil {
+		return fail(err)
 	}
-	var kd *gpu.Kernel
-	var err error
-	switch layout {
-	case attnLayoutStaged:
-		if err := stagedDecodeVars(d, &v, attnStagedChunk(sh.HeadDim, a.Cache.DType)); err != nil {
-			return fail(err)
-		}
-		kd, err = d.Kernel("attention_decode_staged", v)
-	case attnLayoutLanes:
-		if err := lanesDecodeVars(d, &v, attnDecodeChunk(d, sh.HeadDim)); err != nil {
-			return fail(err)
-		}
-		kd, err = d.Kernel("attention_decode", v)
-	default:
-		err = fmt.Errorf("decode layout %q: want %s or %s", layout, attnLayoutStaged, attnLayoutLanes)
-	}
+	kd, err := d.Kernel("attention_decode", v)
 	if err != nil {
 		return fail(err)
 	}
-	chunk, minTiles := v.CH, v.MINTILES
+	chunk := v.CH
 	rows := uint64(a.MaxRows*sh.QDim()) * 4
 	nkv, batch := uint32(sh.NKV), uint32(a.MaxRows)
 	decode, err := s.Op(kd, gpu.Dispatch{
@@ -457,7 +391,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 			if e.Keys <= 0 {
 				return gpu.Groups{}
 			}
-			return gpu.Groups{X: uint32(ceilDiv(e.Keys, attnSplitLen(e.Keys, chunk, splits, minTiles))), Y: nkv, Z: batch}
+			return gpu.Groups{X: uint32(ceilDiv(e.Keys, attnSplitLen(e.Keys, chunk, splits))), Y: nkv, Z: batch}
 		},
 	})
 	if err != nil {
@@ -479,7 +413,7 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
 		Groups:   gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1},
 		Size: func(e gpu.Extent) gpu.Groups {
-			if e.Keys <= attnSplitLen(e.Keys, chunk, splits, minTiles) {
+			if e.Keys <= attnSplitLen(e.Keys, chunk, splits) {
 				return gpu.Groups{} // attention_decode wrote the output
 			}
 			return gpu.Groups{X: uint32(sh.NHeads), Y: batch, Z: 1}
@@ -491,26 +425,6 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	return []*gpu.Op{decode, combine}, nil
 }
 
-// stagedDecodeVars sets the variables of attention_decode_staged.wgsl for
-// tiles of chunk rows in v (which holds the load units), or says why the
-// layout cannot take them on d.
-func stagedDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
-	if chunk < v.DU || chunk < 4 || chunk&(chunk-1) != 0 {
-		return fmt.Errorf("staged tile of %d rows: want a power of two of at least 4 and %d (the load units of a head row)", chunk, v.DU)
-	}
-	unitBytes := 16
-	if v.UNIT == "vec2<u32>" {
-		unitBytes = 8
-	}
-	v.CH, v.SLICES = chunk, chunk/v.DU
-	v.MINTILES = max(1, decodeStagedMinRows/chunk)
-	v.VROWS = ceilDiv(chunk, v.SLICES)
-	v.KTSIZE, v.QTSIZE, v.SCSIZE, v.PSIZE = chunk*(v.DU+1), v.G*v.D4, v.G*chunk/4, v.G*chunk
-	v.REDSIZE, v.LSIZE = chunk*v.UW, v.G*v.SLICES
-	wgBytes := unitBytes*v.KTSIZE + 16*v.QTSIZE + 16*v.SCSIZE + 4*v.PSIZE + 16*v.REDSIZE + 4*v.LSIZE
-	return checkWorkgroup(d, "attention_decode_staged", wgBytes, 5)
-}
-
 // lanesDecodeVars sets the variables of attention_decode.wgsl for tiles of
 // chunk rows in v (which holds the load units), or says why the layout
 // cannot take them on d.
@@ -518,7 +432,7 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 	if chunk < v.D4 || chunk&(chunk-1) != 0 {
 		return fmt.Errorf("tile of %d rows: want a power of two of at least %d (the vec4 columns)", chunk, v.D4)
 	}
-	v.CH, v.SLICES, v.MINTILES = chunk, chunk/v.DU, 1
+	v.CH, v.SLICES = chunk, chunk/v.DU
 	v.SCSIZE, v.LSIZE, v.REDSIZE = v.G*chunk, v.G*v.SLICES, chunk*v.UW
 	// Lanes per row: a power of two dividing the tile, halved until the
 	// partial sums fit the device's workgroup memory.

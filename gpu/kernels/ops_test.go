@@ -565,7 +565,6 @@ type attnCase struct {
 	kv      weights.DType // the cache's element type (0: F32)
 	splits  int           // decode: QWGPU_TUNE's attn_splits (0: the default)
 	lanes   int           // decode: QWGPU_TUNE's attn_lanes (0: the default)
-	layout  string        // decode: QWGPU_TUNE's attn_layout ("": the default)
 	chunk   int           // decode: QWGPU_TUNE's chunk (0: the default)
 }
 
@@ -574,113 +573,66 @@ func TestAttention(t *testing.T) {
 	cases := []attnCase{
 		// decode: one chunk (no combine), several chunks, batches of
 		// sequences at different lengths in different slots
-		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, 0, 0, 0, "", 0},
-		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, 0, 0, 0, "", 0},
-		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 0, 0, "", 0},
-		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false, 0, 0, 0, "", 0},
-		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0, 0, "", 0},
+		{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, 0, 0, 0, 0},
+		{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, 0, 0, 0, 0},
+		{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 0, 0, 0},
+		{sh(16, 2, 256), 200, []StepRow{{0, 3}, {2, 150}, {1, 31}}, false, 0, 0, 0, 0},
+		{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0, 0, 0},
 		// prefill: from position 0 and continuing a sequence
-		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true, 0, 0, 0, "", 0},
-		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, 0, 0, 0, "", 0},
-		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, 0, 0, 0, "", 0},
-		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, 0, 0, 0, "", 0},
+		{sh(4, 2, 64), 64, seqRows(0, 0, 1), true, 0, 0, 0, 0},
+		{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, 0, 0, 0, 0},
+		{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, 0, 0, 0, 0},
+		{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, 0, 0, 0, 0},
 	}
 	f16, bf16 := weights.F16, weights.BF16
-	staged, lanes := attnLayoutStaged, attnLayoutLanes
 	cases = append(cases,
 		// several tiles per split (the online softmax across tiles), the
 		// split count cut by the bound, rows of one step in different
 		// numbers of splits
-		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 3, 0, "", 0},
-		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 0, "", 0},
-		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, 0, 2, 0, "", 0},
-		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}}, false, 0, 1, 0, "", 0},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, 0, 3, 0, 0},
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 0, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, 0, 2, 0, 0},
+		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}}, false, 0, 1, 0, 0},
 		// 16-bit caches, decode (eight values a load where head_dim allows,
 		// else four) and prefill
-		attnCase{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, f16, 0, 0, "", 0},
-		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0, 0, "", 0},
-		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0, "", 0},
-		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0, "", 0},
-		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}}, false, bf16, 0, 0, "", 0},
-		attnCase{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, f16, 0, 0, "", 0},
-		attnCase{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, bf16, 0, 0, "", 0},
-		attnCase{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, f16, 0, 0, "", 0},
-		// the lanes layout: key rows read by 1, 2, 4 and 8 threads
-		// together (GL always uses 1)
-		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 1, lanes, 0},
-		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 2, lanes, 0},
-		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 8, lanes, 0},
-		attnCase{sh(16, 16, 64), 300, []StepRow{{1, 299}}, false, 0, 0, 16, lanes, 0},
-		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0, 0, lanes, 0},
-		attnCase{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0, 0, lanes, 0},
-		// the staged layout with small tiles (GL too): many tiles per
-		// split, a tile of fewer value slices than its rows need (8 rows,
-		// 6 units), GQA 8, 2 and 1, splits cut by the bound
-		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0, staged, 8},
-		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}, {0, 0}, {1, 64}}, false, bf16, 0, 0, staged, 16},
-		attnCase{sh(4, 4, 24), 300, []StepRow{{1, 299}, {2, 5}}, false, 0, 2, 0, staged, 8},
-		// up to 128 keys: one split of several tiles, no combine
-		attnCase{sh(6, 3, 64), 200, []StepRow{{0, 127}, {2, 40}}, false, bf16, 0, 0, staged, 16},
-		// a tile of fewer rows than vec4 columns (16 rows, 32 columns)
-		attnCase{sh(16, 8, 128), 3000, []StepRow{{0, 2999}}, false, bf16, 0, 0, staged, 16},
-		// the staged layout's larger tiles (not on GL, whose default is
-		// lanes): one split, the combine, a batch, head_dim 256
-		attnCase{sh(16, 8, 128), 64, []StepRow{{0, 63}}, false, f16, 0, 0, staged, 0},
-		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 120}, {0, 7}}, false, f16, 0, 0, staged, 0},
-		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 0, staged, 32},
-		attnCase{sh(16, 8, 128), 4097, []StepRow{{2, 4096}, {1, 1000}}, false, f16, 0, 0, staged, 0},
-		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0, staged, 32},
+		attnCase{sh(4, 4, 64), 64, []StepRow{{0, 0}}, false, f16, 0, 0, 0},
+		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0, 0, 0},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0, 0},
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}}, false, bf16, 0, 0, 0},
+		attnCase{sh(8, 1, 128), 700, seqRows(1, 90, 600), true, f16, 0, 0, 0},
+		attnCase{sh(4, 4, 24), 64, seqRows(2, 7, 37), true, bf16, 0, 0, 0},
+		attnCase{sh(2, 1, 256), 64, seqRows(0, 0, 20), true, f16, 0, 0, 0},
+		// key rows read by 1, 2, 4, 8 and 16 threads together (GL always
+		// uses 1)
+		attnCase{sh(16, 2, 128), 4100, []StepRow{{1, 4099}, {0, 0}, {2, 700}}, false, 0, 4, 1, 0},
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 2, 0},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 8, 0},
+		attnCase{sh(16, 16, 64), 300, []StepRow{{1, 299}}, false, 0, 0, 16, 0},
+		attnCase{sh(8, 2, 128), 300, []StepRow{{1, 299}}, false, f16, 0, 0, 0},
+		attnCase{sh(6, 3, 64), 130, []StepRow{{2, 129}, {0, 0}, {1, 64}, {0, 100}}, false, 0, 0, 0, 0},
+		// small tiles (GL too): many tiles per split, GQA 8, 2 and 1,
+		// splits cut by the bound; up to one tile: one split, no combine
+		attnCase{sh(8, 1, 24), 4097, []StepRow{{0, 4096}}, false, f16, 3, 0, 8},
+		attnCase{sh(6, 3, 64), 2000, []StepRow{{2, 1999}, {0, 0}, {1, 64}}, false, bf16, 0, 0, 16},
+		attnCase{sh(4, 4, 24), 300, []StepRow{{1, 299}, {2, 5}}, false, 0, 2, 0, 8},
+		attnCase{sh(6, 3, 64), 200, []StepRow{{0, 15}, {2, 4}}, false, bf16, 0, 0, 16},
+		attnCase{sh(16, 8, 128), 3000, []StepRow{{0, 2999}}, false, bf16, 0, 0, 32},
+		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0, 64},
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, c := range cases {
 			if c.kv == 0 {
 				c.kv = weights.F32
 			}
-			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes, c.layout, c.chunk), func(t *testing.T) {
-				if c.layout == attnLayoutStaged && (c.chunk == 0 || c.chunk > 16) && smallWorkgroupArrays(s.Device()) {
-					t.Skip("GL keeps workgroup arrays small and uses the lanes layout; the staged cases of tiles up to 16 rows run there")
-				}
-				saved, savedLayout := tune, decodeLayout
-				tune.decodeSplits, tune.decodeLanes, tune.decodeChunk, decodeLayout = c.splits, c.lanes, c.chunk, c.layout
-				defer func() { tune, decodeLayout = saved, savedLayout }()
+			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes, c.chunk), func(t *testing.T) {
+				saved := tune
+				tune.decodeSplits, tune.decodeLanes, tune.decodeChunk = c.splits, c.lanes, c.chunk
+				defer func() { tune = saved }()
 				runAttention(t, s, c)
 			})
 		}
 	})
-}
-
-// QWGPU_TUNE's attn_layout takes the two layouts' names and nothing else.
-func TestAttentionLayoutTune(t *testing.T) {
-	defer func() { tune, decodeLayout = tuneKnobs{}, "" }()
-	for _, l := range []string{attnLayoutLanes, attnLayoutStaged} {
-		if err := parseTune("attn_layout=" + l); err != nil || decodeLayout != l {
-			t.Fatalf("attn_layout=%s: layout %q, error %v", l, decodeLayout, err)
-		}
-	}
-	if err := parseTune("attn_layout=tiled"); err == nil {
-		t.Error("attn_layout=tiled accepted")
-	}
-}
-
-// The staged layout's default tile holds about 16 KiB of keys, at least
-// one row per load unit of a head row (hand-computed).
-func TestAttentionStagedChunk(t *testing.T) {
-	for _, c := range []struct {
-		hd   int
-		dt   weights.DType
-		want int
-	}{
-		{128, weights.F16, 64}, // 256-byte rows: 64
-		{128, weights.F32, 32}, // 512-byte rows: 32
-		{256, weights.BF16, 32},
-		{256, weights.F32, 64}, // 16 rows, but 64 vec4 units a row
-		{24, weights.F16, 64},  // 48-byte rows: 341, capped at 64
-		{64, weights.F32, 64},
-	} {
-		if got := attnStagedChunk(c.hd, c.dt); got != c.want {
-			t.Errorf("head_dim %d %v: %d rows, want %d", c.hd, c.dt, got, c.want)
-		}
-	}
 }
 
 func runAttention(t *testing.T, s *gpu.Scope, c attnCase) {

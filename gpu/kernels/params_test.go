@@ -14,17 +14,16 @@ import (
 // paramsStructs maps each shader to the Go struct that mirrors its Params
 // (attention_combine has none: it reads only the step uniform).
 var paramsStructs = map[string]any{
-	"rmsnorm":                 rmsnormParams{},
-	"matvec":                  matvecParams{},
-	"matmul":                  matmulParams{},
-	"embedding":               embeddingParams{},
-	"argmax":                  argmaxParams{},
-	"topk":                    topkParams{},
-	"copy":                    copyParams{},
-	"qkv_norm_rope":           qkvParams{},
-	"attention_decode":        attnParams{},
-	"attention_decode_staged": attnParams{},
-	"attention_prefill":       attnParams{},
+	"rmsnorm":           rmsnormParams{},
+	"matvec":            matvecParams{},
+	"matmul":            matmulParams{},
+	"embedding":         embeddingParams{},
+	"argmax":            argmaxParams{},
+	"topk":              topkParams{},
+	"copy":              copyParams{},
+	"qkv_norm_rope":     qkvParams{},
+	"attention_decode":  attnParams{},
+	"attention_prefill": attnParams{},
 }
 
 var wgslField = regexp.MustCompile(`(?m)^\s*(\w+)\s*:\s*(u32|i32|f32)\s*,?\s*$`)

@@ -10,7 +10,7 @@ import (
 // that one lease can compare layouts through `qwgpu bench` without a
 // rebuild, e.g.
 //
-//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,attn_splits=64,attn_lanes=4,attn_layout=lanes,matvec_tpr=32,qkv_tpr=16
+//	QWGPU_TUNE=matmul=128x64-8x8,bk=16,prefill=16x8x16,chunk=64,attn_splits=64,attn_lanes=4,matvec_tpr=32,qkv_tpr=16
 //
 // matvec_tpr, matvec_rows and matvec_wg set the matvec's threads per row
 // group, rows per group and workgroup size (matvecLayout); matvec_cpt the
@@ -29,7 +29,7 @@ func init() {
 	if s := os.Getenv("QWGPU_TUNE"); s != "" {
 		if err := parseTune(s); err != nil {
 			fmt.Fprintf(os.Stderr, "qwgpu: QWGPU_TUNE=%s: %v (ignored)\n", s, err)
-			tune, decodeLayout = tuneKnobs{}, ""
+			tune = tuneKnobs{}
 		}
 	}
 }
@@ -41,21 +41,16 @@ func init() {
 // knob: QWGPU_TUNE=qkv_fused=false.
 var FusedQKVDecode = true
 
-// decodeLayout selects the layout of decode attention's first dispatch,
-// attnLayoutStaged or attnLayoutLanes ("": the automatic choice; see
-// attention.go). A measuring knob: QWGPU_TUNE=attn_layout=lanes.
-var decodeLayout string
-
 // SetTune sets the layout knobs to QWGPU_TUNE's settings followed by s
 // (the same key=value list), so that one process can measure several
 // layouts (qwgpu bench --tune): ops prepared before keep their layouts,
 // those prepared after take the new ones. An invalid s is an error here.
 // Not safe while kernels are being prepared.
 func SetTune(s string) error {
-	tune, FusedQKVDecode, decodeLayout = tuneKnobs{}, true, ""
+	tune, FusedQKVDecode = tuneKnobs{}, true
 	if env := os.Getenv("QWGPU_TUNE"); env != "" {
 		if err := parseTune(env); err != nil {
-			tune, FusedQKVDecode, decodeLayout = tuneKnobs{}, true, "" // reported once at start, ignored
+			tune, FusedQKVDecode = tuneKnobs{}, true // reported once at start, ignored
 		}
 	}
 	if s == "" {
@@ -79,12 +74,6 @@ func parseTune(s string) error {
 		case "prefill":
 			t := &tune.prefillTiles
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
-		case "attn_layout":
-			if v != attnLayoutStaged && v != attnLayoutLanes {
-				err = fmt.Errorf("want %s or %s", attnLayoutStaged, attnLayoutLanes)
-			} else {
-				decodeLayout = v
-			}
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
 		case "bk", "chunk", "attn_splits", "attn_lanes", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_qfold", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
