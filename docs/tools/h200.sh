@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The H200 measurements docs/PERFORMANCE.md's "Next measurements" asks for,
+# in parts that each fit one device call (10 minutes), e.g.
+#
+#   run(command: "bash docs/tools/h200.sh base batch", carry: [".gl", ".bin"])
+#
+# with .bin/qwgpu built here by `go build -buildvcs=true -ldflags "-s -w" -o
+# .bin/qwgpu ./cmd/qwgpu` (so that the tables name the commit) and .gl as
+# ../shared/docs/gpu-machine.md makes it. Each part appends its output to
+# $OUT/<part>.txt. Parts run in the order given; several parts in one call
+# share a lease, which is what a ratio between them needs.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+export XDG_RUNTIME_DIR=/tmp
+out=${OUT:-/tmp}
+q=.bin/qwgpu
+
+# show runs one command, printing it first, into the part's file.
+show() {
+	echo "== $*" | tee -a "$out/$part.txt"
+	"$@" 2>&1 | tee -a "$out/$part.txt"
+}
+
+for part in "$@"; do
+	case $part in
+	base) # the build's own reference figures, and where a 16-row step's time goes
+		show $q info
+		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile ;;
+	batch) # the batched matvec: more rows a thread share each x load (issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8,16,32 \
+			--tune ';matvec_rows=4;matvec_rows=4,matvec_tpr=16;matvec_rows=8,matvec_tpr=8;matvec_tpr=8,matvec_wg=64' ;;
+	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \
+			--tune 'attn_splits=256;attn_lanes=8;attn_lanes=2;chunk=64' ;;
+	q4k) # 8B Q4_K: the folded scales (issue 11: 2.5x bf16)
+		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1' ;;
+	bf16) # 8B bf16: the reference for q4k's ratio, and serving (issue 12: 16 streams >= 3x)
+		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16 ;;
+	sizes) # issue 13's other sizes
+		for s in 1.7B 4B; do
+			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
+		done ;;
+	*)
+		echo "unknown part $part: want base, batch, depth, q4k, bf16 or sizes" >&2
+		exit 2 ;;
+	esac
+done
