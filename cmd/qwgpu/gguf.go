@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/qwen3/engine"
 	"github.com/qwgpu/qwgpu/qwen3/llm"
 	"github.com/qwgpu/qwgpu/weights"
 )
@@ -46,6 +47,11 @@ func (m *model) prepareWeights(mf *modelFlags) error {
 	dt, quantize := llm.QuantDTypes[strings.ToLower(mf.dtype)]
 	if !quantize {
 		return nil
+	}
+	if m.gguf != nil {
+		if err := engine.CheckRequantize(m.gguf, mf.dtype); err != nil {
+			return fmt.Errorf("--dtype %q: %w", mf.dtype, err)
+		}
 	}
 	p := newQuantProgress(m.cfg, dt)
 	m.src = qwen3.QuantizedSource{Source: m.src, DType: dt, Progress: p.update}

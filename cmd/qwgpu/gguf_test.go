@@ -152,3 +152,18 @@ func TestTokenizeGGUF(t *testing.T) {
 	}
 
 }
+
+// TestRequantizeRefused: --dtype q* on a file whose matrices are already
+// blocks is an error naming the flag and the tensor's type, before a GPU
+// opens (run goes through llm, bench and validate load the engine
+// themselves); a float dtype dequantizes exactly and is allowed.
+func TestRequantizeRefused(t *testing.T) {
+	const want = `the weights are already quantized (model.layers.0.self_attn.q_proj.weight is Q4_0): quantizing them to Q4_K would round every weight twice`
+	for _, cmd := range []string{"run", "bench", "validate"} {
+		args := []string{cmd, "--model", ggufFile("tiny-tied-f32-q4_0.gguf"), "--dtype", "q4_k"}
+		r := qwgpu(t, args...)
+		requireCleanError(t, r, `--dtype "q4_k": `+want)
+	}
+	r := qwgpu(t, "run", "--model", ggufFile("tiny-tied-f32-q8_0.gguf"), "--dtype", "q8_0")
+	requireCleanError(t, r, `--dtype "q8_0": the weights are already quantized (model.layers.0.self_attn.q_proj.weight is Q8_0)`)
+}

@@ -35,6 +35,25 @@ func storeAs(dtype string, dt weights.DType) (weights.DType, error) {
 // weights quantized at load into these block types).
 var QuantDTypes = map[string]weights.DType{"q8_0": weights.Q8_0, "q4_0": weights.Q4_0, "q4_k": weights.Q4_K}
 
+// CheckRequantize refuses dtype when it asks for blocks (QuantDTypes) and
+// src's matrices already are blocks: quantizing dequantized blocks again
+// rounds every weight twice (llama.cpp's quantize refuses the same without
+// --allow-requantize), and keeping the file's blocks instead would ignore
+// what was asked. It reads the type of layer 0's q_proj, which every
+// quantized Qwen3 file quantizes. The error is an OptionError on DType.
+func CheckRequantize(src qwen3.Source, dtype string) error {
+	dt, ok := QuantDTypes[strings.ToLower(dtype)]
+	if !ok {
+		return nil
+	}
+	name := qwen3.LayerPrefix(0) + "self_attn.q_proj.weight"
+	t, err := src.Get(name)
+	if err != nil || !t.DType.IsQuantized() {
+		return nil // a missing tensor is the load's error to report
+	}
+	return optionError("DType", "the weights are already quantized (%s is %v): quantizing them to %v would round every weight twice; load the unquantized checkpoint, or keep the file's blocks (dtype auto)", name, t.DType, dt)
+}
+
 // StoredType is the type a matrix of the given shape gets, as far as
 // it can be told before reading it: dt (0 for auto) unless it is a block
 // type whose blocks do not divide the rows, where qwen3.QuantizedSource

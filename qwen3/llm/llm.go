@@ -190,6 +190,9 @@ func Open(ctx context.Context, model string, opt Options) (_ *Model, err error) 
 			m.release()
 		}
 	}()
+	if err := engine.CheckRequantize(f.types, dtype); err != nil {
+		return nil, libraryOptionError(err, opt)
+	}
 	slots := max(opt.Parallel, 1)
 	ctxLen := opt.Ctx
 	if ctxLen == 0 {

@@ -121,3 +121,10 @@ func TestQuantizeAtLoad(t *testing.T) {
 	require.Equal(t, want, got)
 	require.Equal(t, n, res.CompletionTokens)
 }
+
+// Options.DType q* on a file whose matrices are already blocks is refused
+// before anything loads: quantizing dequantized blocks rounds twice.
+func TestRequantizeRefused(t *testing.T) {
+	_, err := Open(context.Background(), ggufTestFile("tiny-tied-f32-q8_0.gguf"), Options{DType: "q4_k"})
+	require.EqualError(t, err, `Options.DType "q4_k": the weights are already quantized (model.layers.0.self_attn.q_proj.weight is Q8_0): quantizing them to Q4_K would round every weight twice; load the unquantized checkpoint, or keep the file's blocks (dtype auto)`)
+}
