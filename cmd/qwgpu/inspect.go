@@ -18,7 +18,7 @@ import (
 // tensors, like gguf-dump, or with --dump writes one tensor's values.
 func cmdInspect(args []string) error {
 	fs := newFlags("inspect")
-	model := fs.String("model", "", "GGUF file or Hugging Face checkpoint directory (required)")
+	model := fs.StringP("model", "m", "", "GGUF file or Hugging Face checkpoint directory (required)")
 	dump := fs.String("dump", "", "write this tensor (GGUF or Hugging Face name) to stdout as float32 little endian, row-major in the Hugging Face shape")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -95,7 +95,7 @@ func TestInspectListing(t *testing.T) {
 	require.Regexp(t, `(?m)^  token_embd.weight +model.embed_tokens.weight +Q6_K +\[4096, 256\] +\[256, 4096\] +860160$`, out)
 	require.Regexp(t, `(?m)^  blk.0.attn_output.weight +model.layers.0.self_attn.o_proj.weight +Q4_K +\[256, 512\] +\[512, 256\] +73728$`, out)
 
-	r = qwgpu(t, "inspect", "--model", goldenModelDir("tiny-tied-f32"))
+	r = qwgpu(t, "inspect", "-m", goldenModelDir("tiny-tied-f32")) // -m as run, bench and tokenize take it
 	requireOK(t, r)
 	require.Contains(t, r.stdout, "Hugging Face checkpoint, 24 tensors")
 	require.Regexp(t, `(?m)^  model.layers.0.mlp.down_proj.weight +blk.0.ffn_down.weight +F32 +\[64, 128\] +32768$`, r.stdout)
