@@ -24,7 +24,7 @@ func (m *Model) prefill64(c *Cache, tokens []int, wantHidden bool) *Output {
 	T, H, pos0 := len(tokens), cfg.HiddenSize, c.Len
 	out := &Output{T: T}
 	x := make([]float64, T*H) // residual stream [T, hidden]
-	Embed64(x, m.W.Embed, tokens, H)
+	Embed(x, m.W.Embed, tokens, H)
 	if wantHidden {
 		out.Hidden = append(out.Hidden, Narrow(x))
 	}
@@ -39,13 +39,13 @@ func (m *Model) prefill64(c *Cache, tokens []int, wantHidden bool) *Output {
 		out.Hidden = append(out.Hidden, Narrow(x))
 	}
 	logits := make([]float64, T*cfg.VocabSize)
-	MatMul64(logits, x, m.W.LMHead, T, cfg.VocabSize, H)
+	MatMul(logits, x, m.W.LMHead, T, cfg.VocabSize, H)
 	out.Logits = Narrow(logits)
 	return out
 }
 
 func (m *Model) norm64(out, x []float64, w []float32) {
-	RMSNormRows64(out, x, w, m.Config.RMSNormEps)
+	RMSNormRows(out, x, w, m.Config.RMSNormEps)
 }
 
 // layer64 applies decoder layer l to the residual stream x [T, hidden] in
@@ -60,9 +60,9 @@ func (m *Model) layer64(l int, c *Cache, x []float64, T, pos0 int) {
 	q := make([]float64, T*Q)
 	k := make([]float64, T*KV)
 	v := make([]float64, T*KV)
-	MatMul64(q, n, w.Wq, T, Q, H)
-	MatMul64(k, n, w.Wk, T, KV, H)
-	MatMul64(v, n, w.Wv, T, KV, H)
+	MatMul(q, n, w.Wq, T, Q, H)
+	MatMul(k, n, w.Wk, T, KV, H)
+	MatMul(v, n, w.Wv, T, KV, H)
 	// q_norm and k_norm normalise each head over head_dim BEFORE RoPE.
 	m.norm64(q, q, w.QNorm)
 	m.norm64(k, k, w.KNorm)
@@ -91,16 +91,16 @@ func (m *Model) layer64(l int, c *Cache, x []float64, T, pos0 int) {
 		}
 	})
 	o := make([]float64, T*H)
-	MatMul64(o, attn, w.Wo, T, H, Q)
-	Add64(x, x, o)
+	MatMul(o, attn, w.Wo, T, H, Q)
+	Add(x, x, o)
 
 	// MLP block: out = h + down(silu(gate(m)) · up(m)).
 	m.norm64(n, x, w.MLPNorm)
 	gate := make([]float64, T*I)
 	up := make([]float64, T*I)
-	MatMul64(gate, n, w.Gate, T, I, H)
-	MatMul64(up, n, w.Up, T, I, H)
-	SwiGLU64(gate, gate, up)
-	MatMul64(o, gate, w.Down, T, H, I)
-	Add64(x, x, o)
+	MatMul(gate, n, w.Gate, T, I, H)
+	MatMul(up, n, w.Up, T, I, H)
+	SwiGLU(gate, gate, up)
+	MatMul(o, gate, w.Down, T, H, I)
+	Add(x, x, o)
 }
