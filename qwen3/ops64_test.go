@@ -16,7 +16,7 @@ func TestRMSNormFloat64ByHand(t *testing.T) {
 }
 
 func TestMatMulFloat64ByHand(t *testing.T) {
-	// Five tokens: four go through the four-at-once kernel, one alone; both
+	// Five tokens: four go through the two-at-once kernel, one alone; both
 	// must give exactly the single-vector answer.
 	w := []float32{1, 0, 0.5, 0, 1, 1}
 	x := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 1e-17, 1, 1, -2, 0, 0}
@@ -53,7 +53,7 @@ func TestRopeApply64ByHand(t *testing.T) {
 	require.InDelta(t, math.Sin(0.2), v[3], 1e-7)
 }
 
-func TestSwiGLU64AndEmbed(t *testing.T) {
+func TestSwiGLUAndEmbedFloat64(t *testing.T) {
 	out := make([]float64, 2)
 	SwiGLU(out, []float64{1, 0}, []float64{3, 5})
 	require.InDelta(t, 3/(1+math.Exp(-1)), out[0], 1e-15)
