@@ -9,7 +9,7 @@ const (
 	// Float64 is the oracle: weights widened exactly, activations, norms,
 	// RoPE products, softmax and KV cache in float64. It differs from
 	// transformers' float64 model only in summation order and in the steps
-	// transformers itself performs in float32 (see model64.go).
+	// transformers itself performs in float32 (see forward.go).
 	Float64 Precision = iota
 	// Float32Activations rounds every activation to float32 between ops
 	// (sums in float64): the best a float32 GPU kernel chain can do. Its
@@ -55,17 +55,16 @@ func NewFloat32ActivationsModel(c Config, w *Weights, maxPos int) *Model {
 // every position seen so far, [positions, kv_heads·head_dim], in the
 // model's precision. It grows as positions are filled, up to Max.
 type Cache struct {
-	k32, v32 [][]float32
-	k64, v64 [][]float64
-	Len      int // positions filled
-	Max      int
+	f32 kvStore[float32] // Float32Activations
+	f64 kvStore[float64] // Float64
+	Len int              // positions filled
+	Max int
 }
 
 // NewCache makes an empty cache for up to maxPos positions.
 func (m *Model) NewCache(maxPos int) *Cache {
 	L := m.Config.NumHiddenLayers
-	return &Cache{Max: maxPos, k32: make([][]float32, L), v32: make([][]float32, L),
-		k64: make([][]float64, L), v64: make([][]float64, L)}
+	return &Cache{Max: maxPos, f32: newKVStore[float32](L), f64: newKVStore[float64](L)}
 }
 
 // Output is what a forward pass returns, rounded to float32 whatever the
@@ -118,12 +117,10 @@ func (m *Model) Prefill(c *Cache, tokens []int, wantHidden bool) (*Output, error
 	}
 	var out *Output
 	if m.Precision == Float32Activations {
-		out = m.prefill32(c, tokens, wantHidden)
+		out = forward(m, &c.f32, Attention, pos0, tokens, wantHidden)
 	} else {
-		out = m.prefill64(c, tokens, wantHidden)
+		out = forward(m, &c.f64, Attention64, pos0, tokens, wantHidden)
 	}
 	c.Len = pos0 + T
 	return out, nil
 }
-
-func clone(x []float32) []float32 { return append([]float32(nil), x...) }

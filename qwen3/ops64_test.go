@@ -7,25 +7,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestRMSNorm64ByHand(t *testing.T) {
+func TestRMSNormFloat64ByHand(t *testing.T) {
 	// mean(x²) = (9+16)/2 = 12.5.
 	out := make([]float64, 2)
-	RMSNorm64(out, []float64{3, 4}, []float32{1, 2}, 0)
+	RMSNorm(out, []float64{3, 4}, []float32{1, 2}, 0)
 	require.InDelta(t, 3/math.Sqrt(12.5), out[0], 1e-15)
 	require.InDelta(t, 8/math.Sqrt(12.5), out[1], 1e-15)
 }
 
-func TestMatMul64ByHand(t *testing.T) {
-	// Five tokens: four go through the four-at-once kernel, one alone; both
+func TestMatMulFloat64ByHand(t *testing.T) {
+	// Five tokens: four go through the two-at-once kernel, one alone; both
 	// must give exactly the single-vector answer.
 	w := []float32{1, 0, 0.5, 0, 1, 1}
 	x := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 1e-17, 1, 1, -2, 0, 0}
 	out := make([]float64, 10)
-	MatMul64(out, x, w, 5, 2, 3)
+	MatMul(out, x, w, 5, 2, 3)
 	require.Equal(t, []float64{2.5, 5, 7, 11, 11.5, 17, 1e-17 + 0.5, 2, -2, 0}, out)
 	for tok := 0; tok < 5; tok++ {
 		mv := make([]float64, 2)
-		MatVec64(mv, w, x[tok*3:(tok+1)*3], 2, 3)
+		MatVec(mv, w, x[tok*3:(tok+1)*3], 2, 3)
 		require.Equal(t, out[tok*2:tok*2+2], mv)
 	}
 }
@@ -53,13 +53,13 @@ func TestRopeApply64ByHand(t *testing.T) {
 	require.InDelta(t, math.Sin(0.2), v[3], 1e-7)
 }
 
-func TestSwiGLU64AndEmbed64(t *testing.T) {
+func TestSwiGLUAndEmbedFloat64(t *testing.T) {
 	out := make([]float64, 2)
-	SwiGLU64(out, []float64{1, 0}, []float64{3, 5})
+	SwiGLU(out, []float64{1, 0}, []float64{3, 5})
 	require.InDelta(t, 3/(1+math.Exp(-1)), out[0], 1e-15)
 	require.Equal(t, 0.0, out[1])
 	e := make([]float64, 4)
-	Embed64(e, []float32{1, 2, 3, 4, 5, 6}, []int{2, 0}, 2)
+	Embed(e, []float32{1, 2, 3, 4, 5, 6}, []int{2, 0}, 2)
 	require.Equal(t, []float64{5, 6, 1, 2}, e)
 }
 
@@ -89,12 +89,12 @@ func TestFloat32OpsTrackFloat64Ops(t *testing.T) {
 	norm32 := make([]float32, n)
 	RMSNorm(norm32, x32, w[:n], 1e-6)
 	norm64 := make([]float64, n)
-	RMSNorm64(norm64, Widen(x32), w[:n], 1e-6)
+	RMSNorm(norm64, Widen(x32), w[:n], 1e-6)
 	require.Less(t, NMSE(norm32, norm64), 1e-14)
 	mv32 := make([]float32, rows)
 	MatVec(mv32, w, x32, rows, n)
 	mv64 := make([]float64, rows)
-	MatVec64(mv64, w, Widen(x32), rows, n)
+	MatVec(mv64, w, Widen(x32), rows, n)
 	require.Less(t, NMSE(mv32, mv64), 1e-14)
 	require.Equal(t, Narrow(mv64), mv32, "float64 sums rounded once on both sides")
 }

@@ -51,8 +51,8 @@ func TestAttentionByHand(t *testing.T) {
 }
 
 func TestSiLUAndMatMul(t *testing.T) {
-	require.InDelta(t, 1/(1+math.Exp(-1)), SiLU(1), 1e-7)
-	require.Equal(t, float32(0), SiLU(0))
+	require.InDelta(t, 1/(1+math.Exp(-1)), SiLU(float32(1)), 1e-7)
+	require.Equal(t, float32(0), SiLU(float32(0)))
 	// [2,3] x [2,3]^T
 	x := []float32{1, 2, 3, 4, 5, 6}
 	w := []float32{1, 0, 0, 0, 1, 1}

@@ -18,7 +18,7 @@ var goldenModels = []string{"tiny-tied-f32", "gqa-untied-extremek-f32", "small-t
 // transformers' float64 answer, relative to max(1, max|reference|): 1e-6
 // where the model allows it. The two models with k_norm weights of 20..90
 // amplify transformers' own float32 steps to 3.9e-6 and 9.9e-6 measured
-// (model64.go and golden64_test.go show where that comes from); their
+// (forward.go and golden64_test.go show where that comes from); their
 // bounds are those figures with a 1.5× margin.
 var oracleTol = map[string]float64{
 	"tiny-tied-f32":           1e-6,

@@ -150,31 +150,27 @@ func yarnFrequencies(dim int, theta float64, maxPos int, s RopeScaling) ([]float
 	return inv, attn
 }
 
-// Apply rotates one float32 head vector in place at position pos with the
-// rotate-half (NeoX) form: element i pairs with element i + head_dim/2.
-func (r *Rope) Apply(v []float32, pos int) {
+// Apply rotates one float32 head vector in place at position pos
+// (rotateHalf).
+func (r *Rope) Apply(v []float32, pos int) { rotateHalf(r, v, pos) }
+
+// Apply64 rotates one float64 head vector in place at position pos
+// (rotateHalf), as apply_rotary_pos_emb does in a float64 model.
+func (r *Rope) Apply64(v []float64, pos int) { rotateHalf(r, v, pos) }
+
+// rotateHalf rotates one head vector in place at position pos with the
+// rotate-half (NeoX) form: element i pairs with element i + head_dim/2, and
+// the pair becomes q·cos + rotate_half(q)·sin, formed in float64 with the
+// float32 table values widened and rounded to F once at the end.
+func rotateHalf[F Float](r *Rope, v []F, pos int) {
 	half := r.HeadDim / 2
 	cos, sin := r.Cos[pos*half:(pos+1)*half], r.Sin[pos*half:(pos+1)*half]
 	for i := 0; i < half; i++ {
 		a, b := float64(v[i]), float64(v[i+half])
 		c, s := float64(cos[i]), float64(sin[i])
-		v[i] = float32(a*c - b*s)
-		v[i+half] = float32(b*c + a*s)
-	}
-}
-
-// Apply64 rotates one float64 head vector in place at position pos, as
-// apply_rotary_pos_emb does in a float64 model: q·cos + rotate_half(q)·sin
-// with the float32 table values widened.
-func (r *Rope) Apply64(v []float64, pos int) {
-	half := r.HeadDim / 2
-	cos, sin := r.Cos[pos*half:(pos+1)*half], r.Sin[pos*half:(pos+1)*half]
-	for i := 0; i < half; i++ {
-		a, b := v[i], v[i+half]
-		c, s := float64(cos[i]), float64(sin[i])
 		// Each product rounded on its own (no fused multiply-add), as torch
 		// forms q·cos and rotate_half(q)·sin as separate tensors.
-		v[i] = float64(a*c) + float64(-b*s)
-		v[i+half] = float64(b*c) + float64(a*s)
+		v[i] = F(float64(a*c) + float64(-b*s))
+		v[i+half] = F(float64(b*c) + float64(a*s))
 	}
 }
