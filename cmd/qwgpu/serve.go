@@ -56,6 +56,9 @@ func cmdServe(args []string) error {
 		return fmt.Errorf("--host %s --port %d: %v", *host, *port, err)
 	}
 	defer ln.Close()
+	if *apiKey == "" && !loopbackHost(*host) {
+		fmt.Fprintf(os.Stderr, "qwgpu serve: warning: --host %s takes connections from other machines and no --api-key is set: anyone who reaches port %d can use the model\n", *host, ln.Addr().(*net.TCPAddr).Port)
+	}
 
 	// Signals: the first drains, the second cancels what is left.
 	sigs := make(chan os.Signal, 2)
@@ -97,4 +100,14 @@ func cmdServe(args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, "qwgpu serve: stopped")
 	return nil
+}
+
+// loopbackHost reports whether host only takes connections from this
+// machine: "localhost" or a loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
