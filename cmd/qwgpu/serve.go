@@ -92,7 +92,7 @@ func cmdServe(args []string) error {
 	defer closeBackend()
 	info := backend.Info()
 	fmt.Fprintf(os.Stderr, "qwgpu serve: %s, ctx %d, parallel %d, max queue %d, listening on http://%s (chat page at /, OpenAI API at /v1)\n",
-		info.Name, info.Ctx, info.Parallel, *maxQueue, ln.Addr())
+		info.Name, info.Ctx, info.Parallel, *maxQueue, net.JoinHostPort(*host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))
 	s := serve.New(serve.Config{Backend: backend, APIKey: *apiKey, MaxBody: *maxBody,
 		Log: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "qwgpu serve: "+format+"\n", a...) }})
 	if err := s.Serve(ln, stop, hard, *drain); err != nil {
