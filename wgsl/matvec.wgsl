@@ -62,6 +62,11 @@
 // (no branch in the loop) and not written.
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
+// With Unroll (Vec only; QWGPU_TUNE=matvec_unroll=1) the loops over the B
+// tokens and R rows of the inner loop are written out by the template
+// (Toks, RowIdx), for compilers that would not unroll them and would then
+// keep acc in memory; the sums and their order are the same.
+//
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, QFold, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
@@ -452,6 +457,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let nb = nw[2u * j + 1u];
 {{- end}}
 {{- end}}
+{{- if .Unroll}}
+        // The token and row loops written out (Unroll): every index into
+        // acc, wv and uv is a constant, so they stay in registers whether
+        // or not the compiler unrolls loops of B iterations itself.
+{{- range $b := .Toks}}
+        {
+{{- if eq $.DType "F32"}}
+            let xv = x[{{$b}}u * xrow + j]{{if $.Norm}} * nj{{end}};
+{{- range $r := $.RowIdx}}
+            acc[{{add (mul $r $.B) $b}}] += dot(wv[{{$r}}], xv);
+{{- if $swiglu}}
+            acc2[{{add (mul $r $.B) $b}}] += dot(uv[{{$r}}], xv);
+{{- end}}
+{{- end}}
+{{- else}}
+            let xa = x[{{$b}}u * xrow + 2u * j]{{if $.Norm}} * na{{end}};
+            let xb = x[{{$b}}u * xrow + 2u * j + 1u]{{if $.Norm}} * nb{{end}};
+{{- range $r := $.RowIdx}}
+            acc[{{add (mul $r $.B) $b}}] += dot8(wv[{{$r}}], xa, xb);
+{{- if $swiglu}}
+            acc2[{{add (mul $r $.B) $b}}] += dot8(uv[{{$r}}], xa, xb);
+{{- end}}
+{{- end}}
+{{- end}}
+        }
+{{- end}}
+{{- else}}
         for (var b = 0u; b < B; b++) {
 {{- if eq .DType "F32"}}
             let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
@@ -472,6 +504,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
 {{- end}}
         }
+{{- end}}
     }
 {{- else}}
     for (var c = lane; c < p.cols; c += TPR) {

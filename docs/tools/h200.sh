@@ -32,7 +32,7 @@ for part in "$@"; do
 		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile ;;
 	batch) # the batched matvec: more rows a thread share each x load (issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8,16,32 \
-			--tune ';matvec_rows=4;matvec_rows=4,matvec_tpr=16;matvec_rows=8,matvec_tpr=8;matvec_tpr=8,matvec_wg=64' ;;
+			--tune ';matvec_unroll=1;matvec_rows=4;matvec_unroll=1,matvec_rows=4;matvec_rows=4,matvec_tpr=16;matvec_rows=8,matvec_tpr=8;matvec_tpr=8,matvec_wg=64' ;;
 	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \

@@ -82,6 +82,11 @@ type MatVecVars struct {
 	QFold bool
 	Q5    bool
 	QOff  int
+	// Unroll: the inner loop's token and row loops written out (Vec only,
+	// QWGPU_TUNE=matvec_unroll=1); Toks is 0 … B-1, RowIdx 0 … R-1.
+	Unroll bool
+	Toks   []int
+	RowIdx []int
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
 	// group's blocks are Q8Blocks, Eight is 0 … 7 for the template's loops.
 	Q8Wide   bool
@@ -364,6 +369,9 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}
 	v.Rows = v.R * v.WG / v.TPR
+	if v.Vec && tune.matvecUnroll > 0 {
+		v.Unroll, v.Toks, v.RowIdx = true, seq(batch), seq(v.R)
+	}
 	// Partial sums reduced per round: as many as fit in redCap floats (all
 	// of a thread's if they do), at least one.
 	v.RC = max(1, min(max(v.R*batch, batch), redCap/(v.WG*arrays)))
@@ -381,4 +389,13 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		v.BOut++
 	}
 	return v, nil
+}
+
+// seq returns 0, 1, …, n-1.
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }

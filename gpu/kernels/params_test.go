@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/qwgpu/qwgpu/gpu"
+	"github.com/qwgpu/qwgpu/weights"
 	"github.com/qwgpu/qwgpu/wgsl"
 )
 
@@ -80,4 +83,29 @@ func TestParseTune(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// With matvec_unroll the float matvec's inner loop is written out: for
+// B = 3 tokens and R = 2 rows, token 2 of row 1 adds into acc[1·3 + 2]
+// with constant indices, and no loop over the tokens is left in it.
+func TestMatVecUnrollWritesOutLoops(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	tune.matvecUnroll, tune.matvecR = 1, 2
+	v, err := matvecVars(weights.BF16, SwiGLU, true, 3, 64, 40, 4096)
+	require.NoError(t, err)
+	require.True(t, v.Unroll)
+	src, err := gpu.Render("matvec", v)
+	require.NoError(t, err)
+	require.Contains(t, src, "let xa = x[2u * xrow + 2u * j] * na;")
+	require.Contains(t, src, "acc[5] += dot8(wv[1], xa, xb);")
+	require.Contains(t, src, "acc2[5] += dot8(uv[1], xa, xb);")
+	require.NotContains(t, src, "acc[rr * B + b] += dot8")
+
+	tune.matvecUnroll = 0
+	v, err = matvecVars(weights.BF16, SwiGLU, true, 3, 64, 40, 4096)
+	require.NoError(t, err)
+	src, err = gpu.Render("matvec", v)
+	require.NoError(t, err)
+	require.Contains(t, src, "acc[rr * B + b] += dot8(wv[rr], xa, xb);")
 }
