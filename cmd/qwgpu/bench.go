@@ -250,8 +250,14 @@ func cmdBench(args []string) error {
 	// adapter a whole run takes minutes.
 	row := func(benchResult) {}
 	if !*asJSON {
-		printBenchHeader()
-		row = func(r benchResult) { printBenchRow(rep, r) }
+		// The test column fits the longest name a --tune setting makes
+		// ("tg128 x16 @ d32768 [matvec_rows=4]").
+		testWidth := 22
+		for _, ts := range strings.Split(*tuneList, ";") {
+			testWidth = max(testWidth, len("tg128 x16 @ d32768 []")+len(ts))
+		}
+		printBenchHeader(testWidth)
+		row = func(r benchResult) { printBenchRow(rep, r, testWidth) }
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	randomTokens := func(n int) []int {
@@ -510,13 +516,13 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW
 	return p, nil
 }
 
-func printBenchHeader() {
-	fmt.Printf("| %-28s | %10s | %9s | %-7s | %-32s | %-22s | %20s |\n", "model", "size", "params", "backend", "adapter", "test", "t/s")
+func printBenchHeader(testWidth int) {
+	fmt.Printf("| %-28s | %10s | %9s | %-7s | %-32s | %-*s | %20s |\n", "model", "size", "params", "backend", "adapter", testWidth, "test", "t/s")
 	fmt.Printf("| %s | %s: | %s: | %s | %s | %s | %s: |\n", strings.Repeat("-", 28), strings.Repeat("-", 9), strings.Repeat("-", 8),
-		strings.Repeat("-", 7), strings.Repeat("-", 32), strings.Repeat("-", 22), strings.Repeat("-", 19))
+		strings.Repeat("-", 7), strings.Repeat("-", 32), strings.Repeat("-", testWidth), strings.Repeat("-", 19))
 }
 
-func printBenchRow(r *benchReport, res benchResult) {
+func printBenchRow(r *benchReport, res benchResult, testWidth int) {
 	value := fmt.Sprintf("%.2f ± %.2f", res.TokPerSec, res.StdDev)
 	if res.Unit == "ms" {
 		value = fmt.Sprintf("%.2f ± %.2f ms", res.Millis, res.MillisStdDev)
@@ -525,8 +531,8 @@ func printBenchRow(r *benchReport, res benchResult) {
 	if kv := r.Config["kv_dtype"]; kv != "" && kv != "f32" {
 		name += " kv " + kv
 	}
-	fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-22s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
-		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), res.Test, value)
+	fmt.Printf("| %-28s | %6.2f GiB | %7.2f M | %-7s | %-32s | %-*s | %20s |\n", name, float64(r.SizeBytes)/(1<<30),
+		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), testWidth, res.Test, value)
 }
 
 func printBenchFooter(r *benchReport) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -445,4 +446,21 @@ func TestBenchTune(t *testing.T) {
 	}
 	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--tune", "matvec_rows=2;nope=1"}, testBackend()...)...)
 	requireCleanError(t, r, `--tune "nope=1": unknown key "nope"`)
+
+	// The table's test column fits the longest setting: every line of the
+	// table is as wide as its header.
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--parallel", "2",
+		"--tune", ";matvec_unroll=1,matvec_rows=4,matvec_tpr=16"}, testBackend()...)...)
+	requireOK(t, r)
+	var table []string
+	for _, l := range lines(r.stdout) {
+		if strings.HasPrefix(l, "|") {
+			table = append(table, l)
+		}
+	}
+	require.Len(t, table, 6, r.stdout) // header, rule, tg2 and tg2 x2 for each setting
+	for _, l := range table {
+		require.Equal(t, utf8.RuneCountInString(table[0]), utf8.RuneCountInString(l), "%q", l)
+	}
+	require.Regexp(t, `\| tg2 x2 \[matvec_unroll=1,matvec_rows=4,matvec_tpr=16\] +\|`, table[5])
 }
