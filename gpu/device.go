@@ -319,13 +319,13 @@ func Open(opt Options) (_ *Device, err error) {
 			a.Release()
 		}
 	}
-	backend := opt.Backend
-	if backend == "" {
-		backend = "any"
+	where := "backend " + opt.Backend
+	if opt.Backend == "" {
+		where = "the platform's default backends"
 	}
 	if len(adapters) == 0 {
 		release()
-		return nil, fmt.Errorf("gpu: no adapter on backend %s; adapters that exist: %s", backend, existingAdapters())
+		return nil, fmt.Errorf("gpu: no adapter on %s; adapters that exist: %s", where, existingAdapters())
 	}
 	idx, ok := pick(infos, opt.Adapter)
 	if !ok {
@@ -334,7 +334,7 @@ func Open(opt Options) (_ *Device, err error) {
 			names[i] = a.String()
 		}
 		release()
-		return nil, fmt.Errorf("gpu: no adapter %q on backend %s; adapters there: %s", opt.Adapter, backend, strings.Join(names, "; "))
+		return nil, fmt.Errorf("gpu: no adapter %q on %s; adapters there: %s", opt.Adapter, where, strings.Join(names, "; "))
 	}
 	adapter := adapters[idx]
 	for i, a := range adapters {

@@ -413,6 +413,10 @@ func TestBadGPU(t *testing.T) {
 		name := existingAdapter(t)
 		requireCleanError(t, qwgpu(t, append([]string{"run", "--adapter", "17"}, testBackend()...)...), `--adapter "17"`, name)
 	})
+	t.Run("adapter without a backend", func(t *testing.T) {
+		name := existingAdapter(t)
+		requireCleanError(t, qwgpu(t, "run", "--adapter", "17"), `--adapter "17": gpu: no adapter "17" on the platform's default backends; adapters there: `, name)
+	})
 	t.Run("no adapter at all", func(t *testing.T) {
 		if runtime.GOOS != "linux" {
 			t.Skip("simulated through the Vulkan loader's environment, on Linux")
