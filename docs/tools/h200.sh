@@ -27,9 +27,13 @@ show() {
 
 for part in "$@"; do
 	case $part in
-	base) # the build's own reference figures, and where a 16-row step's time goes
+	base) # the build's own reference figures, where a 16-row step's time goes, and the
+		# golden models validated on this build (issue 13: validate passes on the speed build)
 		show $q info
-		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile ;;
+		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile
+		for g in testdata/golden/*/; do
+			show $q validate --model "$g" --golden "$g/golden.safetensors"
+		done ;;
 	batch) # the batched matvec: more rows a thread share each x load (issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8,16,32 \
 			--tune ';matvec_unroll=1;matvec_rows=4;matvec_unroll=1,matvec_rows=4;matvec_rows=4,matvec_tpr=16;matvec_rows=8,matvec_tpr=8;matvec_tpr=8,matvec_wg=64' ;;
