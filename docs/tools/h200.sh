@@ -43,8 +43,11 @@ for part in "$@"; do
 			--tune 'attn_splits=256;attn_lanes=8;attn_lanes=2;chunk=64' ;;
 	q4k) # 8B Q4_K: the folded scales (issue 11: 2.5x bf16)
 		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1' ;;
-	bf16) # 8B bf16: the reference for q4k's ratio, and serving (issue 12: 16 streams >= 3x)
-		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16 ;;
+	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and
+		# the one-row matvec's layouts against the copy bandwidth (issue 13: 85%)
+		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 --profile \
+			--tune ';matvec_tpr=32;matvec_rows=1;matvec_rows=4;matvec_tpr=32,matvec_rows=4' ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
