@@ -154,9 +154,15 @@ type sharedInstance struct {
 	refs int
 }
 
-// acquireInstance returns the instance for flags, creating it if needed;
-// each call is paired with releaseInstance.
-func acquireInstance(flags wgpu.InstanceBackend) *wgpu.Instance {
+// acquireInstance returns the instance for flags, creating it if needed
+// (a GL one only once the GL probe came back: glUsable); each call that
+// succeeds is paired with releaseInstance.
+func acquireInstance(flags wgpu.InstanceBackend) (*wgpu.Instance, error) {
+	if flags&wgpu.InstanceBackend_GL != 0 {
+		if err := glUsable(); err != nil {
+			return nil, fmt.Errorf("gpu: backend gl: %w", err)
+		}
+	}
 	instMu.Lock()
 	defer instMu.Unlock()
 	si := instances[flags]
@@ -165,7 +171,7 @@ func acquireInstance(flags wgpu.InstanceBackend) *wgpu.Instance {
 		instances[flags] = si
 	}
 	si.refs++
-	return si.inst
+	return si.inst, nil
 }
 
 func releaseInstance(flags wgpu.InstanceBackend) {
@@ -188,13 +194,23 @@ func enumerate(backend string) ([]*wgpu.Adapter, wgpu.InstanceBackend, error) {
 	if !ok {
 		return nil, 0, fmt.Errorf("gpu: unknown backend %q (want vulkan, metal, dx12, gl or empty)", backend)
 	}
-	adapters := acquireInstance(flags).EnumerateAdapters(nil)
+	inst, err := acquireInstance(flags)
+	if err != nil {
+		return nil, 0, err
+	}
+	adapters := inst.EnumerateAdapters(nil)
 	if len(adapters) == 0 && backend == "" {
 		// No primary backend: GL, the last of the platform's backends (the
 		// stats line and `qwgpu info` say which adapter runs).
 		releaseInstance(flags)
+		if err := glUsable(); err != nil {
+			return nil, 0, fmt.Errorf("gpu: no adapter on the platform's default backends, and GL, the fallback, is unusable: %w", err)
+		}
 		flags = wgpu.InstanceBackend_GL
-		adapters = acquireInstance(flags).EnumerateAdapters(nil)
+		if inst, err = acquireInstance(flags); err != nil {
+			return nil, 0, err
+		}
+		adapters = inst.EnumerateAdapters(nil)
 	}
 	return adapters, flags, nil
 }
@@ -235,7 +251,10 @@ func ListAdapters(backend string) ([]AdapterInfo, error) {
 func existingAdapters() string {
 	var all []string
 	for _, b := range []string{"vulkan", "metal", "dx12", "gl"} {
-		infos, _ := ListAdapters(b)
+		infos, err := ListAdapters(b)
+		if err != nil {
+			all = append(all, fmt.Sprintf("%s unusable", b))
+		}
 		for _, a := range infos {
 			all = append(all, fmt.Sprintf("%s %d: %s (%s)", b, a.Index, a.Name, a.Type))
 		}

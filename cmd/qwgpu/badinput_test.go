@@ -425,6 +425,25 @@ func TestBadGPU(t *testing.T) {
 		r := qwgpuWith(t, runOpts{env: []string{"VK_ICD_FILENAMES=" + none, "VK_DRIVER_FILES=" + none}}, "run", "--backend", "vulkan")
 		requireCleanError(t, r, "--backend vulkan", "no adapter on backend vulkan", "adapters that exist")
 	})
+	t.Run("GL without an EGL display", func(t *testing.T) {
+		// glvnd's libEGL with no vendor library has no display to give,
+		// and wgpu-native 0.17 then aborts the process from Rust while
+		// creating a GL instance: the probe in a child process catches it.
+		if runtime.GOOS != "linux" {
+			t.Skip("simulated through glvnd's environment, on Linux")
+		}
+		name := existingAdapter(t)
+		noVendor := []string{"__EGL_VENDOR_LIBRARY_FILENAMES=" + filepath.Join(t.TempDir(), "no-such-vendor.json")}
+		const aborts = "gpu: backend gl: wgpu-native aborts while setting up EGL (called `Option::unwrap()` on a `None` value at wgpu-hal/src/gles/egl.rs:"
+		r := qwgpuWith(t, runOpts{env: noVendor}, "run", "--backend", "gl")
+		requireCleanError(t, r, "--backend gl: "+aborts)
+		// info lists the other backends and says why GL is missing.
+		r = qwgpuWith(t, runOpts{env: noVendor}, "info")
+		requireOK(t, r)
+		require.Len(t, lines(r.stderr), 1, r.stderr)
+		require.True(t, strings.HasPrefix(lines(r.stderr)[0], "qwgpu info: gl: "+aborts), r.stderr)
+		require.Contains(t, r.stdout, name)
+	})
 	t.Run("KV cache above the binding limit", func(t *testing.T) {
 		needGPU(t)
 		// The largest binding any adapter allows, and a ctx past it.

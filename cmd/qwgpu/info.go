@@ -25,6 +25,12 @@ func cmdInfo(args []string) error {
 	var adapters []gpu.AdapterInfo
 	for _, b := range backends {
 		list, err := gpu.ListAdapters(b)
+		if err != nil && *backend == "" {
+			// Listing every backend, one that cannot start (GL without an
+			// EGL display) is said and the others are still listed.
+			fmt.Fprintf(os.Stderr, "qwgpu info: %s: %v\n", b, err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("--backend %q: %w", b, err)
 		}
