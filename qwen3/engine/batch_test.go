@@ -166,3 +166,34 @@ func decodeLogits(t *testing.T, e *Engine, slots, tokens []int) [][]float32 {
 	}
 	return out
 }
+
+// Rebuild takes a layout with more attention splits than the scratch was
+// made for (shorter tiles, more splits: QWGPU_TUNE's chunk, attn_splits):
+// it grows the scratch, and decoding gives the logits of the layout loaded.
+func TestRebuildGrowsAttentionScratch(t *testing.T) {
+	d := testDevice(t)
+	g := loadGolden(t, "gqa-untied-extremek-f32")
+	e, err := Load(d, g.cfg, g.ck, Options{Ctx: 256, PrefillChunk: 64})
+	require.NoError(t, err)
+	defer e.Close()
+	prompt := make([]int, 200) // 200 keys: two 128-row tiles by default, seven 32-row ones
+	for i := range prompt {
+		prompt[i] = (7 * i) % g.cfg.VocabSize
+	}
+	_, err = e.Feed(prompt)
+	require.NoError(t, err)
+	want := feedLogits(t, e, 0, []int{5})
+
+	require.NoError(t, kernels.SetTune("chunk=32,attn_splits=64"))
+	defer func() {
+		require.NoError(t, kernels.SetTune(""))
+	}()
+	before := e.a.scratch.Size()
+	require.NoError(t, e.Rebuild())
+	require.Greater(t, e.a.scratch.Size(), before)
+	require.NoError(t, e.Truncate(0, len(prompt)))
+	got := feedLogits(t, e, 0, []int{5})
+	rel := qwen3.RelErr(got, want)
+	// The same sums over other splits: float32 reordering only.
+	require.LessOrEqualf(t, rel, 1e-5, "logits after the rebuild differ by %.3g", rel)
+}

@@ -73,9 +73,17 @@ func (e *Engine) decodeGraph(rows int) (*graph, error) {
 // Rebuild makes the prefill graph again and drops the decode graphs (made
 // again on first use), so that later steps use the kernels' layouts as they
 // are now: after kernels.SetTune, one loaded model is measured in several
-// layouts (qwgpu bench --tune). The old graphs' ops stay in the engine's
-// scope until Close.
+// layouts (qwgpu bench --tune). A layout with more attention splits (more
+// splits or shorter tiles) gets a larger scratch buffer. The old graphs'
+// ops and buffers stay in the engine's scope until Close.
 func (e *Engine) Rebuild() error {
+	if need := kernels.AttentionScratchBytes(e.dev, e.shape, e.ctx, len(e.pos)); need > e.a.scratch.Size() {
+		b, err := e.scope.Buffer("attention scratch", need)
+		if err != nil {
+			return e.oom("attention scratch", err)
+		}
+		e.a.scratch = b
+	}
 	g, err := e.build(mode{rows: e.prefill.rows, prefill: true})
 	if err != nil {
 		return err
