@@ -49,14 +49,10 @@ func (e *Engine) FeedRead(slot int, tokens []int, want Want, k int) (Row, error)
 	if err := e.checkWant([]Want{want}, k); err != nil {
 		return Row{}, err
 	}
-	if err := e.run(slot, tokens, func(r *gpu.Recorder) { read = e.recordReads(r, []Want{want}, k) }); err != nil {
+	if err := e.run(slot, tokens, func(r *gpu.Recorder, pos int) { read = e.recordReads(r, []Want{want}, k, []int{pos}) }); err != nil {
 		return Row{}, err
 	}
-	row := read()[0]
-	if row.Err != nil {
-		row.Err = fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", e.pos[slot]-1)
-	}
-	return row, nil
+	return read()[0], nil
 }
 
 // DecodeRead feeds one token to each of several distinct slots in one
@@ -91,8 +87,9 @@ func (e *Engine) checkWant(want []Want, k int) error {
 
 // recordReads appends to a step, after its graph, the top-k pass when a
 // row wants it and the readbacks; the function it returns decodes them
-// once the step has run.
-func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
+// once the step has run (pos: each row's position, for the error of a row
+// whose logits are not finite).
+func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int, pos []int) func() []Row {
 	n, V := len(want), e.cfg.VocabSize
 	// The pass ranks a multiple of topkStep candidates, so that requests
 	// asking for any top-k share a few passes (they are made per rows and
@@ -126,7 +123,7 @@ func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 		for i, v := range ids.U32() {
 			row := &out[i]
 			if v&kernels.NonFinite != 0 {
-				row.Err = errNonFinite
+				row.Err = NonFiniteLogits(pos[i])
 				continue
 			}
 			row.ID = int(v)
@@ -142,7 +139,7 @@ func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 						break
 					}
 					if id&kernels.NonFinite != 0 {
-						row.Err = errNonFinite
+						row.Err = NonFiniteLogits(pos[i])
 						break
 					}
 					row.TopK = append(row.TopK, Candidate{ID: int(id), Logit: math.Float32frombits(bits)})
@@ -158,9 +155,11 @@ func (e *Engine) recordReads(r *gpu.Recorder, want []Want, k int) func() []Row {
 // topkStep rounds the candidates a top-k pass ranks.
 const topkStep = 16
 
-// errNonFinite marks a row whose logits were not finite; the caller
-// replaces it with a message naming the position.
-var errNonFinite = fmt.Errorf("non-finite logits")
+// NonFiniteLogits is a row's error when its logits at position pos hold
+// NaN or infinities (the argmax and top-k kernels flag them).
+func NonFiniteLogits(pos int) error {
+	return fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", pos)
+}
 
 // topkOps returns the top-k pass over the first rows rows of logits,
 // making it (and the buffer it writes) on first use.
@@ -190,11 +189,11 @@ func (e *Engine) topkOps(rows, k int) ([]*gpu.Op, error) {
 
 // PendingDecode is a decode step submitted and not yet waited for.
 type PendingDecode struct {
-	e       *Engine
-	r       *gpu.Recorder
-	p       *gpu.Pending
-	slotPos []int // each row's position
-	read    func() []Row
+	e    *Engine
+	r    *gpu.Recorder
+	p    *gpu.Pending
+	rows int
+	read func() []Row
 }
 
 // DecodeStart submits a decode step (one token to each of several distinct
@@ -242,35 +241,30 @@ func (e *Engine) DecodeStart(slots, tokens []int, want []Want, k int) (*PendingD
 		return nil, err
 	}
 	g.record(r, chained)
-	read := e.recordReads(r, want, k)
+	pos := make([]int, n) // each row's position, before the step advances it
+	for i, s := range slots {
+		pos[i] = e.pos[s]
+	}
+	read := e.recordReads(r, want, k, pos)
 	p, err := r.Start()
 	if err != nil {
 		e.chainable = nil
 		return nil, fmt.Errorf("decode step of %d sequences: %w", n, err)
 	}
-	pos := make([]int, n)
-	for i, s := range slots {
-		pos[i] = e.pos[s]
+	for _, s := range slots {
 		e.pos[s]++
 	}
 	e.chainable = slices.Clone(slots)
-	return &PendingDecode{e: e, r: r, p: p, slotPos: pos, read: read}, nil
+	return &PendingDecode{e: e, r: r, p: p, rows: n, read: read}, nil
 }
 
 // Wait waits for the step and returns its rows, as DecodeRead does.
 func (p *PendingDecode) Wait() ([]Row, error) {
 	if err := p.p.Wait(); err != nil {
-		return nil, fmt.Errorf("decode step of %d sequences: %w", len(p.slotPos), err)
+		return nil, fmt.Errorf("decode step of %d sequences: %w", p.rows, err)
 	}
 	if p.e.dev.Profiling() {
 		p.e.timings = append(p.e.timings, p.r.Timings()...)
 	}
-	rows := p.read()
-	for i := range rows {
-		if rows[i].Err != nil {
-			// The step advanced the slot; its row was the position before.
-			rows[i].Err = fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", p.slotPos[i])
-		}
-	}
-	return rows, nil
+	return p.read(), nil
 }

@@ -63,8 +63,8 @@ func (e *Engine) submit(r *gpu.Recorder, what string) error {
 }
 
 // run feeds tokens to a slot, then reads what read asks of the final step,
-// whose logits are in row 0.
-func (e *Engine) run(slot int, tokens []int, read func(r *gpu.Recorder)) error {
+// whose logits (those of the last token, at position pos) are in row 0.
+func (e *Engine) run(slot int, tokens []int, read func(r *gpu.Recorder, pos int)) error {
 	if err := e.checkTokens(slot, tokens); err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (e *Engine) run(slot int, tokens []int, read func(r *gpu.Recorder)) error {
 			return err
 		}
 		g.record(r, false)
-		read(r)
+		read(r, e.pos[slot])
 		if err := e.submit(r, fmt.Sprintf("decode step at position %d", e.pos[slot])); err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (e *Engine) run(slot int, tokens []int, read func(r *gpu.Recorder)) error {
 		}
 		e.prefill.record(r, false)
 		if start+len(part) == len(tokens) {
-			read(r)
+			read(r, e.pos[slot]+len(part)-1)
 		}
 		if err := e.submit(r, fmt.Sprintf("prefill of %d tokens at position %d", len(part), e.pos[slot])); err != nil {
 			return err

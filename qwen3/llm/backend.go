@@ -134,7 +134,7 @@ func hostRead(logits []float32, want engine.Want, k, pos int) engine.Row {
 	best := 0
 	for id, v := range logits {
 		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
-			return engine.Row{Err: fmt.Errorf("the logits at position %d are not finite (NaN or ±Inf): the weights or the config give values float32 cannot hold", pos)}
+			return engine.Row{Err: engine.NonFiniteLogits(pos)}
 		}
 		if v > logits[best] {
 			best = id
