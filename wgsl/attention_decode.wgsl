@@ -89,9 +89,20 @@ fn split_len() -> u32 {
 fn load_unit(u: {{.UNIT}}) -> KV8 {
     return kv_unpack8(u);
 }
+
+// kq: the products of key unit k (eight values) with the query values at
+// vec4s qi and qi + 1.
+fn kq(k: KV8, qi: u32) -> vec4<f32> {
+    return k.a * q[qi] + k.b * q[qi + 1u];
+}
 {{else}}
 fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
     return {{if eq .KV "f32"}}u{{else}}kv_unpack4(u){{end}};
+}
+
+// kq: the products of key unit k (four values) with the query vec4 qi.
+fn kq(k: vec4<f32>, qi: u32) -> vec4<f32> {
+    return k * q[qi];
 }
 {{end}}
 @compute @workgroup_size({{.CH}})
@@ -145,12 +156,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 for (var c = lane; c < DU; c += LANES) {
                     let k = load_unit(kcache[base + c]);
                     for (var g = 0u; g < G; g++) {
-{{- if eq .UW 2}}
-                        let qi = q0 + g * D4 + 2u * c;
-                        dots[g] += k.a * q[qi] + k.b * q[qi + 1u];
-{{- else}}
-                        dots[g] += k * q[q0 + g * D4 + c];
-{{- end}}
+                        dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
                     }
                 }
             }
@@ -173,12 +179,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             for (var c = 0u; c < DU; c++) {
                 let k = load_unit(kcache[base + c]);
                 for (var g = 0u; g < G; g++) {
-{{- if eq .UW 2}}
-                    let qi = q0 + g * D4 + 2u * c;
-                    dots[g] += k.a * q[qi] + k.b * q[qi + 1u];
-{{- else}}
-                    dots[g] += k * q[q0 + g * D4 + c];
-{{- end}}
+                    dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
                 }
             }
         }
