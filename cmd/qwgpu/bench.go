@@ -142,15 +142,9 @@ func cmdBench(args []string) error {
 	if *pp == 0 && *tg == 0 {
 		return fmt.Errorf("nothing to run: -p and -n are both 0")
 	}
-	slots := 1
-	for _, n := range *parallel {
-		if n < 1 || n > 256 {
-			return fmt.Errorf("--parallel %d: want 1 to 256 sequences", n)
-		}
-		slots = max(slots, n)
-	}
-	if len(*parallel) > 0 && *tg == 0 {
-		return fmt.Errorf("--parallel needs the decode test (-n > 0)")
+	slots, err := concurrency("parallel", "sequences", *parallel, *tg)
+	if err != nil {
+		return err
 	}
 	if *tuneList != "" {
 		// Every setting is checked before the model loads.
@@ -163,15 +157,11 @@ func cmdBench(args []string) error {
 			return err
 		}
 	}
-	for _, n := range *serveClients {
-		if n < 1 || n > 256 {
-			return fmt.Errorf("--serve-clients %d: want 1 to 256 clients", n)
-		}
-		slots = max(slots, n)
+	clients, err := concurrency("serve-clients", "clients", *serveClients, *tg)
+	if err != nil {
+		return err
 	}
-	if len(*serveClients) > 0 && *tg == 0 {
-		return fmt.Errorf("--serve-clients needs the decode test (-n > 0)")
-	}
+	slots = max(slots, clients)
 	if !(*serveTemp >= 0 && *serveTemp <= 2) {
 		return fmt.Errorf("--serve-temperature %g: want 0 to 2", *serveTemp)
 	}
@@ -609,6 +599,22 @@ func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
 		}
 	}
 	return time.Since(start), nil
+}
+
+// concurrency checks a list flag of sequences decoding together (1 to 256
+// each, and the decode test to run them in) and returns the largest, or 1.
+func concurrency(flag, unit string, ns []int, tg int) (int, error) {
+	most := 1
+	for _, n := range ns {
+		if n < 1 || n > 256 {
+			return 0, fmt.Errorf("--%s %d: want 1 to 256 %s", flag, n, unit)
+		}
+		most = max(most, n)
+	}
+	if len(ns) > 0 && tg == 0 {
+		return 0, fmt.Errorf("--%s needs the decode test (-n > 0)", flag)
+	}
+	return most, nil
 }
 
 // feedGreedy feeds tokens to a slot, reading back only the argmax of the
