@@ -61,6 +61,14 @@ var templateFuncs = template.FuncMap{
 	"sub": func(a, b int) int { return a - b },
 	"mul": func(a, b int) int { return a * b },
 	"div": func(a, b int) int { return a / b },
+	// seq n is 0, 1, …, n-1: {{range $i := seq 8}} writes a loop out.
+	"seq": func(n int) []int {
+		s := make([]int, n)
+		for i := range s {
+			s[i] = i
+		}
+		return s
+	},
 }
 
 // Render fills in the template wgsl/<name>.wgsl with vars. The library

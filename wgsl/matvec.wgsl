@@ -64,13 +64,13 @@
 //
 // With Unroll (Vec only; QWGPU_TUNE=matvec_unroll=1) the loops over the B
 // tokens and R rows of the inner loop are written out by the template
-// (Toks, RowIdx), for compilers that would not unroll them and would then
+// (the template's seq), for compilers that would not unroll them and would then
 // keep acc in memory; the sums and their order are the same.
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, QFold, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// Q8Wide, Q8Blocks and Eight (0 … 7), WT and XT (the element types of the weight and x arrays), XW (f32
+// Q8Wide, Q8Blocks, Unroll, WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -366,7 +366,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
                 for (var b = 0u; b < B; b++) {
                     let xb = b * xrow + xo;
-{{- range $i := $.Eight}}
+{{- range $i := seq 8}}
                     let x{{$i}} = x[xb + {{$i}}u]{{if $.Norm}} * nv[{{$i}}]{{end}};
 {{- end}}
                     acc[rr * B + b] += ((dot(w0, x0) + dot(w1, x1)) + (dot(w2, x2) + dot(w3, x3)))
@@ -461,11 +461,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         // The token and row loops written out (Unroll): every index into
         // acc, wv and uv is a constant, so they stay in registers whether
         // or not the compiler unrolls loops of B iterations itself.
-{{- range $b := .Toks}}
+{{- range $b := seq .B}}
         {
 {{- if eq $.DType "F32"}}
             let xv = x[{{$b}}u * xrow + j]{{if $.Norm}} * nj{{end}};
-{{- range $r := $.RowIdx}}
+{{- range $r := seq $.R}}
             acc[{{add (mul $r $.B) $b}}] += dot(wv[{{$r}}], xv);
 {{- if $swiglu}}
             acc2[{{add (mul $r $.B) $b}}] += dot(uv[{{$r}}], xv);
@@ -474,7 +474,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- else}}
             let xa = x[{{$b}}u * xrow + 2u * j]{{if $.Norm}} * na{{end}};
             let xb = x[{{$b}}u * xrow + 2u * j + 1u]{{if $.Norm}} * nb{{end}};
-{{- range $r := $.RowIdx}}
+{{- range $r := seq $.R}}
             acc[{{add (mul $r $.B) $b}}] += dot8(wv[{{$r}}], xa, xb);
 {{- if $swiglu}}
             acc2[{{add (mul $r $.B) $b}}] += dot8(uv[{{$r}}], xa, xb);

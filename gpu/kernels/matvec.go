@@ -83,15 +83,12 @@ type MatVecVars struct {
 	Q5    bool
 	QOff  int
 	// Unroll: the inner loop's token and row loops written out (Vec only,
-	// QWGPU_TUNE=matvec_unroll=1); Toks is 0 … B-1, RowIdx 0 … R-1.
+	// QWGPU_TUNE=matvec_unroll=1).
 	Unroll bool
-	Toks   []int
-	RowIdx []int
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
-	// group's blocks are Q8Blocks, Eight is 0 … 7 for the template's loops.
+	// group's blocks are Q8Blocks.
 	Q8Wide   bool
 	Q8Blocks []q8Block
-	Eight    []int
 }
 
 // q8Block is where block K of a group of 4 Q8_0 blocks (9 vec4<u32>) keeps
@@ -337,7 +334,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		// chunks (PERFORMANCE.md, runs 10 and 11); 8B is unmeasured.
 		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide > 0 {
 			// groups of 4 blocks, 128 values in 9 vec4<u32>
-			v.Q8Wide, v.WT, v.Q8Blocks, v.Eight = true, "vec4<u32>", q8Group(), []int{0, 1, 2, 3, 4, 5, 6, 7}
+			v.Q8Wide, v.WT, v.Q8Blocks = true, "vec4<u32>", q8Group()
 			// one group (144 bytes, 288 with SwiGLU) a thread and row is enough
 			// in flight; two rows' registers would cut occupancy
 			loads, per, maxR = cols/128, 1, 1
@@ -370,7 +367,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	}
 	v.Rows = v.R * v.WG / v.TPR
 	if v.Vec && tune.matvecUnroll > 0 {
-		v.Unroll, v.Toks, v.RowIdx = true, seq(batch), seq(v.R)
+		v.Unroll = true
 	}
 	// Partial sums reduced per round: as many as fit in redCap floats (all
 	// of a thread's if they do), at least one.
@@ -389,13 +386,4 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		v.BOut++
 	}
 	return v, nil
-}
-
-// seq returns 0, 1, …, n-1.
-func seq(n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = i
-	}
-	return s
 }
