@@ -56,8 +56,9 @@ func cmdServe(args []string) error {
 		return fmt.Errorf("--host %s --port %d: %v", *host, *port, err)
 	}
 	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port // --port, or the one chosen for 0
 	if *apiKey == "" && !loopbackHost(*host) {
-		fmt.Fprintf(os.Stderr, "qwgpu serve: warning: --host %s takes connections from other machines and no --api-key is set: anyone who reaches port %d can use the model\n", *host, ln.Addr().(*net.TCPAddr).Port)
+		fmt.Fprintf(os.Stderr, "qwgpu serve: warning: --host %s takes connections from other machines and no --api-key is set: anyone who reaches port %d can use the model\n", *host, taken)
 	}
 
 	// Signals: the first drains, the second cancels what is left.
@@ -92,7 +93,7 @@ func cmdServe(args []string) error {
 	defer closeBackend()
 	info := backend.Info()
 	fmt.Fprintf(os.Stderr, "qwgpu serve: %s, ctx %d, parallel %d, max queue %d, listening on http://%s (chat page at /, OpenAI API at /v1)\n",
-		info.Name, info.Ctx, info.Parallel, *maxQueue, net.JoinHostPort(*host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))
+		info.Name, info.Ctx, info.Parallel, *maxQueue, net.JoinHostPort(*host, strconv.Itoa(taken)))
 	s := serve.New(serve.Config{Backend: backend, APIKey: *apiKey, MaxBody: *maxBody,
 		Log: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "qwgpu serve: "+format+"\n", a...) }})
 	if err := s.Serve(ln, stop, hard, *drain); err != nil {
