@@ -40,7 +40,7 @@ for part in "$@"; do
 	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \
-			--tune 'attn_splits=256;attn_lanes=8;attn_lanes=2;chunk=64' ;;
+			--tune 'attn_splits=256;attn_lanes=8' ;;
 	q4k) # 8B Q4_K: the folded scales (issue 11: 2.5x bf16)
 		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1' ;;
 	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and
