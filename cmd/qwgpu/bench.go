@@ -218,7 +218,11 @@ func cmdBench(args []string) error {
 		return err
 	}
 	defer dev.Close()
-	chunk := max(*pp, 1)
+	// The pp test runs as one pass; the depth is filled in passes of at
+	// least the engine's default chunk (with -p 0 the chunk was one token,
+	// and a 32K fill took 32,768 one-token prefill passes: more than the
+	// H200's 10-minute call).
+	chunk := max(*pp, engine.DefaultChunk)
 	e, _, err := loadEngine(dev, m, &mf, chunk)
 	if err != nil {
 		return err
