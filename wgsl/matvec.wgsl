@@ -62,15 +62,17 @@
 // (no branch in the loop) and not written.
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
-// With Unroll (Vec only; QWGPU_TUNE=matvec_unroll=1) the loops over the B
-// tokens and R rows of the inner loop are written out by the template
-// (the template's seq), for compilers that would not unroll them and would then
-// keep acc in memory; the sums and their order are the same.
+// With XStage (Vec only; QWGPU_TUNE=matvec_xstage=1) the workgroup stages x
+// in workgroup memory XC load units at a time, so that x is read from
+// memory once a workgroup rather than once a row group: with B tokens, x
+// is B times the bytes of a row's weights a load unit, and re-read by
+// every row group it outgrows the L1 cache (PERFORMANCE.md, run 12). The
+// sums and their order are the same.
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, QFold, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// Q8Wide, Q8Blocks, Unroll, WT and XT (the element types of the weight and x arrays), XW (f32
+// Q8Wide, Q8Blocks, XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -108,6 +110,11 @@ const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
 {{- end}}
 
 var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
+{{- if .XStage}}
+const XC = {{.XC}}u;      // load units of x staged at a time
+const XPJ = {{.XPJ}}u;    // x vec4s a load unit
+var<workgroup> xs: array<vec4<f32>, {{mul (mul .B .XPJ) .XC}}>;   // [B, XPJ, XC]
+{{- end}}
 {{- if eq .Epi "swiglu"}}
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
@@ -438,72 +445,79 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- else if .Vec}}
 {{- $n := "8u"}}{{if eq .DType "F32"}}{{$n = "4u"}}{{end}}
     let nc = p.cols / {{$n}};
-    for (var j = lane; j < nc; j += TPR) {
-        var wv: array<{{.WT}}, R>;
-{{- if $swiglu}}
-        var uv: array<{{.WT}}, R>;
-{{- end}}
-        for (var rr = 0u; rr < R; rr++) {
-            wv[rr] = w[wr[rr] * nc + j];
-{{- if $swiglu}}
-            uv[rr] = wu[ur[rr] * nc + j];
-{{- end}}
+{{- if .XStage}}
+    // x staged (XStage): XC load units of every token's row at a time, read
+    // once a workgroup into xs ([B, XPJ, XC]: a unit's XPJ vec4s XC apart,
+    // with NORM times nw), instead of once a row group through the caches.
+    for (var j0 = 0u; j0 < nc; j0 += XC) {
+        for (var i = lid; i < B * XPJ * XC; i += WG) {
+            let u = i % (XPJ * XC);    // vec4 of the token's chunk, in row order
+            let c = XPJ * j0 + u;      // vec4 of the token's row
+            var v = vec4<f32>(0.0);
+            if (c < xrow) {
+                v = x[(i / (XPJ * XC)) * xrow + c]{{if .Norm}} * nw[c]{{end}};
+            }
+            xs[i - u + (u % XPJ) * XC + u / XPJ] = v;
         }
-{{- if .Norm}}
-{{- if eq .DType "F32"}}
-        let nj = nw[j];
+        workgroupBarrier();
+        for (var j = j0 + lane; j < min(j0 + XC, nc); j += TPR) {
 {{- else}}
-        let na = nw[2u * j];
-        let nb = nw[2u * j + 1u];
+    {
+        for (var j = lane; j < nc; j += TPR) {
 {{- end}}
-{{- end}}
-{{- if .Unroll}}
-        // The token and row loops written out (Unroll): every index into
-        // acc, wv and uv is a constant, so they stay in registers whether
-        // or not the compiler unrolls loops of B iterations itself.
-{{- range $b := seq .B}}
-        {
-{{- if eq $.DType "F32"}}
-            let xv = x[{{$b}}u * xrow + j]{{if $.Norm}} * nj{{end}};
-{{- range $r := seq $.R}}
-            acc[{{add (mul $r $.B) $b}}] += dot(wv[{{$r}}], xv);
+            var wv: array<{{.WT}}, R>;
 {{- if $swiglu}}
-            acc2[{{add (mul $r $.B) $b}}] += dot(uv[{{$r}}], xv);
+            var uv: array<{{.WT}}, R>;
 {{- end}}
-{{- end}}
-{{- else}}
-            let xa = x[{{$b}}u * xrow + 2u * j]{{if $.Norm}} * na{{end}};
-            let xb = x[{{$b}}u * xrow + 2u * j + 1u]{{if $.Norm}} * nb{{end}};
-{{- range $r := seq $.R}}
-            acc[{{add (mul $r $.B) $b}}] += dot8(wv[{{$r}}], xa, xb);
-{{- if $swiglu}}
-            acc2[{{add (mul $r $.B) $b}}] += dot8(uv[{{$r}}], xa, xb);
-{{- end}}
-{{- end}}
-{{- end}}
-        }
-{{- end}}
-{{- else}}
-        for (var b = 0u; b < B; b++) {
-{{- if eq .DType "F32"}}
-            let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
             for (var rr = 0u; rr < R; rr++) {
-                acc[rr * B + b] += dot(wv[rr], xv);
+                wv[rr] = w[wr[rr] * nc + j];
 {{- if $swiglu}}
-                acc2[rr * B + b] += dot(uv[rr], xv);
+                uv[rr] = wu[ur[rr] * nc + j];
 {{- end}}
             }
+{{- if and .Norm (not .XStage)}}
+{{- if eq .DType "F32"}}
+            let nj = nw[j];
 {{- else}}
-            let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
-            let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
-            for (var rr = 0u; rr < R; rr++) {
-                acc[rr * B + b] += dot8(wv[rr], xa, xb);
+            let na = nw[2u * j];
+            let nb = nw[2u * j + 1u];
+{{- end}}
+{{- end}}
+            for (var b = 0u; b < B; b++) {
+{{- if .XStage}}
+                let xo = b * XPJ * XC + j - j0;
+{{- end}}
+{{- if eq .DType "F32"}}
+{{- if .XStage}}
+                let xv = xs[xo];
+{{- else}}
+                let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
+{{- end}}
+                for (var rr = 0u; rr < R; rr++) {
+                    acc[rr * B + b] += dot(wv[rr], xv);
 {{- if $swiglu}}
-                acc2[rr * B + b] += dot8(uv[rr], xa, xb);
+                    acc2[rr * B + b] += dot(uv[rr], xv);
+{{- end}}
+                }
+{{- else}}
+{{- if .XStage}}
+                let xa = xs[xo];
+                let xb = xs[xo + XC];
+{{- else}}
+                let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
+                let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
+{{- end}}
+                for (var rr = 0u; rr < R; rr++) {
+                    acc[rr * B + b] += dot8(wv[rr], xa, xb);
+{{- if $swiglu}}
+                    acc2[rr * B + b] += dot8(uv[rr], xa, xb);
+{{- end}}
+                }
 {{- end}}
             }
-{{- end}}
         }
+{{- if .XStage}}
+        workgroupBarrier(); // every thread is done with xs before it is refilled
 {{- end}}
     }
 {{- else}}

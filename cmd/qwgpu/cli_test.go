@@ -450,7 +450,7 @@ func TestBenchTune(t *testing.T) {
 	// The table's test column fits the longest setting: every line of the
 	// table is as wide as its header.
 	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--parallel", "2",
-		"--tune", ";matvec_unroll=1,matvec_rows=4,matvec_tpr=16"}, testBackend()...)...)
+		"--tune", ";matvec_xstage=1,matvec_rows=4,matvec_tpr=16"}, testBackend()...)...)
 	requireOK(t, r)
 	var table []string
 	for _, l := range lines(r.stdout) {
@@ -462,5 +462,5 @@ func TestBenchTune(t *testing.T) {
 	for _, l := range table {
 		require.Equal(t, utf8.RuneCountInString(table[0]), utf8.RuneCountInString(l), "%q", l)
 	}
-	require.Regexp(t, `\| tg2 x2 \[matvec_unroll=1,matvec_rows=4,matvec_tpr=16\] +\|`, table[5])
+	require.Regexp(t, `\| tg2 x2 \[matvec_xstage=1,matvec_rows=4,matvec_tpr=16\] +\|`, table[5])
 }

@@ -34,9 +34,9 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	batch) # the batched matvec: more rows a thread share each x load (issue 12)
+	batch) # the batched matvec with x staged in workgroup memory (issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8,16,32 \
-			--tune ';matvec_unroll=1;matvec_rows=4;matvec_unroll=1,matvec_rows=4;matvec_rows=4,matvec_tpr=16;matvec_rows=8,matvec_tpr=8;matvec_tpr=8,matvec_wg=64' ;;
+			--tune ';matvec_xstage=1;matvec_xstage=1,matvec_wg=128;matvec_xstage=1,matvec_tpr=16' ;;
 	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile ;;
 	depthtune) # the decode attention's splits and lanes at depth 32K

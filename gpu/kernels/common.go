@@ -89,7 +89,7 @@ type tuneKnobs struct {
 	matvecCPT    int          // consecutive quant chunks a matvec thread takes
 	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
 	matvecQFold  int          // 1: Q4_K and Q5_K quads summed unscaled, the scales applied once a unit (MatVecVars.QFold)
-	matvecUnroll int          // 1: the bf16/f16/f32 matvec's token and row loops written out (MatVecVars.Unroll)
+	matvecXStage int          // 1: the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

@@ -82,9 +82,10 @@ type MatVecVars struct {
 	QFold bool
 	Q5    bool
 	QOff  int
-	// Unroll: the inner loop's token and row loops written out (Vec only,
-	// QWGPU_TUNE=matvec_unroll=1).
-	Unroll bool
+	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
+	// x each) at a time (Vec only, QWGPU_TUNE=matvec_xstage=1).
+	XStage  bool
+	XC, XPJ int
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
 	// group's blocks are Q8Blocks.
 	Q8Wide   bool
@@ -256,6 +257,9 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 		if l.Epi == SwiGLU {
 			red *= 2
 		}
+		if v.XStage {
+			red += 16 * batch * v.XPJ * v.XC
+		}
 		if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
 			return fail(err)
 		}
@@ -365,10 +369,20 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}
-	v.Rows = v.R * v.WG / v.TPR
-	if v.Vec && tune.matvecUnroll > 0 {
-		v.Unroll = true
+	if v.Vec && tune.matvecXStage > 0 && redCap >= 4096 {
+		// x staged: as many load units as keep xs within redCap floats
+		// (16 KiB; the reduction arrays take as much again), at most the
+		// row; a group's threads share a chunk, so TPR shrinks to fit it.
+		v.XStage, v.XPJ, v.XC = true, 2, 1
+		if dt == weights.F32 {
+			v.XPJ = 1
+		}
+		for 2*v.XC <= nextPow2(loads) && 4*batch*v.XPJ*2*v.XC <= redCap {
+			v.XC *= 2
+		}
+		v.TPR = min(v.TPR, v.XC)
 	}
+	v.Rows = v.R * v.WG / v.TPR
 	// Partial sums reduced per round: as many as fit in redCap floats (all
 	// of a thread's if they do), at least one.
 	v.RC = max(1, min(max(v.R*batch, batch), redCap/(v.WG*arrays)))

@@ -301,13 +301,13 @@ func TestMatVec(t *testing.T) {
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
 // the last group partial, small and large groups, two chunks of quants a
 // thread, Q4_K and Q5_K in quads (plain and folded) and in word chunks,
-// the float path's loops written out, every batch from 1 to 32 on one
+// the float path with x staged in workgroup memory, every batch from 1 to 32 on one
 // float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg, cpt, wide, qfold, unroll int }
+	type layout struct{ r, tpr, wg, cpt, wide, qfold, xstage int }
 	// wide -1: Q4_K and Q5_K through the word chunks, not their quads; 1:
 	// Q8_0 in groups of 4 blocks too. qfold 1: the quads folded (QFold).
-	// unroll 1: the float matvec's token and row loops written out (Unroll).
+	// xstage 1: the float matvec's x staged in workgroup memory (XStage).
 	layouts := []layout{{2, 8, 64, 2, -1, 0, 1}, {4, 16, 256, 1, 1, 0, 0}, {3, 1, 32, 2, 0, 0, 1}, {2, 64, 128, 1, -1, 0, 0}, {3, 4, 64, 1, 0, 1, 1}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
@@ -342,10 +342,10 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt, MaxMatVecBatch) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.qfold, l.unroll, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.qfold, l.xstage, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
 					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide, tune.matvecQFold = l.r, l.tpr, l.wg, l.cpt, l.wide, l.qfold
-					tune.matvecUnroll = l.unroll
+					tune.matvecXStage = l.xstage
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})

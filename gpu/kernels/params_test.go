@@ -85,27 +85,50 @@ func TestParseTune(t *testing.T) {
 	}
 }
 
-// With matvec_unroll the float matvec's inner loop is written out: for
-// B = 3 tokens and R = 2 rows, token 2 of row 1 adds into acc[1·3 + 2]
-// with constant indices, and no loop over the tokens is left in it.
-func TestMatVecUnrollWritesOutLoops(t *testing.T) {
+// With matvec_xstage the float matvec stages x in chunks of XC load units
+// that keep xs within 16 KiB (B · XPJ · XC vec4s ≤ 1,024), at most the row,
+// and a group's TPR threads within one chunk; without it, or on GL's small
+// arrays, x is read from memory as before.
+func TestMatVecXStageLayout(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
-	tune.matvecUnroll, tune.matvecR = 1, 2
-	v, err := matvecVars(weights.BF16, SwiGLU, true, 3, 64, 40, 4096)
+	tune.matvecXStage = 1
+	for _, c := range []struct {
+		dt                        weights.DType
+		batch, cols, xc, xpj, tpr int
+	}{
+		{weights.BF16, 16, 1024, 32, 2, 32}, // 16 · 2 · 32 = 1,024 vec4s
+		{weights.BF16, 16, 2048, 32, 2, 32}, // TPR 64 → 32, the chunk
+		{weights.BF16, 32, 1024, 16, 2, 16},
+		{weights.BF16, 1, 1024, 128, 2, 32}, // the whole row: 128 loads
+		{weights.F32, 16, 1024, 64, 1, 64},
+		{weights.BF16, 3, 88, 16, 2, 4}, // 11 loads a row: a chunk of 16 covers it
+	} {
+		v, err := matvecVars(c.dt, Add, false, c.batch, c.cols, 1024, 4096)
+		require.NoError(t, err)
+		require.True(t, v.XStage)
+		require.Equal(t, []int{c.xc, c.xpj, c.tpr}, []int{v.XC, v.XPJ, v.TPR}, "%v B=%d cols=%d", c.dt, c.batch, c.cols)
+		require.LessOrEqual(t, c.batch*v.XPJ*v.XC, 1024)
+		require.Equal(t, v.R*v.WG/v.TPR, v.Rows)
+	}
+	v, err := matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 4096)
 	require.NoError(t, err)
-	require.True(t, v.Unroll)
 	src, err := gpu.Render("matvec", v)
 	require.NoError(t, err)
-	require.Contains(t, src, "let xa = x[2u * xrow + 2u * j] * na;")
-	require.Contains(t, src, "acc[5] += dot8(wv[1], xa, xb);")
-	require.Contains(t, src, "acc2[5] += dot8(uv[1], xa, xb);")
-	require.NotContains(t, src, "acc[rr * B + b] += dot8")
+	require.Contains(t, src, "var<workgroup> xs: array<vec4<f32>, 1024>;")
+	require.Contains(t, src, "v = x[(i / (XPJ * XC)) * xrow + c] * nw[c];")
+	require.Contains(t, src, "let xa = xs[xo];")
+	require.NotContains(t, src, "let xa = x[b * xrow + 2u * j]")
 
-	tune.matvecUnroll = 0
-	v, err = matvecVars(weights.BF16, SwiGLU, true, 3, 64, 40, 4096)
+	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 256) // GL
 	require.NoError(t, err)
+	require.False(t, v.XStage)
+	tune.matvecXStage = 0
+	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 4096)
+	require.NoError(t, err)
+	require.False(t, v.XStage)
 	src, err = gpu.Render("matvec", v)
 	require.NoError(t, err)
-	require.Contains(t, src, "acc[rr * B + b] += dot8(wv[rr], xa, xb);")
+	require.Contains(t, src, "let xa = x[b * xrow + 2u * j] * na;")
+	require.NotContains(t, src, "xs[")
 }

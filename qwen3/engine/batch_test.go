@@ -14,13 +14,26 @@ import (
 // A batched decode step gives each sequence the logits it gets decoded
 // alone, for batches on the matvec path (2, 3, 10, and kernels.MaxMatVecBatch)
 // and on the matmul path (one more), with sequences at different
-// positions in their own slots, and greedy continuations stay identical.
+// positions in their own slots, and greedy continuations stay identical;
+// and so with the matvec's x staged in workgroup memory (matvec_xstage).
 func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
 	const steps = 6
-	for _, batch := range []int{2, 3, 10, kernels.MaxMatVecBatch, kernels.MaxMatVecBatch + 1} {
-		t.Run(fmt.Sprint(batch), func(t *testing.T) {
+	type run struct {
+		tune  string
+		batch int
+	}
+	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
+		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch}}
+	for _, r := range runs {
+		batch, name := r.batch, fmt.Sprint(r.batch)
+		if r.tune != "" {
+			name += "," + r.tune
+		}
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, kernels.SetTune(r.tune))
+			defer func() { require.NoError(t, kernels.SetTune("")) }()
 			e, err := Load(d, g.cfg, g.ck, Options{Ctx: 96, PrefillChunk: 32, Slots: batch})
 			require.NoError(t, err)
 			defer e.Close()
