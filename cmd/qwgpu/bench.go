@@ -87,19 +87,23 @@ type benchReport struct {
 	Reps            int               `json:"reps"`
 	Results         []benchResult     `json:"results"`
 	CopyBandwidth   float64           `json:"copy_bandwidth_bytes_per_second,omitempty"`
+	ReadBandwidth   float64           `json:"read_bandwidth_bytes_per_second,omitempty"`
 	Profile         *profileReport    `json:"profile,omitempty"`
 	Config          map[string]string `json:"config"`
 	SoftwareAdapter bool              `json:"software_adapter"`
 }
 
 type profileReport struct {
-	Position          int                 `json:"position"`
-	DispatchesPerTok  int                 `json:"dispatches_per_token"`
-	GPUTimePerTokenUS float64             `json:"gpu_time_per_token_us"`
-	BytesPerToken     int64               `json:"bytes_per_token"`
-	EffectiveGBs      float64             `json:"effective_gb_per_s"`
-	FractionOfCopy    float64             `json:"fraction_of_copy_bandwidth"`
-	Kernels           []engine.KernelTime `json:"kernels"`
+	Position          int     `json:"position"`
+	DispatchesPerTok  int     `json:"dispatches_per_token"`
+	GPUTimePerTokenUS float64 `json:"gpu_time_per_token_us"`
+	BytesPerToken     int64   `json:"bytes_per_token"`
+	// EffectiveGBs is BytesPerToken over the one-pass step time (the
+	// per-dispatch passes of the profile add their own overhead).
+	EffectiveGBs   float64             `json:"effective_gb_per_s"`
+	FractionOfCopy float64             `json:"fraction_of_copy_bandwidth"`
+	FractionOfRead float64             `json:"fraction_of_read_bandwidth"`
+	Kernels        []engine.KernelTime `json:"kernels"`
 	// Prefill is the per-kernel GPU time of one prefill of -p tokens.
 	PrefillTokens  int                 `json:"prefill_tokens,omitempty"`
 	PrefillKernels []engine.KernelTime `json:"prefill_kernels,omitempty"`
@@ -362,11 +366,11 @@ func cmdBench(args []string) error {
 		rep.Results = append(rep.Results, rs...)
 	}
 	if *profile {
-		bw, err := kernels.CopyBandwidth(dev)
+		copyBW, readBW, err := kernels.Bandwidth(dev)
 		if err != nil {
-			return fmt.Errorf("copy bandwidth: %w", err)
+			return err
 		}
-		rep.CopyBandwidth = bw
+		rep.CopyBandwidth, rep.ReadBandwidth = copyBW, readBW
 		// The GPU side of a step alone, at the profiled depth.
 		e.Reset()
 		if *depth > 0 {
@@ -382,7 +386,7 @@ func cmdBench(args []string) error {
 		// pass; the engine is loaded again on it.
 		e.Close()
 		dev.Close()
-		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, slices.Max(append([]int{0}, *parallel...)), bw, onePass); err != nil {
+		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, slices.Max(append([]int{0}, *parallel...)), copyBW, readBW, onePass); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 	}
@@ -448,7 +452,7 @@ func measureShown(test string, reps, tokens int, fn func() (time.Duration, error
 
 // profileDecode loads the model on a profiling device and times one
 // decode step's dispatches at the given cache depth.
-func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW float64, onePass time.Duration) (*profileReport, error) {
+func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW, readBW float64, onePass time.Duration) (*profileReport, error) {
 	dev, err := openDevice(mf, true)
 	if err != nil {
 		return nil, err
@@ -520,9 +524,10 @@ func profileDecode(m *model, mf *modelFlags, chunk, depth, pp, batch int, copyBW
 	// Every matrix is read once per token, except an untied embedding, of
 	// which the gather reads one row.
 	p.BytesPerToken = e.WeightBytes() - e.UntiedEmbedBytes() + kvBytes
-	if p.GPUTimePerTokenUS > 0 {
-		p.EffectiveGBs = float64(p.BytesPerToken) / (p.GPUTimePerTokenUS * 1e-6) / 1e9
+	if p.OnePassStepUS > 0 {
+		p.EffectiveGBs = float64(p.BytesPerToken) / (p.OnePassStepUS * 1e-6) / 1e9
 		p.FractionOfCopy = p.EffectiveGBs * 1e9 / copyBW
+		p.FractionOfRead = p.EffectiveGBs * 1e9 / readBW
 	}
 	return p, nil
 }
@@ -552,8 +557,8 @@ func printBenchFooter(r *benchReport) {
 		fmt.Printf("\ndecode step profile at position %d: %d dispatches, %.1f µs of GPU time per token (timestamps; the pass split out per dispatch)\n",
 			p.Position, p.DispatchesPerTok, p.GPUTimePerTokenUS)
 		fmt.Printf("one decode step with 50 steps in one pass (no per-step submit): %.1f µs\n", p.OnePassStepUS)
-		fmt.Printf("bytes per token %.1f MiB → %.0f GB/s effective = %.0f%% of the measured copy bandwidth %.0f GB/s\n",
-			float64(p.BytesPerToken)/(1<<20), p.EffectiveGBs, 100*p.FractionOfCopy, r.CopyBandwidth/1e9)
+		fmt.Printf("bytes per token %.1f MiB in the one-pass step → %.0f GB/s = %.0f%% of the copy bandwidth (read + write) %.0f GB/s, %.0f%% of the read bandwidth %.0f GB/s\n",
+			float64(p.BytesPerToken)/(1<<20), p.EffectiveGBs, 100*p.FractionOfCopy, r.CopyBandwidth/1e9, 100*p.FractionOfRead, r.ReadBandwidth/1e9)
 		fmt.Printf("| %-26s | %10s | %12s | %12s | %6s |\n", "kernel (role)", "dispatches", "µs / token", "µs / disp.", "share")
 		for _, k := range p.Kernels {
 			fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,

@@ -326,7 +326,14 @@ type benchJSON struct {
 			Dispatches int     `json:"dispatches"`
 			Nanos      float64 `json:"ns"`
 		} `json:"batch_kernels"`
+		BytesPerToken  int64   `json:"bytes_per_token"`
+		OnePassStepUS  float64 `json:"one_pass_step_us"`
+		EffectiveGBs   float64 `json:"effective_gb_per_s"`
+		FractionOfCopy float64 `json:"fraction_of_copy_bandwidth"`
+		FractionOfRead float64 `json:"fraction_of_read_bandwidth"`
 	}
+	CopyBandwidth float64 `json:"copy_bandwidth_bytes_per_second"`
+	ReadBandwidth float64 `json:"read_bandwidth_bytes_per_second"`
 }
 
 func TestBenchJSON(t *testing.T) {
@@ -387,6 +394,15 @@ func TestBenchJSON(t *testing.T) {
 			// dispatch, and the LM head one more.
 			require.Greater(t, sum, qwen3.Shapes["tiny"].NumHiddenLayers)
 			require.Greater(t, gpuTime, 0.0)
+			// The effective rate is the bytes a token reads over the
+			// one-pass step, against both measured yardsticks.
+			require.Greater(t, b.CopyBandwidth, 0.0)
+			require.Greater(t, b.ReadBandwidth, 0.0)
+			require.Greater(t, p.OnePassStepUS, 0.0)
+			eff := float64(p.BytesPerToken) / (p.OnePassStepUS * 1e-6)
+			require.InEpsilon(t, eff/1e9, p.EffectiveGBs, 1e-9)
+			require.InEpsilon(t, eff/b.CopyBandwidth, p.FractionOfCopy, 1e-9)
+			require.InEpsilon(t, eff/b.ReadBandwidth, p.FractionOfRead, 1e-9)
 		})
 	}
 }

@@ -26,28 +26,67 @@ func newCopy(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
 		Bindings: []gpu.Binding{gpu.Bind(x), gpu.Bind(y)}, Groups: gpu.Groups1D(ceilDiv(n, 256))})
 }
 
+// readSumGroups is the grid of the read-only kernel: 2,048 workgroups of
+// 256 threads (16 per SM of a 132-SM GPU), each thread summing n / 524,288
+// vec4s (32 of a 256 MiB buffer) and writing one.
+const readSumGroups = 2048
+
+// newReadSum prepares y[t] = Σ x[t + k·threads] over n vec4<f32> elements.
+func newReadSum(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
+	k, err := s.Device().Kernel("readsum", CopyVars{})
+	if err != nil {
+		return nil, err
+	}
+	return s.Op(k, gpu.Dispatch{Label: "readsum", Params: copyParams{N: uint32(n)},
+		Bindings: []gpu.Binding{gpu.Bind(x), {Buf: y, Size: readSumGroups * 256 * 16}}, Groups: gpu.Groups1D(readSumGroups)})
+}
+
 // CopyBandwidth measures the device's memory bandwidth with a vec4 copy
 // kernel, counting bytes read plus bytes written, the way the anchors in
 // docs/PERFORMANCE.md count. Many copies run in one pass and the time of a
 // short batch is subtracted from a long one, which cancels the submit
 // round trip. It needs two buffers of up to 256 MiB.
 func CopyBandwidth(d *gpu.Device) (float64, error) {
+	copyBW, _, err := Bandwidth(d)
+	return copyBW, err
+}
+
+// Bandwidth measures the copy bandwidth (CopyBandwidth) and the read-only
+// one: a kernel that sums the same buffer, counting the bytes it reads and
+// the 8 MiB of sums it writes.
+func Bandwidth(d *gpu.Device) (copyBW, readBW float64, err error) {
 	s := d.NewScope("bandwidth")
 	defer s.Release()
 	size := min(uint64(256<<20), d.Limits().MaxStorageBufferBindingSize, d.Limits().MaxBufferSize) &^ 15
 	n := int(size / 16)
 	x, err := s.Buffer("bandwidth.x", size)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	y, err := s.Buffer("bandwidth.y", size)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	op, err := newCopy(s, x, y, n)
+	cp, err := newCopy(s, x, y, n)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	if copyBW, err = timeBytes(d, cp, 2*float64(size)); err != nil {
+		return 0, 0, fmt.Errorf("copy bandwidth: %w", err)
+	}
+	rs, err := newReadSum(s, x, y, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	if readBW, err = timeBytes(d, rs, float64(size)+readSumGroups*256*16); err != nil {
+		return 0, 0, fmt.Errorf("read bandwidth: %w", err)
+	}
+	return copyBW, readBW, nil
+}
+
+// timeBytes returns bytes per second for op moving bytes a run: the best
+// of three differences between 25 runs in one pass and 5.
+func timeBytes(d *gpu.Device, op *gpu.Op, bytes float64) (float64, error) {
 	batch := func(reps int) (time.Duration, error) {
 		r := d.NewRecorder(gpu.Extent{})
 		for range reps {
@@ -71,11 +110,11 @@ func CopyBandwidth(d *gpu.Device) (float64, error) {
 			return 0, err
 		}
 		if per := (long - short).Seconds() / 20; per > 0 {
-			best = max(best, 2*float64(size)/per)
+			best = max(best, bytes/per)
 		}
 	}
 	if best == 0 {
-		return 0, fmt.Errorf("copy bandwidth: no positive timing")
+		return 0, fmt.Errorf("no positive timing")
 	}
 	return best, nil
 }

@@ -845,3 +845,39 @@ func TestTopK(t *testing.T) {
 		}
 	})
 }
+
+// The read-only bandwidth kernel sums what it reads: thread t's output is
+// x[t] + x[t + threads] + … in that order (float32 adds, so bit for bit),
+// over a buffer that ends mid-way through the second sweep. Bandwidth
+// reports positive finite rates for both yardsticks.
+func TestReadSum(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		const threads = readSumGroups * 256
+		n := 2*threads + 7 // vec4s
+		x := randF32(newRand(t), 4*n, 1)
+		y := must[*gpu.Buffer](t)(s.Buffer("y", threads*16))
+		op := must[*gpu.Op](t)(newReadSum(s, upload(t, s, "x", x), y, n))
+		runStep(t, s.Device(), nil, op)
+		got := readF32(t, s.Device(), y, 4*threads)
+		for tid := 0; tid < threads; tid++ {
+			for c := range 4 {
+				var want float32
+				for i := tid; i < n; i += threads {
+					want += x[4*i+c]
+				}
+				if got[4*tid+c] != want {
+					t.Fatalf("thread %d component %d: %v, want %v", tid, c, got[4*tid+c], want)
+				}
+			}
+		}
+		copyBW, readBW, err := Bandwidth(s.Device())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bw := range []float64{copyBW, readBW} {
+			if !(bw > 0) || math.IsInf(bw, 0) {
+				t.Fatalf("bandwidths copy %v, read %v: want positive and finite", copyBW, readBW)
+			}
+		}
+	})
+}
