@@ -61,6 +61,10 @@ const SLICES: u32 = {{.SLICES}}u;     // CH / DU: row slices while summing value
 const LANES: u32 = {{.KLANES}}u;       // threads that read one key row together
 const CTX: u32 = {{.CTX}}u;           // cache rows per slot
 const NQ: u32 = {{.NQ}}u;
+{{- if .AUNROLL}}
+const KU: u32 = {{.KU}}u;             // ⌈DU / LANES⌉: key units a lane loads a row
+const VU: u32 = {{.VU}}u;             // value rows a thread loads at once
+{{- end}}
 const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -153,12 +157,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
             if (rr < rows) {
                 let base = (row0 + rr) * KVDU + col0;
+{{- if .AUNROLL}}
+                // The lane's KU units of the row loaded before any is used,
+                // so that their loads are in flight together (a lane past
+                // the row's end loads its last unit and skips it).
+                var ku: array<{{.UNIT}}, KU>;
+                for (var i = 0u; i < KU; i++) {
+                    ku[i] = kcache[base + min(lane + i * LANES, DU - 1u)];
+                }
+                for (var i = 0u; i < KU; i++) {
+                    let c = lane + i * LANES;
+                    if (c < DU) {
+                        let k = load_unit(ku[i]);
+                        for (var g = 0u; g < G; g++) {
+                            dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
+                        }
+                    }
+                }
+{{- else}}
                 for (var c = lane; c < DU; c += LANES) {
                     let k = load_unit(kcache[base + c]);
                     for (var g = 0u; g < G; g++) {
                         dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
                     }
                 }
+{{- end}}
             }
             for (var g = 0u; g < G; g++) {
                 let d = dots[g];
@@ -225,19 +248,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
         if (slice < SLICES) {
-            for (var r = slice; r < rows; r += SLICES) {
-                let v = load_unit(vcache[(row0 + r) * KVDU + col0 + u]);
-                for (var g = 0u; g < G; g++) {
-                    let pr = sc[g * CH + r];
-{{- if eq .UW 2}}
-                    acc[g * 2u] += pr * v.a;
-                    acc[g * 2u + 1u] += pr * v.b;
-{{- else}}
-                    acc[g] += pr * v;
-{{- end}}
-                    l[g] += pr;
+{{- if .AUNROLL}}
+            // VU of the slice's rows loaded before any is used, so that
+            // their loads are in flight together; summed in row order as
+            // without AUNROLL (the slice's nr rows: slice, slice + SLICES, …).
+            let nr = select(0u, (rows - slice + SLICES - 1u) / SLICES, slice < rows);
+            for (var i0 = 0u; i0 < nr; i0 += VU) {
+                var vu: array<{{.UNIT}}, VU>;
+                for (var k = 0u; k < VU; k++) {
+                    let r = slice + min(i0 + k, nr - 1u) * SLICES;
+                    vu[k] = vcache[(row0 + r) * KVDU + col0 + u];
+                }
+                for (var k = 0u; k < VU; k++) {
+                    if (i0 + k < nr) {
+                        let r = slice + (i0 + k) * SLICES;
+                        let v = load_unit(vu[k]);
+{{- template "accv" .}}
+                    }
                 }
             }
+{{- else}}
+            for (var r = slice; r < rows; r += SLICES) {
+                let v = load_unit(vcache[(row0 + r) * KVDU + col0 + u]);
+{{- template "accv" .}}
+            }
+{{- end}}
         }
     }
 
@@ -276,3 +311,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 }
+
+{{/* accv adds row r's value unit v, weighted by p = sc[g, r], into acc and
+     l for each query head g of the group. */}}
+{{define "accv"}}
+                for (var g = 0u; g < G; g++) {
+                    let pr = sc[g * CH + r];
+{{- if eq .UW 2}}
+                    acc[g * 2u] += pr * v.a;
+                    acc[g * 2u + 1u] += pr * v.b;
+{{- else}}
+                    acc[g] += pr * v;
+{{- end}}
+                    l[g] += pr;
+                }
+{{- end}}

@@ -39,9 +39,9 @@ for part in "$@"; do
 			--tune ';matvec_xstage=1;matvec_xstage=1,matvec_wg=128;matvec_xstage=1,matvec_tpr=16' ;;
 	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile ;;
-	depthtune) # the decode attention's splits and lanes at depth 32K
+	depthtune) # the decode attention at depth 32K: batched loads, splits, lanes
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \
-			--tune 'attn_splits=256;attn_lanes=8' ;;
+			--tune ';attn_unroll=1;attn_splits=256;attn_splits=256,attn_unroll=1;attn_lanes=8' ;;
 	q4k) # 8B Q4_K: the folded scales (issue 11: 2.5x bf16)
 		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1' ;;
 	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and

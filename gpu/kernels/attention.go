@@ -276,6 +276,11 @@ type AttentionVars struct {
 	KV, UNIT string
 	// decode and combine
 	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL, KLANES, PSIZE int
+	// AUNROLL: decode attention issues a row's key loads, and VU rows'
+	// value loads, before using any (KU key units a lane), with
+	// QWGPU_TUNE=attn_unroll=1.
+	AUNROLL bool
+	KU, VU  int
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -450,6 +455,9 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 			break
 		}
 		v.KLANES /= 2
+	}
+	if tune.decodeUnroll > 0 {
+		v.AUNROLL, v.KU, v.VU = true, ceilDiv(v.DU, v.KLANES), min(8, ceilDiv(chunk, v.SLICES))
 	}
 	return checkWorkgroup(d, "attention_decode", wgBytes(), 5)
 }

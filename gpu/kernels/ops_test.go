@@ -639,6 +639,25 @@ func TestAttention(t *testing.T) {
 				runAttention(t, s, c)
 			})
 		}
+		// The decode cases again with the loads batched (attn_unroll):
+		// lanes past a row's end (head_dim 24, f16: 3 units, 2 lanes),
+		// partial tiles, several tiles a split. GL (one lane a row: only the
+		// value loads change) takes its small-tile cases.
+		gl := s.Device().Info().Backend == "gl"
+		for _, c := range cases {
+			if c.prefill || gl && c.chunk == 0 {
+				continue
+			}
+			if c.kv == 0 {
+				c.kv = weights.F32
+			}
+			t.Run(name("unroll", c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.kv, c.splits, c.lanes, c.chunk), func(t *testing.T) {
+				saved := tune
+				tune.decodeSplits, tune.decodeLanes, tune.decodeChunk, tune.decodeUnroll = c.splits, c.lanes, c.chunk, 1
+				defer func() { tune = saved }()
+				runAttention(t, s, c)
+			})
+		}
 	})
 }
 
