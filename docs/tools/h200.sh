@@ -31,6 +31,8 @@ for part in "$@"; do
 		# golden models validated on this build (issue 13: validate passes on the speed build)
 		show $q info
 		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile
+		# the prefill matmuls with fewer than 256 workgroups (o_proj, down) narrowed
+		show $q bench --shape 0.6B -p 512 -n 0 --reps 5 --tune ';matmul_narrow=256' 
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;

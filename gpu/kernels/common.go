@@ -94,6 +94,7 @@ type tuneKnobs struct {
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul
 	matmulTile   matmulTile   // matmul tiling
+	matmulNarrow int          // matmuls with fewer workgroups than this get half-height tiles (matmulNarrow)
 	decodeChunk  int          // rows per attention_decode tile (threads per workgroup)
 	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
 	decodeLanes  int          // threads that read one key row together in attention_decode

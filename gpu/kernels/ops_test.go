@@ -371,6 +371,37 @@ func TestMatMul(t *testing.T) {
 	})
 }
 
+// Every tiling of matmulTiles computes the same products (Vulkan: GL
+// compiles each tiling for seconds), with tokens, rows and columns that
+// leave partial tiles; the default tile narrowed by matmul_narrow too.
+func TestMatMulTiles(t *testing.T) {
+	cases := []linearCase{{37, 96, 82, weights.BF16, Add, false}, {70, 130, 128, weights.F32, SwiGLU, false},
+		{9, 45, quantCols(weights.Q4_K, 2), weights.Q4_K, Store, false}}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		if s.Device().Info().Backend == "gl" {
+			t.Skip("GL: TestMatMul covers its default tiling; each other one compiles for seconds")
+		}
+		for _, tile := range matmulTiles {
+			for _, c := range cases {
+				t.Run(name(tile, c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
+					saved := tune
+					tune.matmulTile = tile
+					defer func() { tune = saved }()
+					runLinear(t, s, c, true)
+				})
+			}
+		}
+		for _, c := range cases {
+			t.Run(name("narrow", c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
+				saved := tune
+				tune.matmulNarrow = 1 << 20
+				defer func() { tune = saved }()
+				runLinear(t, s, c, true)
+			})
+		}
+	})
+}
+
 // ropeTables are a RoPE table pair like qwen3.NewRope's, for the
 // references to read the same float32 values the GPU does.
 func ropeTables(hd, maxPos int, theta float64) (cos, sin []float32) {

@@ -132,3 +132,19 @@ func TestMatVecXStageLayout(t *testing.T) {
 	require.Contains(t, src, "let xa = x[b * xrow + 2u * j] * na;")
 	require.NotContains(t, src, "xs[")
 }
+
+// matmul_narrow halves a tile's rows only below its workgroup count: the
+// 0.6B shape at T = 512 has 128 workgroups for o_proj (1,024 rows) and
+// 512 for qkv (4,096 rows) with the 64 × 64 default.
+func TestMatMulNarrow(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	def := matmulTile{64, 64, 8, 4}
+	require.Equal(t, def, matmulNarrow(def, 1024, 512), "off by default")
+	tune.matmulNarrow = 256
+	require.Equal(t, matmulTile{64, 32, 8, 4}, matmulNarrow(def, 1024, 512))
+	require.Equal(t, def, matmulNarrow(def, 4096, 512))
+	require.Equal(t, def, matmulNarrow(def, 2048, 512), "256 workgroups: not below 256")
+	require.Equal(t, 64, matmulNarrow(def, 1024, 512).threads())
+	require.Equal(t, matmulTile{64, 4, 8, 4}, matmulNarrow(matmulTile{64, 4, 8, 4}, 8, 8), "a tile of TR rows stays")
+}

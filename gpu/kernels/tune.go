@@ -24,7 +24,9 @@ import (
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
 // memory, read once a workgroup (MatVecVars.XStage; the same sums), off by
 // default until measured. (matvec_unroll, which wrote the token loops out,
-// changed nothing on the H200 in run 12 and is gone.) attn_unroll=1 makes
+// changed nothing on the H200 in run 12 and is gone.) matmul_narrow=N
+// halves the matmul tile's rows where the default would give fewer than N
+// workgroups (matmulNarrow), off by default until measured. attn_unroll=1 makes
 // attention_decode load a key row's units, and up to 8 rows' values, before
 // using any (AttentionVars.AUNROLL; the same sums), off by default until
 // measured.
@@ -83,9 +85,9 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_qfold", "matvec_xstage", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "matmul_narrow", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_qfold", "matvec_xstage", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
-				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll,
+				*map[string]*int{"bk": &tune.matmulBK, "matmul_narrow": &tune.matmulNarrow, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll,
 					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_qfold": &tune.matvecQFold, "matvec_xstage": &tune.matvecXStage,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
