@@ -74,20 +74,23 @@ type benchReport struct {
 		Arch     string `json:"arch"`
 		CPUs     int    `json:"cpus"`
 	} `json:"machine"`
-	Backend         string            `json:"backend"`
-	Adapter         string            `json:"adapter"`
-	AdapterType     string            `json:"adapter_type"`
-	Driver          string            `json:"driver"`
-	Date            string            `json:"date"`
-	Commit          string            `json:"commit"`
-	Model           string            `json:"model"`
-	DType           string            `json:"dtype"`
-	SizeBytes       int64             `json:"size_bytes"`
-	Params          int64             `json:"params"`
-	Reps            int               `json:"reps"`
-	Results         []benchResult     `json:"results"`
-	CopyBandwidth   float64           `json:"copy_bandwidth_bytes_per_second,omitempty"`
-	ReadBandwidth   float64           `json:"read_bandwidth_bytes_per_second,omitempty"`
+	Backend       string        `json:"backend"`
+	Adapter       string        `json:"adapter"`
+	AdapterType   string        `json:"adapter_type"`
+	Driver        string        `json:"driver"`
+	Date          string        `json:"date"`
+	Commit        string        `json:"commit"`
+	Model         string        `json:"model"`
+	DType         string        `json:"dtype"`
+	SizeBytes     int64         `json:"size_bytes"`
+	Params        int64         `json:"params"`
+	Reps          int           `json:"reps"`
+	Results       []benchResult `json:"results"`
+	CopyBandwidth float64       `json:"copy_bandwidth_bytes_per_second,omitempty"`
+	ReadBandwidth float64       `json:"read_bandwidth_bytes_per_second,omitempty"`
+	// DispatchFloorUS is one near-empty dependent dispatch inside a pass
+	// (kernels.DispatchFloor).
+	DispatchFloorUS float64           `json:"dispatch_floor_us,omitempty"`
 	Profile         *profileReport    `json:"profile,omitempty"`
 	Config          map[string]string `json:"config"`
 	SoftwareAdapter bool              `json:"software_adapter"`
@@ -371,6 +374,11 @@ func cmdBench(args []string) error {
 			return err
 		}
 		rep.CopyBandwidth, rep.ReadBandwidth = copyBW, readBW
+		floor, err := kernels.DispatchFloor(dev)
+		if err != nil {
+			return err
+		}
+		rep.DispatchFloorUS = float64(floor.Nanoseconds()) / 1e3
 		// The GPU side of a step alone, at the profiled depth.
 		e.Reset()
 		if *depth > 0 {
@@ -557,6 +565,8 @@ func printBenchFooter(r *benchReport) {
 		fmt.Printf("\ndecode step profile at position %d: %d dispatches, %.1f µs of GPU time per token (timestamps; the pass split out per dispatch)\n",
 			p.Position, p.DispatchesPerTok, p.GPUTimePerTokenUS)
 		fmt.Printf("one decode step with 50 steps in one pass (no per-step submit): %.1f µs\n", p.OnePassStepUS)
+		fmt.Printf("dispatch floor (a near-empty dependent dispatch in one pass): %.2f µs; the step's %d ops: at most %.1f µs of floors\n",
+			r.DispatchFloorUS, p.DispatchesPerTok, float64(p.DispatchesPerTok)*r.DispatchFloorUS)
 		fmt.Printf("bytes per token %.1f MiB in the one-pass step → %.0f GB/s = %.0f%% of the copy bandwidth (read + write) %.0f GB/s, %.0f%% of the read bandwidth %.0f GB/s\n",
 			float64(p.BytesPerToken)/(1<<20), p.EffectiveGBs, 100*p.FractionOfCopy, r.CopyBandwidth/1e9, 100*p.FractionOfRead, r.ReadBandwidth/1e9)
 		fmt.Printf("| %-26s | %10s | %12s | %12s | %6s |\n", "kernel (role)", "dispatches", "µs / token", "µs / disp.", "share")

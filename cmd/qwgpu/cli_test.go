@@ -334,6 +334,7 @@ type benchJSON struct {
 	}
 	CopyBandwidth float64 `json:"copy_bandwidth_bytes_per_second"`
 	ReadBandwidth float64 `json:"read_bandwidth_bytes_per_second"`
+	FloorUS       float64 `json:"dispatch_floor_us"`
 }
 
 func TestBenchJSON(t *testing.T) {
@@ -398,6 +399,9 @@ func TestBenchJSON(t *testing.T) {
 			// one-pass step, against both measured yardsticks.
 			require.Greater(t, b.CopyBandwidth, 0.0)
 			require.Greater(t, b.ReadBandwidth, 0.0)
+			require.Greater(t, b.FloorUS, 0.0)
+			// One dispatch's floor is below a whole step of them.
+			require.Less(t, b.FloorUS, p.OnePassStepUS)
 			require.Greater(t, p.OnePassStepUS, 0.0)
 			eff := float64(p.BytesPerToken) / (p.OnePassStepUS * 1e-6)
 			require.InEpsilon(t, eff/1e9, p.EffectiveGBs, 1e-9)

@@ -118,3 +118,59 @@ func timeBytes(d *gpu.Device, op *gpu.Op, bytes float64) (float64, error) {
 	}
 	return best, nil
 }
+
+// DispatchFloor measures what one dispatch costs inside a compute pass when
+// it does almost nothing but depends on the one before: a 16-byte copy
+// back and forth between two buffers (so every dispatch waits for the last,
+// as a decode step's kernels do). The difference between 250 and 50 such
+// dispatches in one pass, over 200; the best of three.
+func DispatchFloor(d *gpu.Device) (time.Duration, error) {
+	s := d.NewScope("dispatch floor")
+	defer s.Release()
+	a, err := s.Buffer("floor.a", 16)
+	if err != nil {
+		return 0, err
+	}
+	b, err := s.Buffer("floor.b", 16)
+	if err != nil {
+		return 0, err
+	}
+	ab, err := newCopy(s, a, b, 1)
+	if err != nil {
+		return 0, err
+	}
+	ba, err := newCopy(s, b, a, 1)
+	if err != nil {
+		return 0, err
+	}
+	batch := func(n int) (time.Duration, error) {
+		r := d.NewRecorder(gpu.Extent{})
+		for i := range n {
+			r.Run([]*gpu.Op{ab, ba}[i%2])
+		}
+		start := time.Now()
+		err := r.Submit()
+		return time.Since(start), err
+	}
+	if _, err := batch(50); err != nil { // warm-up
+		return 0, err
+	}
+	best := time.Duration(0)
+	for range 3 {
+		short, err := batch(50)
+		if err != nil {
+			return 0, err
+		}
+		long, err := batch(250)
+		if err != nil {
+			return 0, err
+		}
+		if per := (long - short) / 200; per > 0 && (best == 0 || per < best) {
+			best = per
+		}
+	}
+	if best == 0 {
+		return 0, fmt.Errorf("dispatch floor: no positive timing")
+	}
+	return best, nil
+}
