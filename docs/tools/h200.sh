@@ -8,7 +8,10 @@
 # .bin/qwgpu ./cmd/qwgpu` (so that the tables name the commit) and .gl as
 # ../shared/docs/gpu-machine.md makes it. Each part appends its output to
 # $OUT/<part>.txt. Parts run in the order given; several parts in one call
-# share a lease, which is what a ratio between them needs.
+# share a lease, which is what a ratio between them needs. Measured call
+# lengths (2026-12-02, H200, plus ~1-2 minutes to start the machine):
+# base ~3 min, batch ~2, depth ~1.5, sizes ~2.5; q4k bf16 together
+# (needed for issue 11's ratio) are estimated at ~8.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -41,16 +44,16 @@ for part in "$@"; do
 			--tune ';matvec_xstage=1;matvec_xstage=1,matvec_wg=128;matvec_xstage=1,matvec_tpr=16' ;;
 	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile ;;
-	depthtune) # the decode attention at depth 32K: batched loads, splits, lanes
+	depthtune) # the decode attention at depth 32K: batched loads, splits, lanes; and 8B's depth
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \
-			--tune ';attn_unroll=1;attn_splits=256;attn_splits=256,attn_unroll=1;attn_lanes=8' ;;
+			--tune ';attn_unroll=1;attn_splits=256;attn_splits=256,attn_unroll=1;attn_lanes=8'
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 ;;
 	q4k) # 8B Q4_K: the folded scales (issue 11: 2.5x bf16)
 		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1' ;;
 	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and
-		# the one-row matvec's layouts against the copy bandwidth (issue 13: 85%)
+		# the one-row step's profile against the copy and read bandwidths (issue 13: 85%)
 		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16
-		show $q bench --shape 8B -p 0 -n 128 --reps 3 --profile \
-			--tune ';matvec_tpr=32;matvec_rows=1;matvec_rows=4;matvec_tpr=32,matvec_rows=4' ;;
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 --profile ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
