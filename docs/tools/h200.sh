@@ -8,10 +8,10 @@
 # .bin/qwgpu ./cmd/qwgpu` (so that the tables name the commit) and .gl as
 # ../shared/docs/gpu-machine.md makes it. Each part appends its output to
 # $OUT/<part>.txt. Parts run in the order given; several parts in one call
-# share a lease, which is what a ratio between them needs. Measured call
-# lengths (2026-12-02, H200, plus ~1-2 minutes to start the machine):
-# base ~3 min, batch ~2, depth ~1.5, sizes ~2.5; q4k bf16 together
-# (needed for issue 11's ratio) are estimated at ~8.
+# share a lease, which is what a ratio between them needs. On 2026-12-02
+# (H200) `depth sizes` ran 197 s, and a call takes 1-2 minutes more to
+# start the machine; `base batch` fit in a 600 s call with time to spare;
+# `q4k bf16` together (issue 11's ratio) are estimated at ~8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
