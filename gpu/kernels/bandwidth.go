@@ -13,8 +13,9 @@ type copyParams struct {
 	_ [3]uint32
 }
 
-// CopyVars are wgsl/copy.wgsl's template variables (none).
-type CopyVars struct{}
+// CopyVars are wgsl/copy.wgsl's template variables: Sum for the read-only
+// variant.
+type CopyVars struct{ Sum bool }
 
 // newCopy prepares y = x over n vec4<f32> elements.
 func newCopy(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
@@ -33,7 +34,7 @@ const readSumGroups = 2048
 
 // newReadSum prepares y[t] = Σ x[t + k·threads] over n vec4<f32> elements.
 func newReadSum(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
-	k, err := s.Device().Kernel("readsum", CopyVars{})
+	k, err := s.Device().Kernel("copy", CopyVars{Sum: true})
 	if err != nil {
 		return nil, err
 	}
@@ -84,33 +85,44 @@ func Bandwidth(d *gpu.Device) (copyBW, readBW float64, err error) {
 	return copyBW, readBW, nil
 }
 
-// timeBytes returns bytes per second for op moving bytes a run: the best
-// of three differences between 25 runs in one pass and 5.
+// timeBytes returns bytes per second for op moving bytes a run.
 func timeBytes(d *gpu.Device, op *gpu.Op, bytes float64) (float64, error) {
-	batch := func(reps int) (time.Duration, error) {
+	per, err := timePerRun(d, []*gpu.Op{op}, 5, 25)
+	if err != nil {
+		return 0, err
+	}
+	return bytes / per.Seconds(), nil
+}
+
+// timePerRun returns the time of one run of ops (run in turn, one pass)
+// as the best of three differences between long and short runs in one
+// pass, divided by long − short, after a warm-up: the difference cancels
+// the submit and wait.
+func timePerRun(d *gpu.Device, ops []*gpu.Op, short, long int) (time.Duration, error) {
+	batch := func(n int) (time.Duration, error) {
 		r := d.NewRecorder(gpu.Extent{})
-		for range reps {
-			r.Run(op)
+		for i := range n {
+			r.Run(ops[i%len(ops)])
 		}
 		start := time.Now()
 		err := r.Submit()
 		return time.Since(start), err
 	}
-	if _, err := batch(2); err != nil { // warm-up
+	if _, err := batch(short); err != nil {
 		return 0, err
 	}
-	best := 0.0
+	best := time.Duration(0)
 	for range 3 {
-		short, err := batch(5)
+		ts, err := batch(short)
 		if err != nil {
 			return 0, err
 		}
-		long, err := batch(25)
+		tl, err := batch(long)
 		if err != nil {
 			return 0, err
 		}
-		if per := (long - short).Seconds() / 20; per > 0 {
-			best = max(best, bytes/per)
+		if per := (tl - ts) / time.Duration(long-short); per > 0 && (best == 0 || per < best) {
+			best = per
 		}
 	}
 	if best == 0 {
@@ -143,34 +155,9 @@ func DispatchFloor(d *gpu.Device) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	batch := func(n int) (time.Duration, error) {
-		r := d.NewRecorder(gpu.Extent{})
-		for i := range n {
-			r.Run([]*gpu.Op{ab, ba}[i%2])
-		}
-		start := time.Now()
-		err := r.Submit()
-		return time.Since(start), err
+	floor, err := timePerRun(d, []*gpu.Op{ab, ba}, 50, 250)
+	if err != nil {
+		return 0, fmt.Errorf("dispatch floor: %w", err)
 	}
-	if _, err := batch(50); err != nil { // warm-up
-		return 0, err
-	}
-	best := time.Duration(0)
-	for range 3 {
-		short, err := batch(50)
-		if err != nil {
-			return 0, err
-		}
-		long, err := batch(250)
-		if err != nil {
-			return 0, err
-		}
-		if per := (long - short) / 200; per > 0 && (best == 0 || per < best) {
-			best = per
-		}
-	}
-	if best == 0 {
-		return 0, fmt.Errorf("dispatch floor: no positive timing")
-	}
-	return best, nil
+	return floor, nil
 }
