@@ -48,12 +48,12 @@ for part in "$@"; do
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \
 			--tune ';attn_unroll=1;attn_splits=256;attn_splits=256,attn_unroll=1;attn_lanes=8'
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 ;;
-	q4k) # 8B Q4_K: the folded scales (issue 11: 2.5x bf16)
-		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1' ;;
+	q4k) # 8B Q4_K: the folded scales, and 16 threads a row (issue 11: 2.5x bf16)
+		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1;matvec_tpr=16;matvec_tpr=16,matvec_qfold=1' ;;
 	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and
 		# the one-row step's profile against the copy and read bandwidths (issue 13: 85%)
 		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16
-		show $q bench --shape 8B -p 0 -n 128 --reps 3 --profile ;;
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 --profile --tune 'matvec_tpr=32;' ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
