@@ -41,7 +41,7 @@ for part in "$@"; do
 		done ;;
 	batch) # the batched matvec with x staged in workgroup memory (issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8,16,32 \
-			--tune ';matvec_xstage=1;matvec_xstage=1,matvec_wg=128;matvec_xstage=1,matvec_tpr=16' ;;
+			--tune ';matvec_xstage=1;matvec_xstage=1,matvec_wg=128;matvec_xstage=1,matvec_tpr=16;matvec_tpr=16' ;;
 	depth) # decode attention at depth 32K (issue 13: 45% of depth 0)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile ;;
 	depthtune) # the decode attention at depth 32K: batched loads, splits, lanes; and 8B's depth
