@@ -735,31 +735,9 @@ func TestEmbedding(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for _, dt := range dtypes {
 			t.Run(dt.String(), func(t *testing.T) {
-				r := newRand(t)
 				const vocab, cols = 50, 82
-				e := roundTo(dt, randF32(r, vocab*cols, 1))
-				ids := []uint32{3, 0, 49, 17, 50, 3}
-				idBytes := make([]byte, 4*len(ids))
-				for i, id := range ids {
-					binary.LittleEndian.PutUint32(idBytes[4*i:], id)
-				}
-				out := poisoned(t, s, "out", len(ids)*cols)
-				rows := seqRows(0, 0, len(ids))
-				ops := must[[]*gpu.Op](t)(NewEmbedding(s, Embedding{Out: out, E: must[*Matrix](t)(UploadMatrixF32(s, "e", dt, vocab, cols, e)),
-					IDs: must[*gpu.Buffer](t)(s.Upload("ids", idBytes)), Step: stepBuffer(t, s, len(ids), rows), MaxRows: len(ids), Label: "embedding"}))
-				runStep(t, s.Device(), rows, ops...)
-				got := readF32(t, s.Device(), out, len(ids)*cols)
-				for i, id := range ids {
-					for c := 0; c < cols; c++ {
-						want := float32(0)
-						if id < vocab {
-							want = e[int(id)*cols+c]
-						}
-						if got[i*cols+c] != want {
-							t.Fatalf("row %d (id %d) col %d: got %v, want %v", i, id, c, got[i*cols+c], want)
-						}
-					}
-				}
+				e := roundTo(dt, randF32(newRand(t), vocab*cols, 1))
+				runEmbedding(t, s, must[*Matrix](t)(UploadMatrixF32(s, "e", dt, vocab, cols, e)), e, vocab, cols)
 			})
 		}
 	})
@@ -774,34 +752,39 @@ func TestEmbeddingQuant(t *testing.T) {
 				continue
 			}
 			t.Run(dt.String(), func(t *testing.T) {
-				r := newRand(t)
 				const vocab, cols = 50, 512
-				e, want := testMatrix(t, s, r, "e", dt, vocab, cols)
-				ids := []uint32{3, 0, 49, 17, 50, 3}
-				idBytes := make([]byte, 4*len(ids))
-				for i, id := range ids {
-					binary.LittleEndian.PutUint32(idBytes[4*i:], id)
-				}
-				out := poisoned(t, s, "out", len(ids)*cols)
-				rows := seqRows(0, 0, len(ids))
-				ops := must[[]*gpu.Op](t)(NewEmbedding(s, Embedding{Out: out, E: e,
-					IDs: must[*gpu.Buffer](t)(s.Upload("ids", idBytes)), Step: stepBuffer(t, s, len(ids), rows), MaxRows: len(ids), Label: "embedding"}))
-				runStep(t, s.Device(), rows, ops...)
-				got := readF32(t, s.Device(), out, len(ids)*cols)
-				for i, id := range ids {
-					for c := 0; c < cols; c++ {
-						w := float32(0)
-						if id < vocab {
-							w = want[int(id)*cols+c]
-						}
-						if math.Float32bits(got[i*cols+c]) != math.Float32bits(w) {
-							t.Fatalf("row %d (id %d) col %d: got %v, want %v", i, id, c, got[i*cols+c], w)
-						}
-					}
-				}
+				e, want := testMatrix(t, s, newRand(t), "e", dt, vocab, cols)
+				runEmbedding(t, s, e, want, vocab, cols)
 			})
 		}
 	})
+}
+
+// runEmbedding gathers ids (one past the vocabulary among them) from e,
+// whose values are want, and requires each row bit for bit (zeros past it).
+func runEmbedding(t *testing.T, s *gpu.Scope, e *Matrix, want []float32, vocab, cols int) {
+	ids := []uint32{3, 0, 49, 17, 50, 3}
+	idBytes := make([]byte, 4*len(ids))
+	for i, id := range ids {
+		binary.LittleEndian.PutUint32(idBytes[4*i:], id)
+	}
+	out := poisoned(t, s, "out", len(ids)*cols)
+	rows := seqRows(0, 0, len(ids))
+	ops := must[[]*gpu.Op](t)(NewEmbedding(s, Embedding{Out: out, E: e,
+		IDs: must[*gpu.Buffer](t)(s.Upload("ids", idBytes)), Step: stepBuffer(t, s, len(ids), rows), MaxRows: len(ids), Label: "embedding"}))
+	runStep(t, s.Device(), rows, ops...)
+	got := readF32(t, s.Device(), out, len(ids)*cols)
+	for i, id := range ids {
+		for c := 0; c < cols; c++ {
+			w := float32(0)
+			if id < uint32(vocab) {
+				w = want[int(id)*cols+c]
+			}
+			if math.Float32bits(got[i*cols+c]) != math.Float32bits(w) {
+				t.Fatalf("row %d (id %d) col %d: got %v, want %v", i, id, c, got[i*cols+c], w)
+			}
+		}
+	}
 }
 
 // Argmax finds each row's first maximum, and flags rows holding NaN or
