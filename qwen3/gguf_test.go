@@ -84,6 +84,13 @@ func TestGGUFNameTable(t *testing.T) {
 func TestGGUFF32MatchesSafetensors(t *testing.T) {
 	ref, cases := loadGoldenModel(t, "tiny-tied-f32")
 	m := openGGUF(t, "tiny-tied-f32-f32.gguf")
+	requireSameLogits(t, ref, m, cases)
+}
+
+// requireSameLogits: the CPU reference on m's weights gives ref's logits
+// bit for bit on every golden case, within refTol of transformers'.
+func requireSameLogits(t *testing.T, ref *Model, m *GGUFModel, cases []GoldenCase) {
+	t.Helper()
 	w, err := LoadWeights(m.Config, m)
 	require.NoError(t, err)
 	model := NewModel(m.Config, w, 256)
@@ -311,15 +318,5 @@ func TestGGUFBF16MatchesSafetensors(t *testing.T) {
 	q, err := m.Get("model.layers.2.self_attn.q_proj.weight")
 	require.NoError(t, err)
 	require.Equal(t, weights.BF16, q.DType)
-	w, err := LoadWeights(m.Config, m)
-	require.NoError(t, err)
-	model := NewModel(m.Config, w, 256)
-	for _, gc := range cases {
-		want, err := ref.Forward(gc.InputIDs, false)
-		require.NoError(t, err)
-		got, err := model.Forward(gc.InputIDs, false)
-		require.NoError(t, err)
-		require.Equal(t, want.Logits, got.Logits)
-		require.LessOrEqual(t, RelErr(got.Logits, gc.Logits), refTol)
-	}
+	requireSameLogits(t, ref, m, cases)
 }
