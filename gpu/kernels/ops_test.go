@@ -373,7 +373,8 @@ func TestMatMul(t *testing.T) {
 
 // Every tiling of matmulTiles computes the same products (Vulkan: GL
 // compiles each tiling for seconds), with tokens, rows and columns that
-// leave partial tiles; the default tile narrowed by matmul_narrow too.
+// leave partial tiles, one case a tiling in turn (each case a shader to
+// compile cold in CI); the default tile narrowed by matmul_narrow on all.
 func TestMatMulTiles(t *testing.T) {
 	cases := []linearCase{{37, 96, 82, weights.BF16, Add, false}, {70, 130, 128, weights.F32, SwiGLU, false},
 		{9, 45, quantCols(weights.Q4_K, 2), weights.Q4_K, Store, false}}
@@ -381,15 +382,14 @@ func TestMatMulTiles(t *testing.T) {
 		if s.Device().Info().Backend == "gl" {
 			t.Skip("GL: TestMatMul covers its default tiling; each other one compiles for seconds")
 		}
-		for _, tile := range matmulTiles {
-			for _, c := range cases {
-				t.Run(name(tile, c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
-					saved := tune
-					tune.matmulTile = tile
-					defer func() { tune = saved }()
-					runLinear(t, s, c, true)
-				})
-			}
+		for i, tile := range matmulTiles {
+			c := cases[i%len(cases)]
+			t.Run(name(tile, c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
+				saved := tune
+				tune.matmulTile = tile
+				defer func() { tune = saved }()
+				runLinear(t, s, c, true)
+			})
 		}
 		for _, c := range cases {
 			t.Run(name("narrow", c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
