@@ -311,7 +311,9 @@ type benchJSON struct {
 		Tokens    int
 		TokPerSec float64 `json:"tokens_per_second"`
 		Samples   []float64
+		Depth     int
 	}
+	Config  map[string]string
 	Profile *struct {
 		DispatchesPerToken int     `json:"dispatches_per_token"`
 		GPUTimeUS          float64 `json:"gpu_time_per_token_us"`
@@ -409,6 +411,30 @@ func TestBenchJSON(t *testing.T) {
 			require.InEpsilon(t, eff/b.ReadBandwidth, p.FractionOfRead, 1e-9)
 		})
 	}
+}
+
+// -d adds the decode test after that many tokens in the cache, filled in
+// chunks of at least the engine's default 512 tokens even with -p 0 (a
+// chunk of one token made a 32K fill take minutes on the H200).
+func TestBenchDepth(t *testing.T) {
+	needGPU(t)
+	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "-d", "40", "--reps", "2", "--json"}, testBackend()...)...)
+	requireOK(t, r)
+	var b benchJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	require.Len(t, b.Results, 2)
+	for i, want := range []struct {
+		test  string
+		depth int
+	}{{"tg4", 0}, {"tg4 @ d40", 40}} {
+		res := b.Results[i]
+		require.Equal(t, want.test, res.Test)
+		require.Equal(t, want.depth, res.Depth)
+		require.Equal(t, 4, res.Tokens)
+		require.Len(t, res.Samples, 2)
+		require.Greater(t, res.TokPerSec, 0.0)
+	}
+	require.Equal(t, "512", b.Config["prefill_chunk"])
 }
 
 // --parallel adds a decode test of N sequences decoding together, whose
