@@ -29,8 +29,11 @@ func newCopy(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
 
 // readSumGroups is the grid of the read-only kernel: 2,048 workgroups of
 // 256 threads (16 per SM of a 132-SM GPU), each thread summing n / 524,288
-// vec4s (32 of a 256 MiB buffer) and writing one.
-const readSumGroups = 2048
+// vec4s (32 of a 256 MiB buffer) and writing one: readSumOut bytes.
+const (
+	readSumGroups = 2048
+	readSumOut    = readSumGroups * 256 * 16
+)
 
 // newReadSum prepares y[t] = Σ x[t + k·threads] over n vec4<f32> elements.
 func newReadSum(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
@@ -39,22 +42,16 @@ func newReadSum(s *gpu.Scope, x, y *gpu.Buffer, n int) (*gpu.Op, error) {
 		return nil, err
 	}
 	return s.Op(k, gpu.Dispatch{Label: "readsum", Params: copyParams{N: uint32(n)},
-		Bindings: []gpu.Binding{gpu.Bind(x), {Buf: y, Size: readSumGroups * 256 * 16}}, Groups: gpu.Groups1D(readSumGroups)})
+		Bindings: []gpu.Binding{gpu.Bind(x), {Buf: y, Size: readSumOut}}, Groups: gpu.Groups1D(readSumGroups)})
 }
 
-// CopyBandwidth measures the device's memory bandwidth with a vec4 copy
-// kernel, counting bytes read plus bytes written, the way the anchors in
-// docs/PERFORMANCE.md count. Many copies run in one pass and the time of a
-// short batch is subtracted from a long one, which cancels the submit
-// round trip. It needs two buffers of up to 256 MiB.
-func CopyBandwidth(d *gpu.Device) (float64, error) {
-	copyBW, _, err := Bandwidth(d)
-	return copyBW, err
-}
-
-// Bandwidth measures the copy bandwidth (CopyBandwidth) and the read-only
-// one: a kernel that sums the same buffer, counting the bytes it reads and
-// the 8 MiB of sums it writes.
+// Bandwidth measures the device's memory bandwidth two ways. copyBW: a
+// vec4 copy kernel, counting bytes read plus bytes written, the way the
+// anchors in docs/PERFORMANCE.md count. readBW: a kernel that sums the same
+// buffer, counting the bytes it reads and the 8 MiB of sums it writes.
+// Many runs go into one pass and the time of a short batch is subtracted
+// from a long one, which cancels the submit round trip. It needs two
+// buffers of up to 256 MiB.
 func Bandwidth(d *gpu.Device) (copyBW, readBW float64, err error) {
 	s := d.NewScope("bandwidth")
 	defer s.Release()
@@ -79,7 +76,7 @@ func Bandwidth(d *gpu.Device) (copyBW, readBW float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if readBW, err = timeBytes(d, rs, float64(size)+readSumGroups*256*16); err != nil {
+	if readBW, err = timeBytes(d, rs, float64(size+readSumOut)); err != nil {
 		return 0, 0, fmt.Errorf("read bandwidth: %w", err)
 	}
 	return copyBW, readBW, nil
