@@ -339,20 +339,28 @@ type benchJSON struct {
 	FloorUS       float64 `json:"dispatch_floor_us"`
 }
 
+// runBenchJSON runs `qwgpu bench ARGS --json` on the test backend and
+// decodes its report.
+func runBenchJSON(t *testing.T, args ...string) benchJSON {
+	t.Helper()
+	r := qwgpu(t, append(append([]string{"bench"}, args...), append([]string{"--json"}, testBackend()...)...)...)
+	requireOK(t, r)
+	var b benchJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	return b
+}
+
 func TestBenchJSON(t *testing.T) {
 	needGPU(t)
 	for _, profile := range []bool{false, true} {
 		name := "smoke"
-		args := append([]string{"bench", "--shape", "tiny", "-p", "16", "-n", "8", "--reps", "1", "--json"}, testBackend()...)
+		args := []string{"--shape", "tiny", "-p", "16", "-n", "8", "--reps", "1"}
 		if profile {
 			name = "profile"
 			args = append(args, "--profile")
 		}
 		t.Run(name, func(t *testing.T) {
-			r := qwgpu(t, args...)
-			requireOK(t, r)
-			var b benchJSON
-			require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+			b := runBenchJSON(t, args...)
 			require.NotEmpty(t, b.Machine.OS)
 			require.NotEmpty(t, b.Machine.Arch)
 			require.Greater(t, b.Machine.CPUs, 0)
@@ -418,10 +426,7 @@ func TestBenchJSON(t *testing.T) {
 // chunk of one token made a 32K fill take minutes on the H200).
 func TestBenchDepth(t *testing.T) {
 	needGPU(t)
-	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "-d", "40", "--reps", "2", "--json"}, testBackend()...)...)
-	requireOK(t, r)
-	var b benchJSON
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	b := runBenchJSON(t, "--shape", "tiny", "-p", "0", "-n", "4", "-d", "40", "--reps", "2")
 	require.Len(t, b.Results, 2)
 	for i, want := range []struct {
 		test  string
@@ -441,10 +446,7 @@ func TestBenchDepth(t *testing.T) {
 // tokens count every sequence's.
 func TestBenchParallel(t *testing.T) {
 	needGPU(t)
-	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3,9", "--json"}, testBackend()...)...)
-	requireOK(t, r)
-	var b benchJSON
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	b := runBenchJSON(t, "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3,9")
 	require.Len(t, b.Results, 3)
 	for i, want := range []struct {
 		test   string
@@ -454,15 +456,12 @@ func TestBenchParallel(t *testing.T) {
 		require.Equal(t, want.tokens, b.Results[i].Tokens)
 		require.Greater(t, b.Results[i].TokPerSec, 0.0)
 	}
-	r = qwgpu(t, "bench", "--shape", "tiny", "-n", "0", "--parallel", "2")
+	r := qwgpu(t, "bench", "--shape", "tiny", "-n", "0", "--parallel", "2")
 	requireCleanError(t, r, "--parallel needs the decode test")
 
 	// --profile with --parallel also times the largest batch's step, kernel
 	// by kernel: the same layers as the one-token step, each batched.
-	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3", "--profile", "--json"}, testBackend()...)...)
-	requireOK(t, r)
-	b = benchJSON{}
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	b = runBenchJSON(t, "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3", "--profile")
 	require.NotNil(t, b.Profile)
 	require.Equal(t, 3, b.Profile.BatchRows)
 	dispatches := 0
@@ -478,11 +477,8 @@ func TestBenchParallel(t *testing.T) {
 // each result named with its setting; a bad setting is a clean error.
 func TestBenchTune(t *testing.T) {
 	needGPU(t)
-	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3",
-		"--tune", "matvec_rows=2;;matvec_wg=64,matvec_tpr=8", "--json"}, testBackend()...)...)
-	requireOK(t, r)
-	var b benchJSON
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &b), r.stdout)
+	b := runBenchJSON(t, "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--parallel", "3",
+		"--tune", "matvec_rows=2;;matvec_wg=64,matvec_tpr=8")
 	want := []string{"tg4 [matvec_rows=2]", "tg4 x3 [matvec_rows=2]", "tg4 []", "tg4 x3 []",
 		"tg4 [matvec_wg=64,matvec_tpr=8]", "tg4 x3 [matvec_wg=64,matvec_tpr=8]"}
 	require.Len(t, b.Results, len(want))
@@ -490,7 +486,7 @@ func TestBenchTune(t *testing.T) {
 		require.Equal(t, w, b.Results[i].Test)
 		require.Greater(t, b.Results[i].TokPerSec, 0.0)
 	}
-	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--tune", "matvec_rows=2;nope=1"}, testBackend()...)...)
+	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--tune", "matvec_rows=2;nope=1"}, testBackend()...)...)
 	requireCleanError(t, r, `--tune "nope=1": unknown key "nope"`)
 
 	// The table's test column fits the longest setting: every line of the

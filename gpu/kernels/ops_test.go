@@ -659,35 +659,30 @@ func TestAttention(t *testing.T) {
 		attnCase{sh(16, 2, 256), 1500, []StepRow{{0, 3}, {2, 1499}, {1, 31}}, false, bf16, 2, 0, 64},
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		for _, c := range cases {
-			if c.kv == 0 {
-				c.kv = weights.F32
-			}
-			t.Run(name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes, c.chunk), func(t *testing.T) {
-				saved := tune
-				tune.decodeSplits, tune.decodeLanes, tune.decodeChunk = c.splits, c.lanes, c.chunk
-				defer func() { tune = saved }()
-				runAttention(t, s, c)
-			})
-		}
-		// The decode cases again with the loads batched (attn_unroll):
+		gl := s.Device().Info().Backend == "gl"
+		// The decode cases run again with the loads batched (attn_unroll):
 		// lanes past a row's end (head_dim 24, f16: 3 units, 2 lanes),
 		// partial tiles, several tiles a split. GL (one lane a row: only the
 		// value loads change) takes its small-tile cases.
-		gl := s.Device().Info().Backend == "gl"
-		for _, c := range cases {
-			if c.prefill || gl && c.chunk == 0 {
-				continue
+		for _, unroll := range []int{0, 1} {
+			for _, c := range cases {
+				if unroll == 1 && (c.prefill || gl && c.chunk == 0) {
+					continue
+				}
+				if c.kv == 0 {
+					c.kv = weights.F32
+				}
+				n := name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes, c.chunk)
+				if unroll == 1 {
+					n = "unroll/" + n
+				}
+				t.Run(n, func(t *testing.T) {
+					saved := tune
+					tune.decodeSplits, tune.decodeLanes, tune.decodeChunk, tune.decodeUnroll = c.splits, c.lanes, c.chunk, unroll
+					defer func() { tune = saved }()
+					runAttention(t, s, c)
+				})
 			}
-			if c.kv == 0 {
-				c.kv = weights.F32
-			}
-			t.Run(name("unroll", c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.kv, c.splits, c.lanes, c.chunk), func(t *testing.T) {
-				saved := tune
-				tune.decodeSplits, tune.decodeLanes, tune.decodeChunk, tune.decodeUnroll = c.splits, c.lanes, c.chunk, 1
-				defer func() { tune = saved }()
-				runAttention(t, s, c)
-			})
 		}
 	})
 }
