@@ -54,12 +54,26 @@ for part in "$@"; do
 		# the one-row step's profile against the copy and read bandwidths (issue 13: 85%)
 		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 --profile --tune 'matvec_tpr=32;' ;;
+	defaults) # run 13's defaults (batched attention loads, 2048 attention workgroups) against the
+		# old loads at depth 0, x staged at one row; depth 32K with its profile; 1.7B/4B/8B at depth
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune ';attn_unroll=-1;matvec_xstage=1'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 --profile \
+			--tune ';attn_lanes=8;chunk=64,attn_splits=512'
+		for s in 1.7B 4B 8B; do
+			show $q bench --shape $s -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16
+		done
+		for g in testdata/golden/*/; do
+			show $q validate --model "$g" --golden "$g/golden.safetensors"
+		done ;;
+	rows) # the batched matvec with several rows a thread at the default 8 rows a workgroup (issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
+			--tune ';matvec_rows=4,matvec_tpr=128;matvec_rows=2,matvec_tpr=64;matvec_rows=4,matvec_tpr=64' ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16 or sizes" >&2
+		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults or rows" >&2
 		exit 2 ;;
 	esac
 done

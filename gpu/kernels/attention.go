@@ -178,9 +178,11 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 // combine short at long contexts (32K positions in one tile per workgroup
 // made 256 partials per head, which the old combine walked serially): a
 // workgroup walks its tiles with an online softmax instead. The default
-// aims at about decodeWorkgroups workgroups per step (a few per SM on a
-// large GPU; QWGPU_TUNE=attn_splits=N sets the splits per kv head and
-// sequence). GL gets 32-row tiles (or HeadDim/4 if more): its workgroup
+// aims at about decodeWorkgroups workgroups per step (QWGPU_TUNE=
+// attn_splits=N sets the splits per kv head and sequence): 2048 decoded
+// 0.6B at depth 32,768 7% faster than 1024 on the H200 (256 splits of one
+// tile each instead of 128 of two; PERFORMANCE.md, run 13), and changes
+// nothing below 16K positions, where both give one tile a split. GL gets 32-row tiles (or HeadDim/4 if more): its workgroup
 // arrays must stay small (smallWorkgroupArrays).
 //
 // The first dispatch reads keys straight from the cache, attn_lanes
@@ -189,10 +191,16 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 // (three barriers a tile instead of about twelve) decoded 0.6B at depth
 // 32,768 (f16 cache) 13% slower on the H200 (PERFORMANCE.md, run 11) and
 // was removed.
+//
+// Each thread issues a key row's loads, and up to eight rows' value loads,
+// before it uses any (AttentionVars.AUNROLL): 1.86× the tokens per second
+// at depth 32,768 on the H200 (0.6B, f16 cache) and 12% more at depth 0
+// (run 13), with the same sums. QWGPU_TUNE=attn_unroll=-1 measures the
+// loads one after another.
 const (
 	decodeChunk      = 128
 	decodeChunkGL    = 32
-	decodeWorkgroups = 1024
+	decodeWorkgroups = 2048
 	decodeLanes      = 4
 	combineWG        = 128
 	combineWGGL      = 64
@@ -277,8 +285,8 @@ type AttentionVars struct {
 	// decode and combine
 	CH, SLICES, SPLITS, MAXSP, SCSIZE, LSIZE, REDSIZE, WG, DU, UW, KVDU, CSL, KLANES, PSIZE int
 	// AUNROLL: decode attention issues a row's key loads, and VU rows'
-	// value loads, before using any (KU key units a lane), with
-	// QWGPU_TUNE=attn_unroll=1.
+	// value loads, before using any (KU key units a lane); off with
+	// QWGPU_TUNE=attn_unroll=-1.
 	AUNROLL bool
 	KU, VU  int
 	// prefill
@@ -456,7 +464,7 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 		}
 		v.KLANES /= 2
 	}
-	if tune.decodeUnroll > 0 {
+	if tune.decodeUnroll >= 0 {
 		v.AUNROLL, v.KU, v.VU = true, ceilDiv(v.DU, v.KLANES), min(8, ceilDiv(chunk, v.SLICES))
 	}
 	return checkWorkgroup(d, "attention_decode", wgBytes(), 5)

@@ -98,7 +98,7 @@ type tuneKnobs struct {
 	decodeChunk  int          // rows per attention_decode tile (threads per workgroup)
 	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
 	decodeLanes  int          // threads that read one key row together in attention_decode
-	decodeUnroll int          // 1: attention_decode loads a row's keys and several rows' values at once (AttentionVars.AUNROLL)
+	decodeUnroll int          // -1: attention_decode loads a row's keys and values one after another (not AttentionVars.AUNROLL)
 	qkvTPR       int          // threads per weight row in qkv_norm_rope decode
 	qkvWG        int          // qkv_norm_rope decode workgroup size
 	prefillTiles prefillTiles // attention_prefill tiles

@@ -660,21 +660,22 @@ func TestAttention(t *testing.T) {
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		gl := s.Device().Info().Backend == "gl"
-		// The decode cases run again with the loads batched (attn_unroll):
-		// lanes past a row's end (head_dim 24, f16: 3 units, 2 lanes),
-		// partial tiles, several tiles a split. GL (one lane a row: only the
-		// value loads change) takes its small-tile cases.
-		for _, unroll := range []int{0, 1} {
+		// The decode cases run with the loads batched (the default) and
+		// again one after another (attn_unroll=-1): lanes past a row's end
+		// (head_dim 24, f16: 3 units, 2 lanes), partial tiles, several
+		// tiles a split. GL (one lane a row: only the value loads change)
+		// takes its small-tile cases in the second layout.
+		for _, unroll := range []int{0, -1} {
 			for _, c := range cases {
-				if unroll == 1 && (c.prefill || gl && c.chunk == 0) {
+				if unroll == -1 && (c.prefill || gl && c.chunk == 0) {
 					continue
 				}
 				if c.kv == 0 {
 					c.kv = weights.F32
 				}
 				n := name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes, c.chunk)
-				if unroll == 1 {
-					n = "unroll/" + n
+				if unroll == -1 {
+					n = "serial-loads/" + n
 				}
 				t.Run(n, func(t *testing.T) {
 					saved := tune
