@@ -99,6 +99,13 @@ fn load_unit(u: {{.UNIT}}) -> KV8 {
 fn kq(k: KV8, qi: u32) -> vec4<f32> {
     return k.a * q[qi] + k.b * q[qi + 1u];
 }
+{{- if .QREG}}
+
+// kqr: kq with the query vec4s at j and j + 1 of the registers qr.
+fn kqr(k: KV8, j: u32, qr: ptr<function, array<vec4<f32>, {{mul .G (mul .KU .UW)}}>>) -> vec4<f32> {
+    return k.a * (*qr)[j] + k.b * (*qr)[j + 1u];
+}
+{{- end}}
 {{else}}
 fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
     return {{if eq .KV "f32"}}u{{else}}kv_unpack4(u){{end}};
@@ -108,6 +115,13 @@ fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
 fn kq(k: vec4<f32>, qi: u32) -> vec4<f32> {
     return k * q[qi];
 }
+{{- if .QREG}}
+
+// kqr: kq with the query vec4 at j of the registers qr.
+fn kqr(k: vec4<f32>, j: u32, qr: ptr<function, array<vec4<f32>, {{mul .G (mul .KU .UW)}}>>) -> vec4<f32> {
+    return k * (*qr)[j];
+}
+{{- end}}
 {{end}}
 @compute @workgroup_size({{.CH}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -131,6 +145,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let u = tid % DU;
     let slice = tid / DU;
 
+{{- if .QREG}}
+    // A lane reads the same key units of every row (lane, lane + LANES, …),
+    // so its query values for them are loaded once, into registers, instead
+    // of from memory for every row: G·UW vec4 loads per key unit otherwise.
+    // qr[(g·KU + i)·UW + w] is vec4 w of unit lane + i·LANES of head g (a
+    // lane past the row's end holds its last unit, never used).
+    let qlane = tid % LANES;
+    var qr: array<vec4<f32>, {{mul .G (mul .KU .UW)}}>;
+    for (var g = 0u; g < G; g++) {
+        for (var i = 0u; i < KU; i++) {
+            let c = min(qlane + i * LANES, DU - 1u);
+            for (var w = 0u; w < UW; w++) {
+                qr[(g * KU + i) * UW + w] = q[q0 + g * D4 + UW * c + w];
+            }
+        }
+    }
+{{- end}}
     var m: array<f32, G>;
     var l: array<f32, G>;
     var acc: array<vec4<f32>, {{mul .G .UW}}>;
@@ -170,7 +201,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                     if (c < DU) {
                         let k = load_unit(ku[i]);
                         for (var g = 0u; g < G; g++) {
+{{- if .QREG}}
+                            dots[g] += kqr(k, (g * KU + i) * UW, &qr);
+{{- else}}
                             dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
+{{- end}}
                         }
                     }
                 }

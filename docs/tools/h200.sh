@@ -68,12 +68,18 @@ for part in "$@"; do
 	rows) # the batched matvec with several rows a thread at the default 8 rows a workgroup (issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
 			--tune ';matvec_rows=4,matvec_tpr=128;matvec_rows=2,matvec_tpr=64;matvec_rows=4,matvec_tpr=64' ;;
+	gqa4) # decode attention with the query in registers (attn_qreg) and more lanes a key row, at
+		# 4B (4 query heads a kv head: run 13's 4B attention read its cache at a third of the
+		# 0.6B's rate) and at 0.6B, depth 32K
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 --tune ';attn_qreg=1'
+		show $q bench --shape 4B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 \
+			--tune ';attn_qreg=1;attn_qreg=1,attn_lanes=8' ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults or rows" >&2
+		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults, rows or gqa4" >&2
 		exit 2 ;;
 	esac
 done

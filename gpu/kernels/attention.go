@@ -289,6 +289,10 @@ type AttentionVars struct {
 	// QWGPU_TUNE=attn_unroll=-1.
 	AUNROLL bool
 	KU, VU  int
+	// QREG: with AUNROLL and several lanes a key row, a lane keeps the
+	// query values of its key units in registers for the whole split
+	// (QWGPU_TUNE=attn_qreg=1; the same sums).
+	QREG bool
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -466,6 +470,7 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 	}
 	if tune.decodeUnroll >= 0 {
 		v.AUNROLL, v.KU, v.VU = true, ceilDiv(v.DU, v.KLANES), min(8, ceilDiv(chunk, v.SLICES))
+		v.QREG = tune.decodeQReg > 0 && v.KLANES > 1
 	}
 	return checkWorkgroup(d, "attention_decode", wgBytes(), 5)
 }

@@ -99,6 +99,7 @@ type tuneKnobs struct {
 	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
 	decodeLanes  int          // threads that read one key row together in attention_decode
 	decodeUnroll int          // -1: attention_decode loads a row's keys and values one after another (not AttentionVars.AUNROLL)
+	decodeQReg   int          // 1: attention_decode keeps a lane's query values in registers (AttentionVars.QREG)
 	qkvTPR       int          // threads per weight row in qkv_norm_rope decode
 	qkvWG        int          // qkv_norm_rope decode workgroup size
 	prefillTiles prefillTiles // attention_prefill tiles

@@ -660,26 +660,31 @@ func TestAttention(t *testing.T) {
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		gl := s.Device().Info().Backend == "gl"
-		// The decode cases run with the loads batched (the default) and
-		// again one after another (attn_unroll=-1): lanes past a row's end
-		// (head_dim 24, f16: 3 units, 2 lanes), partial tiles, several
+		// The decode cases run with the loads batched (the default), again
+		// one after another (attn_unroll=-1), and with the query values in
+		// registers (attn_qreg=1, several lanes a row): lanes past a row's
+		// end (head_dim 24, f16: 3 units, 2 lanes), partial tiles, several
 		// tiles a split. GL (one lane a row: only the value loads change)
-		// takes its small-tile cases in the second layout.
-		for _, unroll := range []int{0, -1} {
+		// takes its small-tile cases in the second layout and none in the
+		// third.
+		for _, layout := range []struct {
+			prefix       string
+			unroll, qreg int
+		}{{"", 0, 0}, {"serial-loads/", -1, 0}, {"qreg/", 0, 1}} {
 			for _, c := range cases {
-				if unroll == -1 && (c.prefill || gl && c.chunk == 0) {
+				switch {
+				case layout.unroll == -1 && (c.prefill || gl && c.chunk == 0),
+					layout.qreg == 1 && (c.prefill || gl || c.lanes == 1):
 					continue
 				}
 				if c.kv == 0 {
 					c.kv = weights.F32
 				}
 				n := name(c.sh.NHeads, c.sh.NKV, c.sh.HeadDim, c.ctx, len(c.rows), c.prefill, c.kv, c.splits, c.lanes, c.chunk)
-				if unroll == -1 {
-					n = "serial-loads/" + n
-				}
-				t.Run(n, func(t *testing.T) {
+				t.Run(layout.prefix+n, func(t *testing.T) {
 					saved := tune
-					tune.decodeSplits, tune.decodeLanes, tune.decodeChunk, tune.decodeUnroll = c.splits, c.lanes, c.chunk, unroll
+					tune.decodeSplits, tune.decodeLanes, tune.decodeChunk = c.splits, c.lanes, c.chunk
+					tune.decodeUnroll, tune.decodeQReg = layout.unroll, layout.qreg
 					defer func() { tune = saved }()
 					runAttention(t, s, c)
 				})
