@@ -42,9 +42,7 @@
 // (4 blocks, 9 vec4<u32>) a thread and row. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
 // quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
 // block's scales decoded once for them, so that a thread has 16 bytes of
-// quants and 16 of scales in flight a row instead of 4 and 4. With QFold
-// (QWGPU_TUNE=matvec_qfold=1) the quads are summed unscaled, the scales
-// applied once a unit (lib_quant's qfdot).
+// quants and 16 of scales in flight a row instead of 4 and 4.
 //
 // Params: rows (rows in this dispatch: one matrix part), cols, w_row0 and u_row0
 // (the first row of the dispatch inside the w and wu bindings), out0 (the
@@ -71,7 +69,7 @@
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
-// CPT, Wide, QFold, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
+// CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
 // Q8Wide, Q8Blocks, XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
@@ -266,33 +264,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             nb[k] = nw[xo + 8u + k];
         }
 {{- end}}
-{{- if .QFold}}
-        // Folded (lib_quant's qfdot): x, its norm and its sums once a token
-        // for the R rows (and both matrices of SwiGLU); the quants decoded
-        // again for every token, which suits one token best.
-        var fs: array<vec4<f32>, R>;
-{{- if $swiglu}}
-        var fu: array<vec4<f32>, R>;
-{{- end}}
-        for (var rr = 0u; rr < R; rr++) {
-            fs[rr] = qfscales(wh[rr], g);
-{{- if $swiglu}}
-            fu[rr] = qfscales(uh[rr], g);
-{{- end}}
-        }
-        for (var b = 0u; b < B; b++) {
-            let xb = b * xrow + xo;
-{{- template "quadx" .}}
-            let sa = dot((x0 + x1) + (x2 + x3), vec4<f32>(1.0));
-            let sb = dot((x4 + x5) + (x6 + x7), vec4<f32>(1.0));
-            for (var rr = 0u; rr < R; rr++) {
-                acc[rr * B + b] += qfdot(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, fs[rr], x0, x1, x2, x3, x4, x5, x6, x7, sa, sb);
-{{- if $swiglu}}
-                acc2[rr * B + b] += qfdot(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, fu[rr], x0, x1, x2, x3, x4, x5, x6, x7, sa, sb);
-{{- end}}
-            }
-        }
-{{- else}}
         // One row at a time, decoded once for the B tokens.
         for (var rr = 0u; rr < R; rr++) {
             let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[rr], g));
@@ -314,7 +285,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             }
         }
-{{- end}}
     }
 {{- else if .Q8Wide}}
     // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding

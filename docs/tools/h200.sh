@@ -34,8 +34,8 @@ for part in "$@"; do
 		# golden models validated on this build (issue 13: validate passes on the speed build)
 		show $q info
 		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile
-		# the prefill matmuls with fewer than 256 workgroups (o_proj, down) narrowed
-		show $q bench --shape 0.6B -p 512 -n 0 --reps 5 --tune ';matmul_narrow=256' 
+		# one-token steps stage x by default since run 13: against not staging, same lease
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
@@ -48,8 +48,8 @@ for part in "$@"; do
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 \
 			--tune ';attn_unroll=1;attn_splits=256;attn_splits=256,attn_unroll=1;attn_lanes=8'
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 ;;
-	q4k) # 8B Q4_K: the folded scales, and 16 threads a row (issue 11: 2.5x bf16)
-		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --tune ';matvec_qfold=1;matvec_tpr=16;matvec_tpr=16,matvec_qfold=1' ;;
+	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16)
+		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --profile ;;
 	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and
 		# the one-row step's profile against the copy and read bandwidths (issue 13: 85%)
 		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16

@@ -88,13 +88,11 @@ type tuneKnobs struct {
 	matvecWG     int          // matvec workgroup size
 	matvecCPT    int          // consecutive quant chunks a matvec thread takes
 	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
-	matvecQFold  int          // 1: Q4_K and Q5_K quads summed unscaled, the scales applied once a unit (MatVecVars.QFold)
-	matvecXStage int          // 1: the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage)
+	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul
 	matmulTile   matmulTile   // matmul tiling
-	matmulNarrow int          // matmuls with fewer workgroups than this get half-height tiles (matmulNarrow)
 	decodeChunk  int          // rows per attention_decode tile (threads per workgroup)
 	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
 	decodeLanes  int          // threads that read one key row together in attention_decode

@@ -28,7 +28,9 @@ func (m matmulTile) String() string { return fmt.Sprintf("%dx%d-%dx%d", m.BT, m.
 func (m matmulTile) threads() int { return (m.BT / m.TT) * (m.BR / m.TR) }
 
 // matmulTiles are the tilings TestMatMulTiles covers: the defaults, the
-// narrow tile (matmulNarrow) and those swept on the H100 and H200.
+// tile narrowed for matmuls of few workgroups (matmul_narrow, removed
+// after run 13: +0.6% at pp512 on the H200) and those swept on the H100
+// and H200.
 var matmulTiles = []matmulTile{
 	{64, 64, 4, 4},  // 256 threads: run 4's layout, GL's default
 	{64, 64, 8, 4},  // 128 threads: the default
@@ -37,19 +39,6 @@ var matmulTiles = []matmulTile{
 	{128, 64, 8, 4}, // 256 threads
 	{128, 64, 8, 8}, // 128 threads
 	{32, 64, 4, 4},  // 128 threads
-}
-
-// matmulNarrow halves the rows of a tile (BR) when the matmul would have
-// fewer than QWGPU_TUNE's matmul_narrow workgroups with it: a thread keeps
-// its TT × TR registers and the device more workgroups. At T = 512 the
-// 0.6B shape's o_proj and down_proj have 128 workgroups of 64 × 64 for 132
-// SMs and run at about half the FLOP rate of gate_up's 384 (run 12's
-// prefill profile); off by default until measured.
-func matmulNarrow(tile matmulTile, rows, maxRows int) matmulTile {
-	if n := tune.matmulNarrow; n > 0 && ceilDiv(rows, tile.BR)*ceilDiv(maxRows, tile.BT) < n && (tile.BR/2)%tile.TR == 0 {
-		tile.BR /= 2
-	}
-	return tile
 }
 
 // matmulTileFor picks the tiling and the columns staged per step.
@@ -219,7 +208,6 @@ func MatMul(s *gpu.Scope, l Linear) ([]*gpu.Op, error) {
 	w := l.W
 	cols := w.Cols
 	tile, bk, pad := matmulTileFor(d)
-	tile = matmulNarrow(tile, w.Rows, l.MaxRows)
 	if tiles := ceilDiv(l.MaxRows, tile.BT); tiles > int(d.Limits().MaxComputeWorkgroupsPerDimension) {
 		return fail(fmt.Errorf("%d tokens need %d workgroup rows, over the limit", l.MaxRows, tiles))
 	}

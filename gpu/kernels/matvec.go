@@ -76,14 +76,11 @@ type MatVecVars struct {
 	QBW        int // u32 words per block on the device (Quant)
 	// Wide: 16-byte loads of quants (lib_quant's quant_quad: Q4_K and Q5_K,
 	// with Quant), the quants at vec4 QOff of a block; Q5 for Q5_K.
-	// QFold: the quads summed unscaled, the scales applied once a unit
-	// (lib_quant's qfdot), with Wide when QWGPU_TUNE=matvec_qfold=1.
-	Wide  bool
-	QFold bool
-	Q5    bool
-	QOff  int
+	Wide bool
+	Q5   bool
+	QOff int
 	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
-	// x each) at a time (Vec only, QWGPU_TUNE=matvec_xstage=1).
+	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
 	XStage  bool
 	XC, XPJ int
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
@@ -326,7 +323,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
 			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
-			v.QFold = tune.matvecQFold > 0
 			if v.Q5 {
 				v.QOff = 3
 			}
@@ -369,10 +365,15 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}
-	if v.Vec && tune.matvecXStage > 0 && redCap >= 4096 {
-		// x staged: as many load units as keep xs within redCap floats
-		// (16 KiB; the reduction arrays take as much again), at most the
-		// row; a group's threads share a chunk, so TPR shrinks to fit it.
+	// x staged in workgroup memory: by default for one token (on the H200
+	// at 0.6B, tg128 +2.0% and +1.3% in two leases of run 13, while 16
+	// tokens lost 23%); QWGPU_TUNE=matvec_xstage=1 stages every batch,
+	// -1 none.
+	stage := tune.matvecXStage > 0 || tune.matvecXStage == 0 && batch == 1
+	if v.Vec && stage && redCap >= 4096 {
+		// As many load units as keep xs within redCap floats (16 KiB; the
+		// reduction arrays take as much again), at most the row; a group's
+		// threads share a chunk, so TPR shrinks to fit it.
 		v.XStage, v.XPJ, v.XC = true, 2, 1
 		if dt == weights.F32 {
 			v.XPJ = 1

@@ -168,27 +168,14 @@ func TestMatVecQuant(t *testing.T) {
 		linearCase{8, 23, quantCols(q8, 12), q8, SwiGLU, true},
 		linearCase{9, 23, quantCols(q8, 4), q8, Add, true}, // past matvecWideBatch: chunks
 	)
-	// Q4_K and Q5_K quads folded (MatVecVars.QFold, QWGPU_TUNE=matvec_qfold=1):
-	// batches 1 to 8, odd row counts, every epilogue, with and without the norm
-	qFold := len(cases)
-	for b := 1; b <= matvecWideBatch; b++ {
-		for k, dt := range []weights.DType{weights.Q4_K, weights.Q5_K} {
-			cases = append(cases, linearCase{b, 2*b + 27, quantCols(dt, 1+b%3), dt, []Epilogue{Store, Add, SwiGLU}[(b+k)%3], (b+k)%2 == 0})
-		}
-	}
-	cases = append(cases, linearCase{1, 257, quantCols(weights.Q4_K, 16), weights.Q4_K, SwiGLU, true},
-		linearCase{1, 131, quantCols(weights.Q4_K, 16), weights.Q4_K, Add, false})
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		for i, c := range cases {
 			if quantOnBackend(s, c.dt, c.T) {
-				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm, i >= qFold), func(t *testing.T) {
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
 					defer func() { tune = saved }()
-					if i >= q8Wide && i < qFold {
+					if i >= q8Wide {
 						tune.matvecWide = 1
-					}
-					if i >= qFold {
-						tune.matvecQFold = 1
 					}
 					runLinear(t, s, c, false)
 				})
@@ -300,15 +287,15 @@ func TestMatVec(t *testing.T) {
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
 // the last group partial, small and large groups, two chunks of quants a
-// thread, Q4_K and Q5_K in quads (plain and folded) and in word chunks,
+// thread, Q4_K and Q5_K in quads and in word chunks,
 // the float path with x staged in workgroup memory, every batch from 1 to 32 on one
 // float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg, cpt, wide, qfold, xstage int }
+	type layout struct{ r, tpr, wg, cpt, wide, xstage int }
 	// wide -1: Q4_K and Q5_K through the word chunks, not their quads; 1:
-	// Q8_0 in groups of 4 blocks too. qfold 1: the quads folded (QFold).
+	// Q8_0 in groups of 4 blocks too.
 	// xstage 1: the float matvec's x staged in workgroup memory (XStage).
-	layouts := []layout{{2, 8, 64, 2, -1, 0, 1}, {4, 16, 256, 1, 1, 0, 0}, {3, 1, 32, 2, 0, 0, 1}, {2, 64, 128, 1, -1, 0, 0}, {3, 4, 64, 1, 0, 1, 1}}
+	layouts := []layout{{2, 8, 64, 2, -1, 1}, {4, 16, 256, 1, 1, 0}, {3, 1, 32, 2, 0, 1}, {2, 64, 128, 1, -1, 0}, {3, 4, 64, 1, 0, 1}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96
@@ -342,9 +329,9 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt, MaxMatVecBatch) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.qfold, l.xstage, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.xstage, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
-					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide, tune.matvecQFold = l.r, l.tpr, l.wg, l.cpt, l.wide, l.qfold
+					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide = l.r, l.tpr, l.wg, l.cpt, l.wide
 					tune.matvecXStage = l.xstage
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
@@ -374,7 +361,7 @@ func TestMatMul(t *testing.T) {
 // Every tiling of matmulTiles computes the same products (Vulkan: GL
 // compiles each tiling for seconds), with tokens, rows and columns that
 // leave partial tiles, one case a tiling in turn (each case a shader to
-// compile cold in CI); the default tile narrowed by matmul_narrow on all.
+// compile cold in CI).
 func TestMatMulTiles(t *testing.T) {
 	cases := []linearCase{{37, 96, 82, weights.BF16, Add, false}, {70, 130, 128, weights.F32, SwiGLU, false},
 		{9, 45, quantCols(weights.Q4_K, 2), weights.Q4_K, Store, false}}
@@ -387,14 +374,6 @@ func TestMatMulTiles(t *testing.T) {
 			t.Run(name(tile, c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
 				saved := tune
 				tune.matmulTile = tile
-				defer func() { tune = saved }()
-				runLinear(t, s, c, true)
-			})
-		}
-		for _, c := range cases {
-			t.Run(name("narrow", c.T, c.rows, c.cols, c.dt, c.epi), func(t *testing.T) {
-				saved := tune
-				tune.matmulNarrow = 1 << 20
 				defer func() { tune = saved }()
 				runLinear(t, s, c, true)
 			})

@@ -71,10 +71,10 @@ func TestParamsLayout(t *testing.T) {
 
 func TestParseTune(t *testing.T) {
 	defer func() { tune = tuneKnobs{} }()
-	if err := parseTune("matmul=128x64-8x8,bk=32,prefill=8x8x16,chunk=64,matvec_tpr=16,matvec_qfold=1"); err != nil {
+	if err := parseTune("matmul=128x64-8x8,bk=32,prefill=8x8x16,chunk=64,matvec_tpr=16,attn_qreg=1"); err != nil {
 		t.Fatal(err)
 	}
-	want := tuneKnobs{matmulTile: matmulTile{128, 64, 8, 8}, matmulBK: 32, prefillTiles: prefillTiles{8, 8, 16}, decodeChunk: 64, matvecTPR: 16, matvecQFold: 1}
+	want := tuneKnobs{matmulTile: matmulTile{128, 64, 8, 8}, matmulBK: 32, prefillTiles: prefillTiles{8, 8, 16}, decodeChunk: 64, matvecTPR: 16, decodeQReg: 1}
 	if tune != want {
 		t.Fatalf("got %+v, want %+v", tune, want)
 	}
@@ -123,6 +123,15 @@ func TestMatVecXStageLayout(t *testing.T) {
 	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 256) // GL
 	require.NoError(t, err)
 	require.False(t, v.XStage)
+	// By default one token stages x and a batch does not; -1: neither.
+	tune.matvecXStage = 0
+	v, err = matvecVars(weights.BF16, SwiGLU, true, 1, 1024, 3072, 4096)
+	require.NoError(t, err)
+	require.True(t, v.XStage)
+	tune.matvecXStage = -1
+	v, err = matvecVars(weights.BF16, SwiGLU, true, 1, 1024, 3072, 4096)
+	require.NoError(t, err)
+	require.False(t, v.XStage)
 	tune.matvecXStage = 0
 	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 4096)
 	require.NoError(t, err)
@@ -131,20 +140,4 @@ func TestMatVecXStageLayout(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, src, "let xa = x[b * xrow + 2u * j] * na;")
 	require.NotContains(t, src, "xs[")
-}
-
-// matmul_narrow halves a tile's rows only below its workgroup count: the
-// 0.6B shape at T = 512 has 128 workgroups for o_proj (1,024 rows) and
-// 512 for qkv (4,096 rows) with the 64 × 64 default.
-func TestMatMulNarrow(t *testing.T) {
-	saved := tune
-	defer func() { tune = saved }()
-	def := matmulTile{64, 64, 8, 4}
-	require.Equal(t, def, matmulNarrow(def, 1024, 512), "off by default")
-	tune.matmulNarrow = 256
-	require.Equal(t, matmulTile{64, 32, 8, 4}, matmulNarrow(def, 1024, 512))
-	require.Equal(t, def, matmulNarrow(def, 4096, 512))
-	require.Equal(t, def, matmulNarrow(def, 2048, 512), "256 workgroups: not below 256")
-	require.Equal(t, 64, matmulNarrow(def, 1024, 512).threads())
-	require.Equal(t, matmulTile{64, 4, 8, 4}, matmulNarrow(matmulTile{64, 4, 8, 4}, 8, 8), "a tile of TR rows stays")
 }

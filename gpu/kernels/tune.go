@@ -18,16 +18,11 @@ import (
 // matvec_wide=-1 makes Q4_K and Q5_K take them too, instead of their
 // 16-byte loads (quadLoads); matvec_wide=1 gives Q8_0 its 144-byte group
 // loads (Q8Wide), off by default (slower on the H200 at 0.6B);
-// matvec_qfold=1 sums Q4_K and Q5_K quads unscaled and applies the scales
-// once a sub-block (MatVecVars.QFold; fewer instructions a value, a
-// different summation order), off by default until measured;
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
-// memory, read once a workgroup (MatVecVars.XStage; the same sums), off by
-// default until measured. (matvec_unroll, which wrote the token loops out,
-// changed nothing on the H200 in run 12 and is gone.) matmul_narrow=N
-// halves the matmul tile's rows where the default would give fewer than N
-// workgroups (matmulNarrow), off by default (no gain on the H200, run 13).
-// attn_unroll=-1 makes attention_decode load a key row's units, and its
+// memory, read once a workgroup, for every batch (MatVecVars.XStage; the
+// same sums), -1 for none; by default one-token steps stage it. (matvec_unroll, which wrote the token loops out,
+// changed nothing on the H200 in run 12 and is gone, as are matmul_narrow
+// and matvec_qfold, which did not gain in run 13.) attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=1 makes each
 // lane of the batched layout keep its query values in registers
@@ -87,10 +82,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "matmul_narrow", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_qfold", "matvec_xstage", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
-				*map[string]*int{"bk": &tune.matmulBK, "matmul_narrow": &tune.matmulNarrow, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_qfold": &tune.matvecQFold, "matvec_xstage": &tune.matvecXStage,
+				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
