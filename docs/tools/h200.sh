@@ -50,6 +50,9 @@ for part in "$@"; do
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 ;;
 	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16)
 		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --profile ;;
+	q8) # 0.6B Q8_0 against bf16 in one lease (issue 11: Q8_0 tg128 >= bf16's)
+		show $q bench --shape 0.6B --dtype q8_0 -p 512 -n 128 --reps 3
+		show $q bench --shape 0.6B -p 512 -n 128 --reps 3 ;;
 	bf16) # 8B bf16: the reference for q4k's ratio, serving (issue 12: 16 streams >= 3x), and
 		# the one-row step's profile against the copy and read bandwidths (issue 13: 85%)
 		show $q bench --shape 8B -p 512 -n 128 --reps 3 --serve-clients 1,16
@@ -79,7 +82,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults, rows or gqa4" >&2
+		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults, rows, gqa4 or q8" >&2
 		exit 2 ;;
 	esac
 done
