@@ -194,9 +194,9 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 //
 // Each thread issues a key row's loads, and up to eight rows' value loads,
 // before it uses any (AttentionVars.AUNROLL): 1.86× the tokens per second
-// at depth 32,768 on the H200 (0.6B, f16 cache) and 12% more at depth 0
-// (run 13), with the same sums. QWGPU_TUNE=attn_unroll=-1 measures the
-// loads one after another.
+// at depth 32,768 on the H200 (0.6B, f16 cache), 12% more at depth 0 (1%
+// with an f32 cache; run 13), with the same sums. QWGPU_TUNE=attn_unroll=-1
+// measures the loads one after another.
 const (
 	decodeChunk      = 128
 	decodeChunkGL    = 32
