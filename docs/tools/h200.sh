@@ -10,8 +10,9 @@
 # $OUT/<part>.txt. Parts run in the order given; several parts in one call
 # share a lease, which is what a ratio between them needs. On 2026-12-02
 # (H200) `depth sizes` ran 197 s, and a call takes 1-2 minutes more to
-# start the machine; `base batch` fit in a 600 s call with time to spare;
-# `q4k bf16` together (issue 11's ratio) are estimated at ~8 minutes.
+# start the machine; `base batch` ran 144 s and `q4k bf16` 402 s (run 13,
+# the 8B Q4_K quantized at load takes 150 s of it), `depthtune` 234 s,
+# `defaults rows` 413 s; `gqa4` is estimated at ~2 minutes and `q8` at ~1.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
