@@ -70,7 +70,7 @@
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// Q8Wide, Q8Blocks, XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
+// Q8Wide, Q8Blocks, XStage, XC and XPJ, TRed (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -103,6 +103,7 @@ const WG = {{.WG}}u;
 const B = {{.B}}u;
 const NA = {{mul .R .B}}u; // partial sums per thread: [R, B]
 const RC = {{.RC}}u;      // partial sums reduced per round
+const GROUPS = {{div .WG .TPR}}u; // row groups per workgroup
 {{- if .Quant}}
 const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
 {{- end}}
@@ -525,6 +526,59 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 {{- end}}
+{{- if .TRed}}
+    // Each round, every thread's RC partials go to red at once; then thread
+    // t < RC · GROUPS sums partial i0 + t / GROUPS of group t % GROUPS over
+    // its TPR lanes, in lane order, and writes that output itself: two
+    // barriers a round, where the tree takes log2(TPR) + 2, and the
+    // epilogue's writes spread over the workgroup instead of lane 0's.
+{{- range .Rounds}}
+    {
+        let i0 = {{.}}u;
+        for (var i = 0u; i < RC; i++) {
+            if (i0 + i < NA) {
+                red[i * WG + lid] = acc[i0 + i];
+{{- if $swiglu}}
+                red2[i * WG + lid] = acc2[i0 + i];
+{{- end}}
+            }
+        }
+        workgroupBarrier();
+        for (var t = lid; t < RC * GROUPS; t += WG) {
+            let i = t / GROUPS;
+            let grp = t % GROUPS;
+            let a = i0 + i;            // rr · B + b
+            let r = ((wid.x + wid.y * nwg.x) * GROUPS + grp) * R + a / B;
+            if (a < NA && r < p.rows) {
+                let b = a % B;
+                let base = i * WG + grp * TPR;
+                var y = 0.0;
+{{- if $swiglu}}
+                var yu = 0.0;
+{{- end}}
+                for (var l = 0u; l < TPR; l++) {
+                    y += red[base + l];
+{{- if $swiglu}}
+                    yu += red2[base + l];
+{{- end}}
+                }
+{{- if $.Norm}}
+                y *= scale[b];
+{{- end}}
+                let o = b * p.out_stride + p.out0 + r;
+{{- if eq $.Epi "store"}}
+                out[o] = y;
+{{- else if eq $.Epi "add"}}
+                out[o] = out[o] + y;
+{{- else if $swiglu}}
+                out[o] = silu(y) * yu{{if $.Norm}} * scale[b]{{end}};
+{{- end}}
+            }
+        }
+        workgroupBarrier(); // every partial is read before red is reused
+    }
+{{- end}}
+{{- else}}
     // Sum each partial over the group, RC a round (the rounds written out,
     // so that every index into acc is a constant once the loops over i are
     // unrolled and acc can stay in registers); lane 0 keeps the totals in acc.
@@ -582,6 +636,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
+{{- end}}
 }
 
 {{/* quadx loads the eight vec4s of x a quad multiplies (x0..x7: values

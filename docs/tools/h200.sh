@@ -12,7 +12,7 @@
 # (H200) `depth sizes` ran 197 s, and a call takes 1-2 minutes more to
 # start the machine; `base batch` ran 144 s and `q4k bf16` 402 s (run 13,
 # the 8B Q4_K quantized at load takes 150 s of it), `depthtune` 234 s,
-# `defaults rows` 413 s; `gqa4` is estimated at ~2 minutes and `q8` at ~1.
+# `defaults rows` 413 s; `gqa4` is estimated at ~2 minutes, `tred` ~1.5 and `q8` ~1.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -51,6 +51,10 @@ for part in "$@"; do
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 ;;
 	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16)
 		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --profile ;;
+	tred) # the batched matvec reducing in one thread an output (matvec_tred), alone and with
+		# the rows-a-thread layouts it may rescue (issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16,32 \
+			--tune ';matvec_tred=1;matvec_tred=1,matvec_rows=4,matvec_tpr=128;matvec_tred=1,matvec_rows=2,matvec_tpr=64' ;;
 	q8) # 0.6B Q8_0 against bf16 in one lease (issue 11: Q8_0 tg128 >= bf16's)
 		show $q bench --shape 0.6B --dtype q8_0 -p 512 -n 128 --reps 3
 		show $q bench --shape 0.6B -p 512 -n 128 --reps 3 ;;
@@ -83,7 +87,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults, rows, gqa4 or q8" >&2
+		echo "unknown part $part: want base, batch, depth, depthtune, q4k, bf16, sizes, defaults, rows, gqa4, tred or q8" >&2
 		exit 2 ;;
 	esac
 done

@@ -291,11 +291,13 @@ func TestMatVec(t *testing.T) {
 // the float path with x staged in workgroup memory, every batch from 1 to 32 on one
 // float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg, cpt, wide, xstage int }
+	type layout struct{ r, tpr, wg, cpt, wide, xstage, tred int }
 	// wide -1: Q4_K and Q5_K through the word chunks, not their quads; 1:
 	// Q8_0 in groups of 4 blocks too.
-	// xstage 1: the float matvec's x staged in workgroup memory (XStage).
-	layouts := []layout{{2, 8, 64, 2, -1, 1}, {4, 16, 256, 1, 1, 0}, {3, 1, 32, 2, 0, 1}, {2, 64, 128, 1, -1, 0}, {3, 4, 64, 1, 0, 1}}
+	// xstage 1: the float matvec's x staged in workgroup memory (XStage);
+	// -1: not even for one token. tred 1: each partial summed over its
+	// lanes by one thread (TRed).
+	layouts := []layout{{2, 8, 64, 2, -1, 1, 1}, {4, 16, 256, 1, 1, -1, 0}, {3, 1, 32, 2, 0, 1, 0}, {2, 64, 128, 1, -1, -1, 1}, {3, 4, 64, 1, 0, 1, 0}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96
@@ -329,10 +331,10 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt, MaxMatVecBatch) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.xstage, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.xstage, l.tred, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
 					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide = l.r, l.tpr, l.wg, l.cpt, l.wide
-					tune.matvecXStage = l.xstage
+					tune.matvecXStage, tune.matvecTRed = l.xstage, l.tred
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})
