@@ -50,7 +50,7 @@ for part in "$@"; do
 			--tune ';attn_unroll=1;attn_splits=256;attn_splits=256,attn_unroll=1;attn_lanes=8'
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 -d 32768 --kv-dtype f16 ;;
 	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16)
-		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --profile ;;
+		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 3 --profile --tune ';matvec_tred=1' ;;
 	tred) # the batched matvec reducing in one thread an output (matvec_tred), alone and with
 		# the rows-a-thread layouts it may rescue (issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16,32 \
