@@ -526,12 +526,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 {{- end}}
-{{- if .TRed}}
-    // Each round, every thread's RC partials go to red at once; then thread
-    // t < RC · GROUPS sums partial i0 + t / GROUPS of group t % GROUPS over
-    // its TPR lanes, in lane order, and writes that output itself: two
-    // barriers a round, where the tree takes log2(TPR) + 2, and the
-    // epilogue's writes spread over the workgroup instead of lane 0's.
+    // Sum each partial over the group, RC a round (the rounds written out,
+    // so that every index into acc is a constant once the loops over i are
+    // unrolled and acc can stay in registers). Without TRed a tree sums
+    // them, and lane 0 keeps the totals in acc and writes the outputs; with
+    // TRed, thread t < RC ·
+    // GROUPS sums partial i0 + t / GROUPS of group t % GROUPS over its TPR
+    // lanes in lane order and writes that output itself: two barriers a
+    // round instead of log2(TPR) + 2, and the writes spread over the
+    // workgroup instead of lane 0's.
 {{- range .Rounds}}
     {
         let i0 = {{.}}u;
@@ -544,6 +547,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
         workgroupBarrier();
+{{- if $.TRed}}
         for (var t = lid; t < RC * GROUPS; t += WG) {
             let i = t / GROUPS;
             let grp = t % GROUPS;
@@ -575,25 +579,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             }
         }
-        workgroupBarrier(); // every partial is read before red is reused
-    }
-{{- end}}
 {{- else}}
-    // Sum each partial over the group, RC a round (the rounds written out,
-    // so that every index into acc is a constant once the loops over i are
-    // unrolled and acc can stay in registers); lane 0 keeps the totals in acc.
-{{- range .Rounds}}
-    {
-        let i0 = {{.}}u;
-        for (var i = 0u; i < RC; i++) {
-            if (i0 + i < NA) {
-                red[i * WG + lid] = acc[i0 + i];
-{{- if $swiglu}}
-                red2[i * WG + lid] = acc2[i0 + i];
-{{- end}}
-            }
-        }
-        workgroupBarrier();
         for (var s = TPR / 2u; s > 0u; s >>= 1u) {
             if (lane < s) {
                 for (var i = 0u; i < RC; i++) {
@@ -615,9 +601,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 }
             }
         }
-        workgroupBarrier(); // every total is read before red is reused
+{{- end}}
+        workgroupBarrier(); // every partial is read before red is reused
     }
 {{- end}}
+{{- if not .TRed}}
     if (lane == 0u) {
         for (var rr = 0u; rr < R; rr++) {
             let r = r0 + rr;
