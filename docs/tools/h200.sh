@@ -35,8 +35,10 @@ for part in "$@"; do
 		# golden models validated on this build (issue 13: validate passes on the speed build)
 		show $q info
 		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile
-		# one-token steps stage x by default since run 13: against not staging, same lease
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
+		# one-token steps stage x by default since run 13: against not staging, same lease;
+		# and the fused qkv's 32 workgroups with more threads, or fewer lanes a row
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 \
+			--tune ';matvec_xstage=-1;qkv_wg=512;qkv_wg=1024;qkv_tpr=16;qkv_wg=1024,qkv_tpr=16'
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
@@ -80,7 +82,7 @@ for part in "$@"; do
 		# 4B (4 query heads a kv head: run 13's 4B attention read its cache at a third of the
 		# 0.6B's rate) and at 0.6B, depth 32K
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 --tune ';attn_qreg=1'
-		show $q bench --shape 4B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 \
+		show $q bench --shape 4B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 --profile \
 			--tune ';attn_qreg=1;attn_qreg=1,attn_lanes=8' ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do

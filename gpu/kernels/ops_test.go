@@ -460,6 +460,22 @@ func TestQKVNormRope(t *testing.T) {
 				runQKV(t, s, c)
 			})
 		}
+		// The fused decode kernel's layouts swept on the H200 (qkv_wg,
+		// qkv_tpr; Vulkan: GL keeps its small arrays): more threads a
+		// head's workgroup, fewer lanes a row.
+		if s.Device().Info().Backend == "gl" {
+			return
+		}
+		for _, l := range []struct{ wg, tpr int }{{1024, 0}, {512, 16}, {1024, 8}} {
+			for _, c := range cases[:2*len(dtypes)+2] { // the decode cases of every weight type
+				t.Run(name("layout", l.wg, l.tpr, c.sh.Hidden, c.sh.NHeads, c.sh.HeadDim, c.norm, c.dt), func(t *testing.T) {
+					saved := tune
+					tune.qkvWG, tune.qkvTPR = l.wg, l.tpr
+					defer func() { tune = saved }()
+					runQKV(t, s, c)
+				})
+			}
+		}
 	})
 }
 
