@@ -65,6 +65,9 @@ const NQ: u32 = {{.NQ}}u;
 const KU: u32 = {{.KU}}u;             // ⌈DU / LANES⌉: key units a lane loads a row
 const VU: u32 = {{.VU}}u;             // value rows a thread loads at once
 {{- end}}
+{{- if .QREG}}
+const QRN: u32 = {{mul .G (mul .KU .UW)}}u; // query vec4s a lane keeps in registers: [G, KU, UW]
+{{- end}}
 const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -102,7 +105,7 @@ fn kq(k: KV8, qi: u32) -> vec4<f32> {
 {{- if .QREG}}
 
 // kqr: kq with the query vec4s at j and j + 1 of the registers qr.
-fn kqr(k: KV8, j: u32, qr: ptr<function, array<vec4<f32>, {{mul .G (mul .KU .UW)}}>>) -> vec4<f32> {
+fn kqr(k: KV8, j: u32, qr: ptr<function, array<vec4<f32>, QRN>>) -> vec4<f32> {
     return k.a * (*qr)[j] + k.b * (*qr)[j + 1u];
 }
 {{- end}}
@@ -118,7 +121,7 @@ fn kq(k: vec4<f32>, qi: u32) -> vec4<f32> {
 {{- if .QREG}}
 
 // kqr: kq with the query vec4 at j of the registers qr.
-fn kqr(k: vec4<f32>, j: u32, qr: ptr<function, array<vec4<f32>, {{mul .G (mul .KU .UW)}}>>) -> vec4<f32> {
+fn kqr(k: vec4<f32>, j: u32, qr: ptr<function, array<vec4<f32>, QRN>>) -> vec4<f32> {
     return k * (*qr)[j];
 }
 {{- end}}
@@ -152,7 +155,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // qr[(g·KU + i)·UW + w] is vec4 w of unit lane + i·LANES of head g (a
     // lane past the row's end holds its last unit, never used).
     let qlane = tid % LANES;
-    var qr: array<vec4<f32>, {{mul .G (mul .KU .UW)}}>;
+    var qr: array<vec4<f32>, QRN>;
     for (var g = 0u; g < G; g++) {
         for (var i = 0u; i < KU; i++) {
             let c = min(qlane + i * LANES, DU - 1u);

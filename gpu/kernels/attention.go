@@ -182,8 +182,9 @@ func UploadRope(s *gpu.Scope, label string, headDim, maxPos int, cos, sin []floa
 // attn_splits=N sets the splits per kv head and sequence): 2048 decoded
 // 0.6B at depth 32,768 7% faster than 1024 on the H200 (256 splits of one
 // tile each instead of 128 of two; PERFORMANCE.md, run 13), and changes
-// nothing below 16K positions, where both give one tile a split. GL gets 32-row tiles (or HeadDim/4 if more): its workgroup
-// arrays must stay small (smallWorkgroupArrays).
+// nothing below 16K positions, where both give one tile a split. GL gets
+// 32-row tiles (or HeadDim/4 if more): its workgroup arrays must stay
+// small (smallWorkgroupArrays).
 //
 // The first dispatch reads keys straight from the cache, attn_lanes
 // threads a row, with a reduction tree per tile. A layout that staged each

@@ -23,13 +23,15 @@ import (
 // same sums), -1 for none; by default one-token steps stage it.
 // matvec_tred=1 makes the matvec sum each partial over its group's lanes in
 // one thread after one barrier instead of in a tree (MatVecVars.TRed; a
-// different summation order), off by default until measured. (matvec_unroll, which wrote the token loops out,
-// changed nothing on the H200 in run 12 and is gone, as are matmul_narrow
-// and matvec_qfold, which did not gain in run 13.) attn_unroll=-1 makes attention_decode load a key row's units, and its
-// rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
-// is the default: the same sums, 1.86× at depth 32K). attn_qreg=1 makes each
-// lane of the batched layout keep its query values in registers
-// (AttentionVars.QREG; the same sums), off by default until measured.
+// different summation order), off by default until measured.
+// (matvec_unroll, which wrote the token loops out, changed nothing on the
+// H200 in run 12 and is gone, as are matmul_narrow and matvec_qfold, which
+// did not gain in run 13.) attn_unroll=-1 makes attention_decode load a
+// key row's units, and its rows' values, one after another, as before run
+// 13 (AttentionVars.AUNROLL is the default: the same sums, 1.86× at depth
+// 32K). attn_qreg=1 makes each lane of the batched layout keep its query
+// values in registers (AttentionVars.QREG; the same sums), off by default
+// until measured.
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
