@@ -175,7 +175,7 @@ func quantizeQ4KBlock(x []float32, out []byte) {
 		for l, v := range xs {
 			weights[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants(15, xs, weights[:], L[32*j:32*j+32], -1, 0.1, 20)
+		scales[j], mins[j] = makeQKX2Quants((*[32]float32)(xs), &weights, (*[32]uint8)(L[32*j:]))
 		maxScale = max(maxScale, scales[j])
 		maxMin = max(maxMin, mins[j])
 	}
@@ -221,45 +221,67 @@ func quantizeQ4KBlock(x []float32, out []byte) {
 	}
 }
 
-// makeQKX2Quants fits x ≈ scale·L + min with L in [0, nmax] and min ≤ 0,
+// q4kGrids are the numerators of ggml's search grids for Q4_K, whose
+// quantize_row_q4_K_ref calls make_qkx2_quants with nmax 15, rmin -1,
+// rdelta 0.1 and nstep 20: grid is scales by (rmin + rdelta·is + nmax) /
+// (max - min), computed in float32 as there.
+var q4kGrids = func() (g [21]float32) {
+	rmin, rdelta := float32(-1), float32(0.1)
+	for is := range g {
+		g[is] = float32(rmin+float32(rdelta*float32(is))) + 15
+	}
+	return g
+}()
+
+// makeQKX2Quants fits x ≈ scale·L + min with L in [0, 15] and min ≤ 0,
 // minimising the weighted squared error: a first grid from the range, then
-// nstep+1 grids around it, each refined by least squares. It returns the
-// scale and -min. The float32 operations are ggml's, in ggml's order.
-func makeQKX2Quants(nmax int, x, w []float32, L []uint8, rmin, rdelta float32, nstep int) (scale, negMin float32) {
-	n := len(x)
+// the q4kGrids around it, each refined by least squares. It returns the
+// scale and -min. The float32 operations are ggml's, in ggml's order; what
+// differs from a transcription of ggml's loop is work skipped where its
+// result could not change the outcome (see the comments below).
+func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
 	lo, hi := x[0], x[0]
 	sumW := w[0]
 	sumX := float32(sumW * x[0])
-	for i := 1; i < n; i++ {
+	for i := 1; i < 32; i++ {
 		lo, hi = min(lo, x[i]), max(hi, x[i])
 		sumW += w[i]
 		sumX += float32(w[i] * x[i])
 	}
 	lo = min(lo, 0)
 	if hi == lo {
-		clear(L)
+		clear(L[:])
 		return 0, -lo
 	}
-	fmax := float32(nmax)
-	iscale := fmax / (hi - lo)
+	var (
+		lv   levelGrid
+		aux  [32]float32 // this grid's levels
+		prev [32]float32 // the last grid's
+	)
+	lv.setMin(x, lo)
+	iscale := 15 / (hi - lo)
 	scale = 1 / iscale
+	lv.levels(&aux, iscale, hi-lo)
 	var bestErr float32
-	for i := range n {
-		l := max(0, min(nmax, nearestInt(float32(iscale*(x[i]-lo)))))
+	for i, l := range &aux {
 		L[i] = uint8(l)
-		diff := float32(float32(scale*float32(l))+lo) - x[i]
+		diff := float32(float32(scale*l)+lo) - x[i]
 		bestErr += float32(w[i] * float32(diff*diff))
 	}
-	var aux [32]uint8
-	for is := 0; is <= nstep; is++ {
-		iscale = (float32(rmin+float32(rdelta*float32(is))) + fmax) / (hi - lo)
+	for is, g := range &q4kGrids {
+		lv.levels(&aux, g/(hi-lo), hi-lo)
+		// Levels equal to the last grid's give that grid's sums, fit and
+		// error, which cannot beat the best error that grid set or failed
+		// to beat.
+		if is > 0 && aux == prev {
+			continue
+		}
+		prev = aux
 		var sumL, sumL2, sumXL float32
-		for i := range n {
-			l := max(0, min(nmax, nearestInt(float32(iscale*(x[i]-lo)))))
-			aux[i] = uint8(l)
-			wl := float32(w[i] * float32(l))
+		for i, l := range &aux {
+			wl := float32(w[i] * l)
 			sumL += wl
-			sumL2 += float32(wl * float32(l))
+			sumL2 += float32(wl * l)
 			sumXL += float32(wl * x[i])
 		}
 		D := float32(sumW*sumL2) - float32(sumL*sumL)
@@ -272,16 +294,70 @@ func makeQKX2Quants(nmax int, x, w []float32, L []uint8, rmin, rdelta float32, n
 			thisMin = 0
 			thisScale = sumXL / sumL2
 		}
+		// The terms are ≥ 0 (or NaN), so the float32 partial sums never
+		// decrease: once one reaches bestErr this grid has lost (a NaN
+		// would lose too) and the rest of its sum is not needed.
 		var mad float32
-		for i := range n {
-			diff := float32(float32(thisScale*float32(aux[i]))+thisMin) - x[i]
+		for i, l := range &aux {
+			diff := float32(float32(thisScale*l)+thisMin) - x[i]
 			mad += float32(w[i] * float32(diff*diff))
+			if mad >= bestErr {
+				break
+			}
 		}
 		if mad < bestErr {
-			copy(L, aux[:n])
+			for i, l := range &aux {
+				L[i] = uint8(l)
+			}
 			bestErr = mad
 			scale, lo = thisScale, thisMin
+			// ggml's loop goes on from the new minimum.
+			lv.setMin(x, lo)
 		}
 	}
 	return scale, -lo
+}
+
+// levelGrid holds a sub-block shifted by its current minimum, for levels.
+type levelGrid struct {
+	xm  [32]float32 // x - min, as ggml's loop computes it for each grid
+	xm0 [32]float32 // the same with negative entries at 0
+}
+
+func (g *levelGrid) setMin(x *[32]float32, lo float32) {
+	for i, v := range x {
+		g.xm[i] = v - lo
+		g.xm0[i] = max(g.xm[i], 0)
+	}
+}
+
+// roundMagic is 1.5·2^23: a float32 v with |v| < 2^22 added to it lands
+// in [2^23, 2^24), where float32 steps are 1, so the addition itself
+// rounds v to an integer, half to even, and subtracting roundMagic back
+// is exact. ggml's nearest_int uses the same trick.
+const roundMagic = 0x1.8p23
+
+// levels sets l[i] to max(0, min(15, nearestInt(iscale·xm[i]))), ggml's
+// level of value i on the grid, as a float32. span is the largest xm (the
+// sub-block's max - min). Where iscale·span < 2^22 (so for any grid of an
+// ordinary sub-block) it rounds with roundMagic rather than nearestInt's
+// trip through float64 and int; a negative xm then gives level 0 through
+// xm0, as its negative product would through the clamp. Otherwise (NaN,
+// ±Inf, huge scales, which only degenerate sub-blocks give) it calls
+// nearestInt, whose int conversion of such values is the architecture's,
+// so that these keep their bytes too.
+func (g *levelGrid) levels(l *[32]float32, iscale, span float32) {
+	if iscale > 0 && float32(iscale*span) < 0x1p22 {
+		for i, v := range &g.xm0 {
+			r := float32(float32(iscale*v)+roundMagic) - roundMagic
+			if r > 15 {
+				r = 15
+			}
+			l[i] = r
+		}
+		return
+	}
+	for i, v := range &g.xm {
+		l[i] = float32(max(0, min(15, nearestInt(float32(iscale*v)))))
+	}
 }

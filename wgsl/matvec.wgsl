@@ -70,7 +70,7 @@
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// Q8Wide, Q8Blocks, XStage, XC and XPJ, TRed (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
+// Q8Wide, Q8Blocks, XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
 // values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
 // (lib_quant's arrays w and wu), QBS, QBW.
 
@@ -528,13 +528,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
     // Sum each partial over the group, RC a round (the rounds written out,
     // so that every index into acc is a constant once the loops over i are
-    // unrolled and acc can stay in registers). Without TRed a tree sums
-    // them, and lane 0 keeps the totals in acc and writes the outputs; with
-    // TRed, thread t < RC ·
-    // GROUPS sums partial i0 + t / GROUPS of group t % GROUPS over its TPR
-    // lanes in lane order and writes that output itself: two barriers a
-    // round instead of log2(TPR) + 2, and the writes spread over the
-    // workgroup instead of lane 0's.
+    // unrolled and acc can stay in registers), through a tree; lane 0 keeps
+    // the totals in acc and writes the outputs. (Summing each output in one
+    // thread after one barrier instead, matvec_tred, lost 8% at 16 tokens
+    // on the H200 in run 14 and is gone.)
 {{- range .Rounds}}
     {
         let i0 = {{.}}u;
@@ -547,39 +544,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
         workgroupBarrier();
-{{- if $.TRed}}
-        for (var t = lid; t < RC * GROUPS; t += WG) {
-            let i = t / GROUPS;
-            let grp = t % GROUPS;
-            let a = i0 + i;            // rr · B + b
-            let r = ((wid.x + wid.y * nwg.x) * GROUPS + grp) * R + a / B;
-            if (a < NA && r < p.rows) {
-                let b = a % B;
-                let base = i * WG + grp * TPR;
-                var y = 0.0;
-{{- if $swiglu}}
-                var yu = 0.0;
-{{- end}}
-                for (var l = 0u; l < TPR; l++) {
-                    y += red[base + l];
-{{- if $swiglu}}
-                    yu += red2[base + l];
-{{- end}}
-                }
-{{- if $.Norm}}
-                y *= scale[b];
-{{- end}}
-                let o = b * p.out_stride + p.out0 + r;
-{{- if eq $.Epi "store"}}
-                out[o] = y;
-{{- else if eq $.Epi "add"}}
-                out[o] = out[o] + y;
-{{- else if $swiglu}}
-                out[o] = silu(y) * yu{{if $.Norm}} * scale[b]{{end}};
-{{- end}}
-            }
-        }
-{{- else}}
         for (var s = TPR / 2u; s > 0u; s >>= 1u) {
             if (lane < s) {
                 for (var i = 0u; i < RC; i++) {
@@ -601,11 +565,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 }
             }
         }
-{{- end}}
         workgroupBarrier(); // every partial is read before red is reused
     }
 {{- end}}
-{{- if not .TRed}}
     if (lane == 0u) {
         for (var rr = 0u; rr < R; rr++) {
             let r = r0 + rr;
@@ -624,7 +586,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
-{{- end}}
 }
 
 {{/* quadx loads the eight vec4s of x a quad multiplies (x0..x7: values

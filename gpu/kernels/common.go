@@ -89,7 +89,6 @@ type tuneKnobs struct {
 	matvecCPT    int          // consecutive quant chunks a matvec thread takes
 	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
-	matvecTRed   int          // 1: the matvec reduces each round in one thread per output (MatVecVars.TRed)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul
@@ -98,7 +97,7 @@ type tuneKnobs struct {
 	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
 	decodeLanes  int          // threads that read one key row together in attention_decode
 	decodeUnroll int          // -1: attention_decode loads a row's keys and values one after another (not AttentionVars.AUNROLL)
-	decodeQReg   int          // 1: attention_decode keeps a lane's query values in registers (AttentionVars.QREG)
+	decodeQReg   int          // -1: attention_decode reloads a lane's query values per key unit (not AttentionVars.QREG)
 	qkvTPR       int          // threads per weight row in qkv_norm_rope decode
 	qkvWG        int          // qkv_norm_rope decode workgroup size
 	prefillTiles prefillTiles // attention_prefill tiles

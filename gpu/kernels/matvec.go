@@ -83,11 +83,6 @@ type MatVecVars struct {
 	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
 	XStage  bool
 	XC, XPJ int
-	// TRed: each round of the reduction sums a partial over its group's
-	// lanes in one thread (after one barrier), not in a tree of log2(TPR)
-	// rounds, and that thread writes the output (QWGPU_TUNE=matvec_tred=1;
-	// a different summation order).
-	TRed bool
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
 	// group's blocks are Q8Blocks.
 	Q8Wide   bool
@@ -389,7 +384,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		v.TPR = min(v.TPR, v.XC)
 	}
 	v.Rows = v.R * v.WG / v.TPR
-	v.TRed = tune.matvecTRed > 0
 	// Partial sums reduced per round: as many as fit in redCap floats (all
 	// of a thread's if they do), at least one.
 	v.RC = max(1, min(max(v.R*batch, batch), redCap/(v.WG*arrays)))

@@ -291,13 +291,12 @@ func TestMatVec(t *testing.T) {
 // the float path with x staged in workgroup memory, every batch from 1 to 32 on one
 // float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg, cpt, wide, xstage, tred int }
+	type layout struct{ r, tpr, wg, cpt, wide, xstage int }
 	// wide -1: Q4_K and Q5_K through the word chunks, not their quads; 1:
 	// Q8_0 in groups of 4 blocks too.
 	// xstage 1: the float matvec's x staged in workgroup memory (XStage);
-	// -1: not even for one token. tred 1: each partial summed over its
-	// lanes by one thread (TRed).
-	layouts := []layout{{2, 8, 64, 2, -1, 1, 1}, {4, 16, 256, 1, 1, -1, 0}, {3, 1, 32, 2, 0, 1, 0}, {2, 64, 128, 1, -1, -1, 1}, {3, 4, 64, 1, 0, 1, 0}}
+	// -1: not even for one token.
+	layouts := []layout{{2, 8, 64, 2, -1, 1}, {4, 16, 256, 1, 1, -1}, {3, 1, 32, 2, 0, 1}, {2, 64, 128, 1, -1, -1}, {3, 4, 64, 1, 0, 1}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96
@@ -331,10 +330,10 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt, MaxMatVecBatch) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.xstage, l.tred, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.xstage, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
 					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide = l.r, l.tpr, l.wg, l.cpt, l.wide
-					tune.matvecXStage, tune.matvecTRed = l.xstage, l.tred
+					tune.matvecXStage = l.xstage
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})
@@ -461,12 +460,12 @@ func TestQKVNormRope(t *testing.T) {
 			})
 		}
 		// The fused decode kernel's layouts swept on the H200 (qkv_wg,
-		// qkv_tpr; Vulkan: GL keeps its small arrays): more threads a
-		// head's workgroup, fewer lanes a row.
+		// qkv_tpr; Vulkan: GL keeps its small arrays): 256 threads a head
+		// (the default before run 14, and GL's), more, fewer lanes a row.
 		if s.Device().Info().Backend == "gl" {
 			return
 		}
-		for _, l := range []struct{ wg, tpr int }{{1024, 0}, {512, 16}, {1024, 8}} {
+		for _, l := range []struct{ wg, tpr int }{{256, 0}, {1024, 0}, {512, 16}, {1024, 8}} {
 			for _, c := range cases {
 				if !c.decode || c.kv != weights.F32 { // the fused kernel's cases of every weight type
 					continue
@@ -660,9 +659,10 @@ func TestAttention(t *testing.T) {
 	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		gl := s.Device().Info().Backend == "gl"
-		// The decode cases run with the loads batched (the default), again
-		// one after another (attn_unroll=-1), and with the query values in
-		// registers (attn_qreg=1, several lanes a row): lanes past a row's
+		// The decode cases run with the loads batched and the query values
+		// in registers (the defaults), again with the loads one after
+		// another (attn_unroll=-1), and with the query values reloaded per
+		// key unit (attn_qreg=-1, several lanes a row): lanes past a row's
 		// end (head_dim 24, f16: 3 units, 2 lanes), partial tiles, several
 		// tiles a split. GL (one lane a row: only the value loads change)
 		// takes its small-tile cases in the second layout and none in the
@@ -670,11 +670,11 @@ func TestAttention(t *testing.T) {
 		for _, layout := range []struct {
 			prefix       string
 			unroll, qreg int
-		}{{"", 0, 0}, {"serial-loads/", -1, 0}, {"qreg/", 0, 1}} {
+		}{{"", 0, 0}, {"serial-loads/", -1, 0}, {"no-qreg/", 0, -1}} {
 			for _, c := range cases {
 				switch {
 				case layout.unroll == -1 && (c.prefill || gl && c.chunk == 0),
-					layout.qreg == 1 && (c.prefill || gl || c.lanes == 1):
+					layout.qreg == -1 && (c.prefill || gl || c.lanes == 1):
 					continue
 				}
 				if c.kv == 0 {

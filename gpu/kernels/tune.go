@@ -21,17 +21,17 @@ import (
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
 // memory, read once a workgroup, for every batch (MatVecVars.XStage; the
 // same sums), -1 for none; by default one-token steps stage it.
-// matvec_tred=1 makes the matvec sum each partial over its group's lanes in
-// one thread after one barrier instead of in a tree (MatVecVars.TRed; a
-// different summation order), off by default until measured.
 // (matvec_unroll, which wrote the token loops out, changed nothing on the
 // H200 in run 12 and is gone, as are matmul_narrow and matvec_qfold, which
-// did not gain in run 13.) attn_unroll=-1 makes attention_decode load a
-// key row's units, and its rows' values, one after another, as before run
-// 13 (AttentionVars.AUNROLL is the default: the same sums, 1.86× at depth
-// 32K). attn_qreg=1 makes each lane of the batched layout keep its query
-// values in registers (AttentionVars.QREG; the same sums), off by default
-// until measured.
+// did not gain in run 13, and matvec_tred, which lost in run 14.)
+// attn_unroll=-1 makes attention_decode load a key row's units, and its
+// rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
+// is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
+// each lane of the batched layout reload its query values for every key
+// unit instead of keeping them in registers (AttentionVars.QREG, the
+// default since run 14; the same sums). qkv_wg and qkv_tpr set the fused
+// one-token qkv kernel's workgroup size (512 by default since run 14, 256
+// on GL) and lanes a row.
 //
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
@@ -87,10 +87,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_tred", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_tred": &tune.matvecTRed,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
