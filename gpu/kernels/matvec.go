@@ -79,6 +79,11 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
+	// QSum (with Wide, one token): the units' scales applied to sums of
+	// q·x, nibbles read without shifts, QP quads (1 or 2) a thread at a
+	// time; QWGPU_TUNE=matvec_qsum=1 (and matvec_qp=2).
+	QSum bool
+	QP   int
 	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
 	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
 	XStage  bool
@@ -327,6 +332,16 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 				v.QOff = 3
 			}
 			loads, per = cols/32, 2
+			if batch == 1 && tune.matvecQSum > 0 {
+				v.QSum, v.QP = true, 1
+				if tune.matvecQP > 0 {
+					v.QP = tune.matvecQP
+				}
+				if v.QP != 1 && v.QP != 2 {
+					return v, fmt.Errorf("bad layout: %d quads a thread, want 1 or 2", v.QP)
+				}
+				loads /= v.QP
+			}
 			break
 		}
 		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200

@@ -283,6 +283,32 @@ func TestMatVec(t *testing.T) {
 	})
 }
 
+// The one-token Q4_K and Q5_K matvec with each unit's scales applied to its
+// sums (matvec_qsum=1), one and two quads a thread at a time (matvec_qp),
+// one and two rows a thread group, every epilogue, with and without the
+// fused norm, rows of one and of three blocks; against the float64 sums of
+// the CPU-decoded weights.
+func TestMatVecQSum(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		for _, dt := range []weights.DType{weights.Q4_K, weights.Q5_K} {
+			if !quantOnBackend(s, dt, 1) {
+				continue
+			}
+			for _, l := range []struct{ qp, r, tpr int }{{1, 1, 0}, {2, 2, 0}, {2, 1, 4}, {1, 2, 64}} {
+				for _, c := range []linearCase{{1, 37, quantCols(dt, 1), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
+					{1, 19, quantCols(dt, 3), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
+					t.Run(name(l.qp, l.r, l.tpr, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+						saved := tune
+						tune.matvecQSum, tune.matvecQP, tune.matvecR, tune.matvecTPR = 1, l.qp, l.r, l.tpr
+						defer func() { tune = saved }()
+						runLinear(t, s, c, false)
+					})
+				}
+			}
+		}
+	})
+}
+
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
