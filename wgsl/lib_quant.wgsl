@@ -74,6 +74,16 @@ fn qsbytes(w: u32) -> vec4<f32> {
     return qb(w ^ 0x80808080u, 128.0);
 }
 
+// q8half: the 4 int8 values of w, byte k times 2^pos (pos 0, 8, 0, 8: its
+// place in its 16-bit half), exactly: each byte, its sign bit flipped (128
+// more), is masked in place into the mantissa of 2²³, and 2²³ + 128·2^pos
+// comes off. No shift a value: the matvec's Q8Sum scales x by 2^-pos.
+fn q8half(w: u32) -> vec4<f32> {
+    let v = w ^ 0x80808080u;
+    let f = (vec4<u32>(v, v, v >> 16u, v >> 16u) & vec4<u32>(0xffu, 0xff00u, 0xffu, 0xff00u)) | vec4<u32>(0x4b000000u);
+    return bitcast<vec4<f32>>(f) - vec4<f32>(8388736.0, 8421376.0, 8388736.0, 8421376.0);
+}
+
 // qbits: bits 0-3 of b, one to a lane, shifted up to bit 4 (a fifth quant bit).
 fn qbits(b: u32) -> vec4<u32> {
     return ((vec4<u32>(b) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);

@@ -107,6 +107,9 @@ const GROUPS = {{div .WG .TPR}}u; // row groups per workgroup
 {{- if .Quant}}
 const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
 {{- end}}
+{{- if .Q8Sum}}
+const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625); // x's scaling for q8half's bytes
+{{- end}}
 {{- if .QSum}}
 const QP = {{.QP}}u;      // quads a thread takes at a time (QSum)
 // x's scalings for the nibbles qhalf leaves at bit 0, 8 (SL) and 4, 12 (SH)
@@ -469,6 +472,59 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
                 }
             }
+{{- end}}
+        }
+    }
+{{- else if .Q8Sum}}
+    // Q8_0, one token (B = 1): runs of CPT chunks of 8 values (1, 2 or 4:
+    // a block), each block's d applied once to its run's sum of q·x, and
+    // the int8 quants read without shifts (lib_quant's q8half; x carries
+    // the 2^-pos, SL). x and its norm are formed once a run for all R rows
+    // (and both matrices with SwiGLU).
+    let bpr = p.cols / 32u;            // blocks per row
+    let nq = p.cols / {{mul 8 .CPT}}u; // runs per row
+    for (var q = lane; q < nq; q += TPR) {
+        let bi = q / {{div 4 .CPT}}u;  // block of the row
+        let c0 = (q % {{div 4 .CPT}}u) * CPT; // first chunk of the run
+        var wd: array<u32, R>;
+        var wv: array<array<u32, {{mul 2 .CPT}}>, R>;
+{{- if $swiglu}}
+        var ud: array<u32, R>;
+        var uv: array<array<u32, {{mul 2 .CPT}}>, R>;
+{{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * bpr + bi) * 9u;
+            wd[rr] = w[wb];
+{{- if $swiglu}}
+            let ub = (ur[rr] * bpr + bi) * 9u;
+            ud[rr] = wu[ub];
+{{- end}}
+            for (var i = 0u; i < 2u * CPT; i++) {
+                wv[rr][i] = w[wb + 1u + 2u * c0 + i];
+{{- if $swiglu}}
+                uv[rr][i] = wu[ub + 1u + 2u * c0 + i];
+{{- end}}
+            }
+        }
+        var xs: array<vec4<f32>, {{mul 2 .CPT}}>;
+        for (var i = 0u; i < 2u * CPT; i++) {
+            let xo = bi * 8u + 2u * c0 + i;
+            xs[i] = x[xo]{{if .Norm}} * nw[xo]{{end}} * SL;
+        }
+        for (var rr = 0u; rr < R; rr++) {
+            var sw = 0.0;
+{{- if $swiglu}}
+            var su = 0.0;
+{{- end}}
+            for (var i = 0u; i < 2u * CPT; i++) {
+                sw += dot(q8half(wv[rr][i]), xs[i]);
+{{- if $swiglu}}
+                su += dot(q8half(uv[rr][i]), xs[i]);
+{{- end}}
+            }
+            acc[rr] += qf16(wd[rr]) * sw;
+{{- if $swiglu}}
+            acc2[rr] += qf16(ud[rr]) * su;
 {{- end}}
         }
     }

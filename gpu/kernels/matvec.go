@@ -84,6 +84,10 @@ type MatVecVars struct {
 	// time; QWGPU_TUNE=matvec_qsum=1 (and matvec_qp=2).
 	QSum bool
 	QP   int
+	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
+	// quants read without shifts, CPT chunks a run (1, 2 or 4);
+	// QWGPU_TUNE=matvec_qsum=1.
+	Q8Sum bool
 	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
 	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
 	XStage  bool
@@ -359,8 +363,9 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if tune.matvecCPT > 0 {
 			v.CPT = tune.matvecCPT
 		}
-		if v.CPT != 1 && v.CPT != 2 {
-			return v, fmt.Errorf("bad layout: %d chunks a thread, want 1 or 2", v.CPT)
+		v.Q8Sum = dt == weights.Q8_0 && batch == 1 && tune.matvecQSum > 0
+		if v.CPT != 1 && v.CPT != 2 && !(v.Q8Sum && v.CPT == 4) {
+			return v, fmt.Errorf("bad layout: %d chunks a thread, want 1 or 2 (4 with Q8_0's matvec_qsum)", v.CPT)
 		}
 		loads = cols / 8 / v.CPT
 	case vecLoads(dt, cols) && dt == weights.F32:

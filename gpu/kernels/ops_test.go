@@ -309,6 +309,26 @@ func TestMatVecQSum(t *testing.T) {
 	})
 }
 
+// The one-token Q8_0 matvec with each block's d applied to its sums
+// (matvec_qsum=1), runs of 1, 2 and 4 chunks, one and two rows a thread
+// group, every epilogue, with and without the fused norm.
+func TestMatVecQ8Sum(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		dt := weights.Q8_0
+		for _, l := range []struct{ cpt, r, tpr int }{{1, 1, 0}, {2, 2, 0}, {4, 1, 4}, {4, 2, 0}} {
+			for _, c := range []linearCase{{1, 37, quantCols(dt, 1), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
+				{1, 19, quantCols(dt, 5), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
+				t.Run(name(l.cpt, l.r, l.tpr, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
+					saved := tune
+					tune.matvecQSum, tune.matvecCPT, tune.matvecR, tune.matvecTPR = 1, l.cpt, l.r, l.tpr
+					defer func() { tune = saved }()
+					runLinear(t, s, c, false)
+				})
+			}
+		}
+	})
+}
+
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
