@@ -255,24 +255,7 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 		if l.Epi == SwiGLU && seg.dts[0] != seg.dts[1] {
 			return fail(fmt.Errorf("rows %d… are %v in the gate matrix and %v in the up matrix", seg.r0, seg.dts[0], seg.dts[1]))
 		}
-		v, err := matvecVars(seg.dts[0], l.Epi, l.Norm != nil, batch, cols, seg.n, matvecRedCap(d))
-		if err != nil {
-			return fail(err)
-		}
-		red := 4 * v.RC * v.WG
-		if l.Epi == SwiGLU {
-			red *= 2
-		}
-		if v.XStage {
-			red += 16 * batch * v.XPJ * v.XC
-		}
-		if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
-			return fail(err)
-		}
-		if uint64(v.WG) > uint64(d.Limits().MaxComputeInvocationsPerWorkgroup) {
-			return fail(fmt.Errorf("%d threads a workgroup, the device allows %d", v.WG, d.Limits().MaxComputeInvocationsPerWorkgroup))
-		}
-		kern, err := d.Kernel("matvec", v)
+		kern, rowsPerGroup, err := matvecKernel(d, seg.dts[0], l.Epi, l.Norm != nil, batch, cols, seg.n)
 		if err != nil {
 			return fail(err)
 		}
@@ -293,7 +276,7 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 			Role:     l.Role,
 			Params:   params,
 			Bindings: bs,
-			Groups:   gpu.Groups1D(ceilDiv(seg.n, v.Rows)),
+			Groups:   gpu.Groups1D(ceilDiv(seg.n, rowsPerGroup)),
 		})
 		if err != nil {
 			return fail(err)
@@ -301,6 +284,83 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 		ops = append(ops, o)
 	}
 	return ops, nil
+}
+
+// matvecKernel builds the kernel for a dispatch of rows rows of dt and
+// reports the rows each workgroup takes: matvec_tokens for batches of
+// 16-byte float rows when asked (QWGPU_TUNE=matvec_tok=1), matvec
+// otherwise. Both take the same bindings and Params.
+func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batch, cols, rows int) (*gpu.Kernel, int, error) {
+	if tv, ok := matvecTokensVars(d, dt, epi, norm, batch, cols); ok {
+		arrays := 1
+		if epi == SwiGLU {
+			arrays = 2
+		}
+		wgBytes := 4 * tv.WG * (arrays*tv.R + 1)
+		if err := checkWorkgroup(d, "matvec_tokens", wgBytes, tv.BOut); err != nil {
+			return nil, 0, err
+		}
+		kern, err := d.Kernel("matvec_tokens", tv)
+		return kern, tv.R, err
+	}
+	v, err := matvecVars(dt, epi, norm, batch, cols, rows, matvecRedCap(d))
+	if err != nil {
+		return nil, 0, err
+	}
+	red := 4 * v.RC * v.WG
+	if epi == SwiGLU {
+		red *= 2
+	}
+	if v.XStage {
+		red += 16 * batch * v.XPJ * v.XC
+	}
+	if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
+		return nil, 0, err
+	}
+	if uint64(v.WG) > uint64(d.Limits().MaxComputeInvocationsPerWorkgroup) {
+		return nil, 0, fmt.Errorf("%d threads a workgroup, the device allows %d", v.WG, d.Limits().MaxComputeInvocationsPerWorkgroup)
+	}
+	kern, err := d.Kernel("matvec", v)
+	return kern, v.Rows, err
+}
+
+// MatVecTokensVars are wgsl/matvec_tokens.wgsl's template variables.
+type MatVecTokensVars struct {
+	DType, WT string
+	Epi       Epilogue
+	Norm      bool
+	B, S, WG  int // tokens, slices a row (threads a token), B · S threads
+	R         int // rows a workgroup
+	BX        int
+	BNW       int
+	BOut      int
+}
+
+// matvecTokensVars fills matvec_tokens' template for a batch of float rows
+// (16-byte loads) when QWGPU_TUNE=matvec_tok=1 asks for it: S, a power of
+// two, as large as keeps B · S ≤ 256 threads; R rows a workgroup (4, or
+// matvec_rows). Not on GL (its workgroup arrays stay small).
+func matvecTokensVars(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batch, cols int) (MatVecTokensVars, bool) {
+	if tune.matvecTok <= 0 || batch < 2 || dt.IsQuantized() || !vecLoads(dt, cols) || smallWorkgroupArrays(d) {
+		return MatVecTokensVars{}, false
+	}
+	v := MatVecTokensVars{DType: dt.String(), WT: "vec4<u32>", Epi: epi, Norm: norm, B: batch, R: 4, BX: 2}
+	if dt == weights.F32 {
+		v.WT = "vec4<f32>"
+	}
+	if tune.matvecR > 0 {
+		v.R = tune.matvecR
+	}
+	v.S = 256 / nextPow2(batch)
+	v.WG = v.B * v.S
+	if epi == SwiGLU {
+		v.BX = 3
+	}
+	v.BNW, v.BOut = v.BX+1, v.BX+1
+	if norm {
+		v.BOut++
+	}
+	return v, true
 }
 
 // matvecWideBatch is the largest batch the wide quant loads (Q4_K and Q5_K

@@ -329,6 +329,44 @@ func TestMatVecQ8Sum(t *testing.T) {
 	})
 }
 
+// Batched float matvecs in matvec_tokens' layout (matvec_tok=1): batches
+// of 2 (128 slices), 3 (a workgroup of 192), 16 and 32 (8 slices), one to
+// six rows a workgroup (a row count that leaves the last one partial),
+// every epilogue, with and without the fused norm, bf16, f16 and f32 rows
+// of one, several and an odd number of load units a slice. Vulkan only (GL
+// keeps the matvec layout: its workgroup arrays stay small).
+func TestMatVecTokens(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		if smallWorkgroupArrays(s.Device()) {
+			t.Skip("GL: matvec_tokens is not used there (smallWorkgroupArrays)") // the matvec layout's tests cover GL
+		}
+		cases := []struct {
+			c linearCase
+			r int
+		}{
+			{linearCase{2, 45, 1024, weights.BF16, Store, false}, 4},
+			{linearCase{3, 23, 96, weights.F16, SwiGLU, true}, 1},
+			{linearCase{16, 31, 2056, weights.BF16, SwiGLU, true}, 6},
+			{linearCase{32, 13, 120, weights.F32, Add, true}, 2},
+			{linearCase{16, 9, 64, weights.F32, Store, true}, 3},
+			{linearCase{5, 11, 8, weights.BF16, Add, false}, 4},
+		}
+		for _, tc := range cases {
+			c := tc.c
+			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm, tc.r), func(t *testing.T) {
+				saved := tune
+				tune.matvecTok, tune.matvecR = 1, tc.r
+				defer func() { tune = saved }()
+				v, ok := matvecTokensVars(s.Device(), c.dt, c.epi, c.norm, c.T, c.cols)
+				if !ok || v.R != tc.r {
+					t.Fatalf("matvec_tokens did not take the case with %d rows a workgroup (%v, R %d)", tc.r, ok, v.R)
+				}
+				runLinear(t, s, c, false)
+			})
+		}
+	})
+}
+
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves

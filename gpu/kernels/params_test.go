@@ -19,6 +19,7 @@ import (
 var paramsStructs = map[string]any{
 	"rmsnorm":           rmsnormParams{},
 	"matvec":            matvecParams{},
+	"matvec_tokens":     matvecParams{},
 	"matmul":            matmulParams{},
 	"embedding":         embeddingParams{},
 	"argmax":            argmaxParams{},

@@ -25,6 +25,9 @@ import (
 // scale and min to its sums of q·x instead of to every value, and read
 // nibbles without shifts (MatVecVars.QSum; a different summation order),
 // matvec_qp=2 with two quads a thread at a time, sharing their scales.
+// matvec_tok=1 gives batched bf16/f16/f32 matvecs wgsl/matvec_tokens.wgsl's
+// layout: a thread a token and a slice of the row, R rows a workgroup
+// (matvec_rows; a different summation order).
 // (matvec_unroll, which wrote the token loops out, changed nothing on the
 // H200 in run 12 and is gone, as are matmul_narrow and matvec_qfold, which
 // did not gain in run 13, and matvec_tred, which lost in run 14.)
@@ -91,10 +94,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_qp", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_qp", "matvec_tok", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_qp": &tune.matvecQP,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_qp": &tune.matvecQP, "matvec_tok": &tune.matvecTok,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
