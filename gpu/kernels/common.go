@@ -91,7 +91,7 @@ type tuneKnobs struct {
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	matvecQSum   int          // 1: one-token Q4_K/Q5_K matvecs apply scales to sums (MatVecVars.QSum)
 	matvecQP     int          // quads a thread takes at a time with matvecQSum: 1 or 2
-	matvecTok    int          // 1: batched float matvecs take matvec_tokens' layout (a thread a token and slice)
+	matvecTok    int          // R > 0: batched float matvecs take matvec_tokens' layout (a thread a token and slice), R rows a workgroup
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

@@ -288,7 +288,7 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 
 // matvecKernel builds the kernel for a dispatch of rows rows of dt and
 // reports the rows each workgroup takes: matvec_tokens for batches of
-// 16-byte float rows when asked (QWGPU_TUNE=matvec_tok=1), matvec
+// 16-byte float rows when asked (QWGPU_TUNE=matvec_tok=R), matvec
 // otherwise. Both take the same bindings and Params.
 func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batch, cols, rows int) (*gpu.Kernel, int, error) {
 	if tv, ok := matvecTokensVars(d, dt, epi, norm, batch, cols); ok {
@@ -337,19 +337,16 @@ type MatVecTokensVars struct {
 }
 
 // matvecTokensVars fills matvec_tokens' template for a batch of float rows
-// (16-byte loads) when QWGPU_TUNE=matvec_tok=1 asks for it: S, a power of
-// two, as large as keeps B · S ≤ 256 threads; R rows a workgroup (4, or
-// matvec_rows). Not on GL (its workgroup arrays stay small).
+// (16-byte loads) when QWGPU_TUNE=matvec_tok=R asks for it, R rows a
+// workgroup: S, a power of two, as large as keeps B · S ≤ 256 threads. Not
+// on GL (its workgroup arrays stay small).
 func matvecTokensVars(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batch, cols int) (MatVecTokensVars, bool) {
 	if tune.matvecTok <= 0 || batch < 2 || dt.IsQuantized() || !vecLoads(dt, cols) || smallWorkgroupArrays(d) {
 		return MatVecTokensVars{}, false
 	}
-	v := MatVecTokensVars{DType: dt.String(), WT: "vec4<u32>", Epi: epi, Norm: norm, B: batch, R: 4, BX: 2}
+	v := MatVecTokensVars{DType: dt.String(), WT: "vec4<u32>", Epi: epi, Norm: norm, B: batch, R: tune.matvecTok, BX: 2}
 	if dt == weights.F32 {
 		v.WT = "vec4<f32>"
-	}
-	if tune.matvecR > 0 {
-		v.R = tune.matvecR
 	}
 	v.S = 256 / nextPow2(batch)
 	v.WG = v.B * v.S

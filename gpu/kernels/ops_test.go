@@ -329,7 +329,7 @@ func TestMatVecQ8Sum(t *testing.T) {
 	})
 }
 
-// Batched float matvecs in matvec_tokens' layout (matvec_tok=1): batches
+// Batched float matvecs in matvec_tokens' layout (matvec_tok=R): batches
 // of 2 (128 slices), 3 (a workgroup of 192), 16 and 32 (8 slices), one to
 // six rows a workgroup (a row count that leaves the last one partial),
 // every epilogue, with and without the fused norm, bf16, f16 and f32 rows
@@ -355,7 +355,7 @@ func TestMatVecTokens(t *testing.T) {
 			c := tc.c
 			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm, tc.r), func(t *testing.T) {
 				saved := tune
-				tune.matvecTok, tune.matvecR = 1, tc.r
+				tune.matvecTok = tc.r
 				defer func() { tune = saved }()
 				v, ok := matvecTokensVars(s.Device(), c.dt, c.epi, c.norm, c.T, c.cols)
 				if !ok || v.R != tc.r {

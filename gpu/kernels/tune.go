@@ -25,9 +25,9 @@ import (
 // scale and min to its sums of q·x instead of to every value, and read
 // nibbles without shifts (MatVecVars.QSum; a different summation order),
 // matvec_qp=2 with two quads a thread at a time, sharing their scales.
-// matvec_tok=1 gives batched bf16/f16/f32 matvecs wgsl/matvec_tokens.wgsl's
-// layout: a thread a token and a slice of the row, R rows a workgroup
-// (matvec_rows; a different summation order).
+// matvec_tok=R gives batched bf16/f16/f32 matvecs wgsl/matvec_tokens.wgsl's
+// layout: a thread a token and a slice of the row, R rows a workgroup (a
+// different summation order).
 // (matvec_unroll, which wrote the token loops out, changed nothing on the
 // H200 in run 12 and is gone, as are matmul_narrow and matvec_qfold, which
 // did not gain in run 13, and matvec_tred, which lost in run 14.)

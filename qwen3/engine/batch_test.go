@@ -27,7 +27,7 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
 		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
-		{"matvec_tok=1", 3}, {"matvec_tok=1", 16}}
+		{"matvec_tok=4", 3}, {"matvec_tok=2", 16}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
 		if r.tune != "" {
