@@ -160,11 +160,10 @@ func nearestInt(v float32) int { return int(math.RoundToEven(float64(v))) }
 func quantizeQ4KBlock(x []float32, out []byte) {
 	var (
 		L       [256]uint8
-		weights [32]float32
+		weights [8][32]float32
 		scales  [8]float32
 		mins    [8]float32
 	)
-	var maxScale, maxMin float32
 	for j := range 8 {
 		xs := x[32*j : 32*j+32]
 		var sumX2 float32
@@ -173,9 +172,14 @@ func quantizeQ4KBlock(x []float32, out []byte) {
 		}
 		avX := float32(math.Sqrt(float64(sumX2 / 32)))
 		for l, v := range xs {
-			weights[l] = avX + abs32(v)
+			weights[j][l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants((*[32]float32)(xs), &weights, (*[32]uint8)(L[32*j:]))
+	}
+	for j := range 8 {
+		scales[j], mins[j] = makeQKX2Quants((*[32]float32)(x[32*j:]), &weights[j], (*[32]uint8)(L[32*j:]))
+	}
+	var maxScale, maxMin float32
+	for j := range 8 {
 		maxScale = max(maxScale, scales[j])
 		maxMin = max(maxMin, mins[j])
 	}
@@ -233,30 +237,35 @@ var q4kGrids = func() (g [21]float32) {
 	return g
 }()
 
-// makeQKX2Quants fits x ≈ scale·L + min with L in [0, 15] and min ≤ 0,
-// minimising the weighted squared error: a first grid from the range, then
-// the q4kGrids around it, each refined by least squares. It returns the
-// scale and -min. The float32 operations are ggml's, in ggml's order; what
-// differs from a transcription of ggml's loop is work skipped where its
-// result could not change the outcome (see the comments below).
-func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
-	lo, hi := x[0], x[0]
-	sumW := w[0]
-	sumX := float32(sumW * x[0])
+// q4kStats gives a sub-block's minimum (at most 0) and maximum, and its
+// sums of weights and of weighted values, as make_qkx2_quants starts.
+func q4kStats(x, w *[32]float32) (lo, hi, sumW, sumX float32) {
+	lo, hi = x[0], x[0]
+	sumW = w[0]
+	sumX = float32(sumW * x[0])
 	for i := 1; i < 32; i++ {
 		lo, hi = min(lo, x[i]), max(hi, x[i])
 		sumW += w[i]
 		sumX += float32(w[i] * x[i])
 	}
-	lo = min(lo, 0)
+	return min(lo, 0), hi, sumW, sumX
+}
+
+// makeQKX2Quants fits x ≈ scale·L + min with L in [0, 15] and min ≤ 0,
+// minimising the weighted squared error: a first grid from the range, then
+// the q4kGrids around it, each refined by least squares. It returns the
+// scale and -min. The float32 operations are ggml's, in ggml's order,
+// except for grids skipped where their result could not change the
+// outcome (see below).
+func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
+	lo, hi, sumW, sumX := q4kStats(x, w)
 	if hi == lo {
 		clear(L[:])
 		return 0, -lo
 	}
 	var (
-		lv   levelGrid
-		aux  [32]float32 // this grid's levels
-		prev [32]float32 // the last grid's
+		lv  levelGrid
+		aux [32]float32 // this grid's levels
 	)
 	lv.setMin(x, lo)
 	iscale := 15 / (hi - lo)
@@ -268,15 +277,23 @@ func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
 		diff := float32(float32(scale*l)+lo) - x[i]
 		bestErr += float32(w[i] * float32(diff*diff))
 	}
-	for is, g := range &q4kGrids {
-		lv.levels(&aux, g/(hi-lo), hi-lo)
-		// Levels equal to the last grid's give that grid's sums, fit and
-		// error, which cannot beat the best error that grid set or failed
-		// to beat.
-		if is > 0 && aux == prev {
+	// lastSum is the sum of the last grid's levels where those were
+	// rounded fast from the same minimum, else -1; see below.
+	lastSum := float32(-1)
+	for _, g := range &q4kGrids {
+		sum, fast := lv.levels(&aux, g/(hi-lo), hi-lo)
+		// From the same minimum the grids' scales grow, so no level
+		// falls: levels summing to the last grid's are the last grid's
+		// (sums of integers ≤ 15, exact). They give that grid's sums, fit
+		// and error, which cannot beat the best error that grid set or
+		// failed to beat.
+		if sum == lastSum {
 			continue
 		}
-		prev = aux
+		lastSum = -1
+		if fast {
+			lastSum = sum
+		}
 		var sumL, sumL2, sumXL float32
 		for i, l := range &aux {
 			wl := float32(w[i] * l)
@@ -294,16 +311,10 @@ func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
 			thisMin = 0
 			thisScale = sumXL / sumL2
 		}
-		// The terms are ≥ 0 (or NaN), so the float32 partial sums never
-		// decrease: once one reaches bestErr this grid has lost (a NaN
-		// would lose too) and the rest of its sum is not needed.
 		var mad float32
 		for i, l := range &aux {
 			diff := float32(float32(thisScale*l)+thisMin) - x[i]
 			mad += float32(w[i] * float32(diff*diff))
-			if mad >= bestErr {
-				break
-			}
 		}
 		if mad < bestErr {
 			for i, l := range &aux {
@@ -313,6 +324,7 @@ func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
 			scale, lo = thisScale, thisMin
 			// ggml's loop goes on from the new minimum.
 			lv.setMin(x, lo)
+			lastSum = -1
 		}
 	}
 	return scale, -lo
@@ -322,9 +334,13 @@ func makeQKX2Quants(x, w *[32]float32, L *[32]uint8) (scale, negMin float32) {
 type levelGrid struct {
 	xm  [32]float32 // x - min, as ggml's loop computes it for each grid
 	xm0 [32]float32 // the same with negative entries at 0
+	// roundMagic and the top level, as variables: the compiler keeps
+	// them in registers, where it reloads constants on every iteration.
+	magic, top float32
 }
 
 func (g *levelGrid) setMin(x *[32]float32, lo float32) {
+	g.magic, g.top = roundMagic, 15
 	for i, v := range x {
 		g.xm[i] = v - lo
 		g.xm0[i] = max(g.xm[i], 0)
@@ -338,26 +354,27 @@ func (g *levelGrid) setMin(x *[32]float32, lo float32) {
 const roundMagic = 0x1.8p23
 
 // levels sets l[i] to max(0, min(15, nearestInt(iscale·xm[i]))), ggml's
-// level of value i on the grid, as a float32. span is the largest xm (the
-// sub-block's max - min). Where iscale·span < 2^22 (so for any grid of an
-// ordinary sub-block) it rounds with roundMagic rather than nearestInt's
+// level of value i on the grid, as a float32, and returns their sum and
+// whether it took the fast path. span is the largest xm (the sub-block's
+// max - min). Where iscale > 0 and iscale·span < 2^22 (so for any grid of
+// an ordinary sub-block) it rounds with roundMagic rather than nearestInt's
 // trip through float64 and int; a negative xm then gives level 0 through
 // xm0, as its negative product would through the clamp. Otherwise (NaN,
 // ±Inf, huge scales, which only degenerate sub-blocks give) it calls
 // nearestInt, whose int conversion of such values is the architecture's,
 // so that these keep their bytes too.
-func (g *levelGrid) levels(l *[32]float32, iscale, span float32) {
+func (g *levelGrid) levels(l *[32]float32, iscale, span float32) (sum float32, fast bool) {
 	if iscale > 0 && float32(iscale*span) < 0x1p22 {
+		magic, top := g.magic, g.top
 		for i, v := range &g.xm0 {
-			r := float32(float32(iscale*v)+roundMagic) - roundMagic
-			if r > 15 {
-				r = 15
-			}
+			r := min(float32(float32(iscale*v)+magic)-magic, top)
 			l[i] = r
+			sum += r
 		}
-		return
+		return sum, true
 	}
 	for i, v := range &g.xm {
 		l[i] = float32(max(0, min(15, nearestInt(float32(iscale*v)))))
 	}
+	return 0, false
 }
