@@ -351,38 +351,6 @@ fn qqscales(h: vec4<u32>, g: u32) -> vec4<f32> {
     return vec4<f32>(d * sa.x, dmin * sa.y, d * sb.x, dmin * sb.y);
 }
 
-// QNib is the values of one quant word: lo those of its low nibbles
-// (bytes 0-3), hi those of its high ones, each byte k's value times 2^pos
-// (qhalf).
-struct QNib {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
-}
-
-// qhalf: the bits m.x and m.y of each 16-bit half of v (bytes 0, 1, then
-// 2, 3) as exact floats: masked into the mantissa of 2²³, whose last bit is
-// worth 1, a field at bit pos of the half comes out as value · 2^pos, and
-// 2²³ comes off. No shift a value: the matvec's QSum scales x by 2^-pos
-// instead.
-fn qhalf(v: u32, m: vec2<u32>) -> vec4<f32> {
-    let f = (vec4<u32>(v, v, v >> 16u, v >> 16u) & vec4<u32>(m, m)) | vec4<u32>(0x4b000000u);
-    return bitcast<vec4<f32>>(f) - 8388608.0;
-}
-
-// qnib4: a Q4_K quant word's nibbles, low ones times (1, 2⁸, 1, 2⁸), high
-// ones times (2⁴, 2¹², 2⁴, 2¹²).
-fn qnib4(q: u32) -> QNib {
-    return QNib(qhalf(q, vec2<u32>(0xfu, 0xf00u)), qhalf(q, vec2<u32>(0xf0u, 0xf000u)));
-}
-
-// qnib5: a Q5_K quant word q with its fifth bits (word qh, bits 2g and
-// 2g + 1 of each byte), each 5-bit value times (1, 2⁸, 1, 2⁸).
-fn qnib5(q: u32, qh: u32, g: u32) -> QNib {
-    let lo = (q & 0x0f0f0f0fu) | (((qh >> (2u * g)) & 0x01010101u) << 4u);
-    let hi = ((q >> 4u) & 0x0f0f0f0fu) | (((qh >> (2u * g + 1u)) & 0x01010101u) << 4u);
-    return QNib(qhalf(lo, vec2<u32>(0xffu, 0xff00u)), qhalf(hi, vec2<u32>(0xffu, 0xff00u)));
-}
-
 // qquad: the values of quad words q of group g, scaled by s (qqscales);
 // qh is the quad's fifth-bit words (Q5_K), zero for Q4_K.
 fn qquad(q: vec4<u32>, qh: vec4<u32>, g: u32, s: vec4<f32>) -> QQuad {

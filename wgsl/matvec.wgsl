@@ -110,17 +110,7 @@ const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
 {{- if .Q8Sum}}
 const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625); // x's scaling for q8half's bytes
 {{- end}}
-{{- if .QSum}}
-const QP = {{.QP}}u;      // quads a thread takes at a time (QSum)
-// x's scalings for the nibbles qhalf leaves at bit 0, 8 (SL) and 4, 12 (SH)
-// of each 16-bit half; Q5_K's merged 5-bit values sit at bit 0 and 8.
-const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625);
-{{- if .Q5}}
-const SH = SL;
-{{- else}}
-const SH = vec4<f32>(0.0625, 0.000244140625, 0.0625, 0.000244140625);
-{{- end}}
-{{- end}}
+
 
 var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 {{- if .XStage}}
@@ -232,110 +222,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if $swiglu}}
     var acc2: array<f32, NA>;
 {{- end}}
-{{- if .QSum}}
-    // One token (B = 1), quads in runs of QP (1 or 2, sharing their scales),
-    // each unit's scale and min applied once to its sums rather than to
-    // every value: y += d·sc·Σ q·x − dmin·m·Σ x over the unit's values in
-    // the run. A nibble is read without a shift: masked in place into the
-    // mantissa of 2²³ it is q·2^pos (pos 0, 4, 8 or 12 within a 16-bit
-    // half; lib_quant's qhalf), and x carries 2^-pos instead (SL, SH: exact
-    // power-of-two scalings, so each product is q·x as rounded). x, its
-    // norm and its sums are formed once a run for all R rows (and both
-    // matrices with SwiGLU). The sums' order differs from the dequantized
-    // dot product's (the CPU reference's): PERFORMANCE.md, run 14.
-    let bpr = p.cols / {{.QBS}}u;      // blocks per row
-    let nq = bpr * {{div 8 .QP}}u;     // runs of QP quads per row
-    for (var q = lane; q < nq; q += TPR) {
-        let bi = q / {{div 8 .QP}}u;   // block of the row
-        let j0 = (q % {{div 8 .QP}}u) * QP; // first quad of the run
-        let g = j0 >> 1u;              // the run's units: 2g and 2g + 1
-        var wh: array<vec4<u32>, R>;
-        var wq: array<array<vec4<u32>, QP>, R>;
-{{- if .Q5}}
-        var wqh: array<array<vec4<u32>, QP>, R>;
-{{- end}}
-{{- if $swiglu}}
-        var uh: array<vec4<u32>, R>;
-        var uq: array<array<vec4<u32>, QP>, R>;
-{{- if .Q5}}
-        var uqh: array<array<vec4<u32>, QP>, R>;
-{{- end}}
-{{- end}}
-        for (var rr = 0u; rr < R; rr++) {
-            let wb = (wr[rr] * bpr + bi) * {{div .QBW 4}}u;
-            wh[rr] = w[wb];
-{{- if $swiglu}}
-            let ub = (ur[rr] * bpr + bi) * {{div .QBW 4}}u;
-            uh[rr] = wu[ub];
-{{- end}}
-            for (var h = 0u; h < QP; h++) {
-                wq[rr][h] = w[wb + {{.QOff}}u + j0 + h];
-{{- if .Q5}}
-                wqh[rr][h] = w[wb + 1u + ((j0 + h) & 1u)];
-{{- end}}
-{{- if $swiglu}}
-                uq[rr][h] = wu[ub + {{.QOff}}u + j0 + h];
-{{- if .Q5}}
-                uqh[rr][h] = wu[ub + 1u + ((j0 + h) & 1u)];
-{{- end}}
-{{- end}}
-            }
-        }
-        // x of the run: xl[4h + k] for the low nibbles of quad j0 + h's
-        // word k (unit 2g), xh[4h + k] for its high ones (unit 2g + 1).
-        var xl: array<vec4<f32>, {{mul 4 .QP}}>;
-        var xh: array<vec4<f32>, {{mul 4 .QP}}>;
-        var sa = vec4<f32>(0.0);
-        var sb = vec4<f32>(0.0);
-        for (var h = 0u; h < QP; h++) {
-            for (var k = 0u; k < 4u; k++) {
-                let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * ((j0 + h) & 1u) + k;
-                let a = x[xo]{{if .Norm}} * nw[xo]{{end}};
-                let b = x[xo + 8u]{{if .Norm}} * nw[xo + 8u]{{end}};
-                sa += a;
-                sb += b;
-                xl[4u * h + k] = a * SL;
-                xh[4u * h + k] = b * SH;
-            }
-        }
-        let sxa = (sa.x + sa.y) + (sa.z + sa.w);
-        let sxb = (sb.x + sb.y) + (sb.z + sb.w);
-        for (var rr = 0u; rr < R; rr++) {
-            let s = qqscales(wh[rr], g);
-            var la = 0.0;
-            var ha = 0.0;
-{{- if $swiglu}}
-            let su = qqscales(uh[rr], g);
-            var lu = 0.0;
-            var hu = 0.0;
-{{- end}}
-            for (var h = 0u; h < QP; h++) {
-                for (var k = 0u; k < 4u; k++) {
-{{- if .Q5}}
-                    let n = qnib5(wq[rr][h][k], wqh[rr][h][k], g);
-{{- else}}
-                    let n = qnib4(wq[rr][h][k]);
-{{- end}}
-                    la += dot(n.lo, xl[4u * h + k]);
-                    ha += dot(n.hi, xh[4u * h + k]);
-{{- if $swiglu}}
-{{- if .Q5}}
-                    let m = qnib5(uq[rr][h][k], uqh[rr][h][k], g);
-{{- else}}
-                    let m = qnib4(uq[rr][h][k]);
-{{- end}}
-                    lu += dot(m.lo, xl[4u * h + k]);
-                    hu += dot(m.hi, xh[4u * h + k]);
-{{- end}}
-                }
-            }
-            acc[rr] += (s.x * la - s.y * sxa) + (s.z * ha - s.w * sxb);
-{{- if $swiglu}}
-            acc2[rr] += (su.x * lu - su.y * sxa) + (su.z * hu - su.w * sxb);
-{{- end}}
-        }
-    }
-{{- else if .Wide}}
+{{- if .Wide}}
     // Quads (lib_quant's quant_quad): 16-byte loads of quants, consecutive
     // threads on consecutive vec4s of a row; every load of the R rows
     // (scales, quants, fifth bits) issued before any is used.
@@ -476,8 +363,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 {{- else if .Q8Sum}}
-    // Q8_0, one token (B = 1): runs of CPT chunks of 8 values (1, 2 or 4:
-    // a block), each block's d applied once to its run's sum of q·x, and
+    // Q8_0, one token (B = 1): runs of CPT chunks of 8 values (1 or 2),
+    // each block's d applied once to its run's sum of q·x, and
     // the int8 quants read without shifts (lib_quant's q8half; x carries
     // the 2^-pos, SL). x and its norm are formed once a run for all R rows
     // (and both matrices with SwiGLU).

@@ -13,7 +13,8 @@
 # q8` 53 s, `q4k bf16` 504 s (the 8B Q4_K quantized at load: 123 s of it);
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
-# defaults, depthtune).
+# defaults, depthtune; run 15: tok, qsum). Run 15's call (`check tok qsum
+# q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -43,32 +44,22 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K, its scales applied to sums (matvec_qsum, one and two quads a thread),
-		# and where its decode step's time goes (issue 11: 2.5x bf16)
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune ';matvec_qsum=1;matvec_qsum=1,matvec_qp=2;matvec_qsum=1,matvec_qp=2,matvec_tpr=16' ;;
-	tok) # the batched float matvec with a thread a token and row slice (matvec_tok=R rows a
-		# workgroup; issue 12: 16 streams >= 6x one)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 \
-			--tune ';matvec_tok=2;matvec_tok=4;matvec_tok=8' ;;
-	qsum) # 0.6B Q8_0 with each block's d applied to its sums (matvec_qsum; runs of 1, 2, 4
-		# chunks) against bf16 in the same call (issue 11: Q8_0 tg128 >= bf16's)
-		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
-			--tune ';matvec_qsum=1;matvec_qsum=1,matvec_cpt=2;matvec_qsum=1,matvec_cpt=4'
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 ;;
+	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
-		# test files GPU against the CPU reference with the prepared matvec_qsum
+		# test files GPU against the CPU reference, Q8_0 also with every value scaled
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done
-		for t in '' matvec_qsum=1 matvec_qsum=1,matvec_qp=2 matvec_qsum=1,matvec_cpt=4; do
+		for t in '' matvec_qsum=-1; do
 			for f in testdata/gguf/small-tied-bf16-q4_k_m.gguf testdata/gguf/tiny-tied-f32-q8_0.gguf; do
 				echo "QWGPU_TUNE=$t" >>"$out/$part.txt"
 				QWGPU_TUNE=$t show $q validate --model $f
 			done
 		done ;;
-	q8) # 0.6B Q8_0 against bf16 in one lease (issue 11: Q8_0 tg128 >= bf16's)
-		show $q bench --shape 0.6B --dtype q8_0 -p 512 -n 128 --reps 3
+	q8) # 0.6B Q8_0 against bf16 in one call (issue 11: Q8_0 tg128 >= bf16's), Q8_0 with its
+		# blocks' d applied to sums (the default since run 15) and to every value
+		show $q bench --shape 0.6B --dtype q8_0 -p 512 -n 128 --reps 3 --tune ';matvec_qsum=-1'
 		show $q bench --shape 0.6B -p 512 -n 128 --reps 3 ;;
 	bf16) # 8B bf16: the reference for q4k's ratio (same call), 32 lanes a row against the
 		# default 64 (run 14: +6.6%, run 13: -1.3%)
@@ -85,7 +76,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, tok, qsum, check, q8, bf16, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, bf16, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

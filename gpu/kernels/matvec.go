@@ -79,14 +79,9 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
-	// QSum (with Wide, one token): the units' scales applied to sums of
-	// q·x, nibbles read without shifts, QP quads (1 or 2) a thread at a
-	// time; QWGPU_TUNE=matvec_qsum=1 (and matvec_qp=2).
-	QSum bool
-	QP   int
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
-	// quants read without shifts, CPT chunks a run (1, 2 or 4);
-	// QWGPU_TUNE=matvec_qsum=1.
+	// quants read without shifts, CPT chunks a run; off with
+	// QWGPU_TUNE=matvec_qsum=-1.
 	Q8Sum bool
 	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
 	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
@@ -286,23 +281,9 @@ func MatVec(s *gpu.Scope, l Linear, batch int) ([]*gpu.Op, error) {
 	return ops, nil
 }
 
-// matvecKernel builds the kernel for a dispatch of rows rows of dt and
-// reports the rows each workgroup takes: matvec_tokens for batches of
-// 16-byte float rows when asked (QWGPU_TUNE=matvec_tok=R), matvec
-// otherwise. Both take the same bindings and Params.
+// matvecKernel builds the matvec kernel for a dispatch of rows rows of dt
+// and reports the rows each workgroup takes.
 func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batch, cols, rows int) (*gpu.Kernel, int, error) {
-	if tv, ok := matvecTokensVars(d, dt, epi, norm, batch, cols); ok {
-		arrays := 1
-		if epi == SwiGLU {
-			arrays = 2
-		}
-		wgBytes := 4 * tv.WG * (arrays*tv.R + 1)
-		if err := checkWorkgroup(d, "matvec_tokens", wgBytes, tv.BOut); err != nil {
-			return nil, 0, err
-		}
-		kern, err := d.Kernel("matvec_tokens", tv)
-		return kern, tv.R, err
-	}
 	v, err := matvecVars(dt, epi, norm, batch, cols, rows, matvecRedCap(d))
 	if err != nil {
 		return nil, 0, err
@@ -322,42 +303,6 @@ func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batc
 	}
 	kern, err := d.Kernel("matvec", v)
 	return kern, v.Rows, err
-}
-
-// MatVecTokensVars are wgsl/matvec_tokens.wgsl's template variables.
-type MatVecTokensVars struct {
-	DType, WT string
-	Epi       Epilogue
-	Norm      bool
-	B, S, WG  int // tokens, slices a row (threads a token), B · S threads
-	R         int // rows a workgroup
-	BX        int
-	BNW       int
-	BOut      int
-}
-
-// matvecTokensVars fills matvec_tokens' template for a batch of float rows
-// (16-byte loads) when QWGPU_TUNE=matvec_tok=R asks for it, R rows a
-// workgroup: S, a power of two, as large as keeps B · S ≤ 256 threads. Not
-// on GL (its workgroup arrays stay small).
-func matvecTokensVars(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batch, cols int) (MatVecTokensVars, bool) {
-	if tune.matvecTok <= 0 || batch < 2 || dt.IsQuantized() || !vecLoads(dt, cols) || smallWorkgroupArrays(d) {
-		return MatVecTokensVars{}, false
-	}
-	v := MatVecTokensVars{DType: dt.String(), WT: "vec4<u32>", Epi: epi, Norm: norm, B: batch, R: tune.matvecTok, BX: 2}
-	if dt == weights.F32 {
-		v.WT = "vec4<f32>"
-	}
-	v.S = 256 / nextPow2(batch)
-	v.WG = v.B * v.S
-	if epi == SwiGLU {
-		v.BX = 3
-	}
-	v.BNW, v.BOut = v.BX+1, v.BX+1
-	if norm {
-		v.BOut++
-	}
-	return v, true
 }
 
 // matvecWideBatch is the largest batch the wide quant loads (Q4_K and Q5_K
@@ -393,16 +338,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 				v.QOff = 3
 			}
 			loads, per = cols/32, 2
-			if batch == 1 && tune.matvecQSum > 0 {
-				v.QSum, v.QP = true, 1
-				if tune.matvecQP > 0 {
-					v.QP = tune.matvecQP
-				}
-				if v.QP != 1 && v.QP != 2 {
-					return v, fmt.Errorf("bad layout: %d quads a thread, want 1 or 2", v.QP)
-				}
-				loads /= v.QP
-			}
 			break
 		}
 		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200
@@ -420,9 +355,11 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if tune.matvecCPT > 0 {
 			v.CPT = tune.matvecCPT
 		}
-		v.Q8Sum = dt == weights.Q8_0 && batch == 1 && tune.matvecQSum > 0
-		if v.CPT != 1 && v.CPT != 2 && !(v.Q8Sum && v.CPT == 4) {
-			return v, fmt.Errorf("bad layout: %d chunks a thread, want 1 or 2 (4 with Q8_0's matvec_qsum)", v.CPT)
+		// One-token Q8_0: d applied to each block's sums (on the H200 in run
+		// 15, tg128 +1.6% at 0.6B; runs of 2 and 4 chunks lost 6% and 30%).
+		v.Q8Sum = dt == weights.Q8_0 && batch == 1 && tune.matvecQSum >= 0
+		if v.CPT != 1 && v.CPT != 2 {
+			return v, fmt.Errorf("bad layout: %d chunks a thread, want 1 or 2", v.CPT)
 		}
 		loads = cols / 8 / v.CPT
 	case vecLoads(dt, cols) && dt == weights.F32:

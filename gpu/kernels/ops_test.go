@@ -283,86 +283,23 @@ func TestMatVec(t *testing.T) {
 	})
 }
 
-// The one-token Q4_K and Q5_K matvec with each unit's scales applied to its
-// sums (matvec_qsum=1), one and two quads a thread at a time (matvec_qp),
-// one and two rows a thread group, every epilogue, with and without the
-// fused norm, rows of one and of three blocks; against the float64 sums of
-// the CPU-decoded weights.
-func TestMatVecQSum(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		for _, dt := range []weights.DType{weights.Q4_K, weights.Q5_K} {
-			if !quantOnBackend(s, dt, 1) {
-				continue
-			}
-			for _, l := range []struct{ qp, r, tpr int }{{1, 1, 0}, {2, 2, 0}, {2, 1, 4}, {1, 2, 64}} {
-				for _, c := range []linearCase{{1, 37, quantCols(dt, 1), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
-					{1, 19, quantCols(dt, 3), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
-					t.Run(name(l.qp, l.r, l.tpr, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
-						saved := tune
-						tune.matvecQSum, tune.matvecQP, tune.matvecR, tune.matvecTPR = 1, l.qp, l.r, l.tpr
-						defer func() { tune = saved }()
-						runLinear(t, s, c, false)
-					})
-				}
-			}
-		}
-	})
-}
-
-// The one-token Q8_0 matvec with each block's d applied to its sums
-// (matvec_qsum=1), runs of 1, 2 and 4 chunks, one and two rows a thread
-// group, every epilogue, with and without the fused norm.
+// The one-token Q8_0 matvec with each block's d applied to its sums (the
+// default, Q8Sum), runs of 1 and 2 chunks, one and two rows a thread
+// group, every epilogue, with and without the fused norm; and with every
+// value scaled (matvec_qsum=-1).
 func TestMatVecQ8Sum(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		dt := weights.Q8_0
-		for _, l := range []struct{ cpt, r, tpr int }{{1, 1, 0}, {2, 2, 0}, {4, 1, 4}, {4, 2, 0}} {
+		for _, l := range []struct{ qsum, cpt, r, tpr int }{{0, 1, 1, 0}, {0, 2, 2, 0}, {0, 1, 2, 4}, {-1, 1, 1, 0}, {-1, 2, 2, 0}} {
 			for _, c := range []linearCase{{1, 37, quantCols(dt, 1), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
 				{1, 19, quantCols(dt, 5), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
-				t.Run(name(l.cpt, l.r, l.tpr, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.qsum, l.cpt, l.r, l.tpr, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
-					tune.matvecQSum, tune.matvecCPT, tune.matvecR, tune.matvecTPR = 1, l.cpt, l.r, l.tpr
+					tune.matvecQSum, tune.matvecCPT, tune.matvecR, tune.matvecTPR = l.qsum, l.cpt, l.r, l.tpr
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})
 			}
-		}
-	})
-}
-
-// Batched float matvecs in matvec_tokens' layout (matvec_tok=R): batches
-// of 2 (128 slices), 3 (a workgroup of 192), 16 and 32 (8 slices), one to
-// six rows a workgroup (a row count that leaves the last one partial),
-// every epilogue, with and without the fused norm, bf16, f16 and f32 rows
-// of one, several and an odd number of load units a slice. Vulkan only (GL
-// keeps the matvec layout: its workgroup arrays stay small).
-func TestMatVecTokens(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		if smallWorkgroupArrays(s.Device()) {
-			t.Skip("GL: matvec_tokens is not used there (smallWorkgroupArrays)") // the matvec layout's tests cover GL
-		}
-		cases := []struct {
-			c linearCase
-			r int
-		}{
-			{linearCase{2, 45, 1024, weights.BF16, Store, false}, 4},
-			{linearCase{3, 23, 96, weights.F16, SwiGLU, true}, 1},
-			{linearCase{16, 31, 2056, weights.BF16, SwiGLU, true}, 6},
-			{linearCase{32, 13, 120, weights.F32, Add, true}, 2},
-			{linearCase{16, 9, 64, weights.F32, Store, true}, 3},
-			{linearCase{5, 11, 8, weights.BF16, Add, false}, 4},
-		}
-		for _, tc := range cases {
-			c := tc.c
-			t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm, tc.r), func(t *testing.T) {
-				saved := tune
-				tune.matvecTok = tc.r
-				defer func() { tune = saved }()
-				v, ok := matvecTokensVars(s.Device(), c.dt, c.epi, c.norm, c.T, c.cols)
-				if !ok || v.R != tc.r {
-					t.Fatalf("matvec_tokens did not take the case with %d rows a workgroup (%v, R %d)", tc.r, ok, v.R)
-				}
-				runLinear(t, s, c, false)
-			})
 		}
 	})
 }

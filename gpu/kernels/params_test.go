@@ -19,7 +19,6 @@ import (
 var paramsStructs = map[string]any{
 	"rmsnorm":           rmsnormParams{},
 	"matvec":            matvecParams{},
-	"matvec_tokens":     matvecParams{},
 	"matmul":            matmulParams{},
 	"embedding":         embeddingParams{},
 	"argmax":            argmaxParams{},

@@ -21,16 +21,15 @@ import (
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
 // memory, read once a workgroup, for every batch (MatVecVars.XStage; the
 // same sums), -1 for none; by default one-token steps stage it.
-// matvec_qsum=1 makes one-token Q4_K and Q5_K matvecs apply each unit's
-// scale and min to its sums of q·x instead of to every value, and read
-// nibbles without shifts (MatVecVars.QSum; a different summation order),
-// matvec_qp=2 with two quads a thread at a time, sharing their scales.
-// matvec_tok=R gives batched bf16/f16/f32 matvecs wgsl/matvec_tokens.wgsl's
-// layout: a thread a token and a slice of the row, R rows a workgroup (a
-// different summation order).
+// matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
+// block's d, as before run 15, instead of applying d to the block's sums
+// and reading the bytes without shifts (MatVecVars.Q8Sum: a different
+// summation order, +1.6% at 0.6B on the H200).
 // (matvec_unroll, which wrote the token loops out, changed nothing on the
 // H200 in run 12 and is gone, as are matmul_narrow and matvec_qfold, which
-// did not gain in run 13, and matvec_tred, which lost in run 14.)
+// did not gain in run 13, matvec_tred, which lost in run 14, and in run
+// 15 the same sums for Q4_K (matvec_qsum there: −3 … −42%) and
+// matvec_tok, a batched layout of a thread a token (±0 … −19%).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -94,10 +93,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_qp", "matvec_tok", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_qp": &tune.matvecQP, "matvec_tok": &tune.matvecTok,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:

@@ -15,8 +15,7 @@ import (
 // alone, for batches on the matvec path (2, 3, 10, and kernels.MaxMatVecBatch)
 // and on the matmul path (one more), with sequences at different
 // positions in their own slots, and greedy continuations stay identical;
-// and so with the matvec's x staged in workgroup memory (matvec_xstage)
-// and in matvec_tokens' layout (matvec_tok).
+// and so with the matvec's x staged in workgroup memory (matvec_xstage).
 func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
@@ -26,8 +25,7 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 		batch int
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
-		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
-		{"matvec_tok=4", 3}, {"matvec_tok=2", 16}}
+		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
 		if r.tune != "" {
