@@ -67,6 +67,10 @@ for part in "$@"; do
 	bf16) # 8B bf16: the reference for q4k's ratio (same call), 32 lanes a row against the
 		# default 64 (run 14: +6.6%, run 13: -1.3%)
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --tune ';matvec_tpr=32' ;;
+	batchmm) # 16 sequences through the tiled matmul (matvec_max=8) in the default tile and in
+		# 16-token tiles, against the matvec, with the profile of the 16-row step (issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 --profile \
+			--tune ';matvec_max=8;matvec_max=8,matmul=16x32-4x4;matvec_max=8,matmul=16x64-4x4;matvec_max=8,matmul=16x128-4x4' ;;
 	serve8b) # 8B serving (issue 12: 16 streams >= 3x one)
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --serve-clients 1,16 ;;
 	gqa4) # decode attention at 4B (4 query heads a kv head) and 0.6B, depth 32K, with the query
@@ -79,7 +83,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, bf16, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, bf16, batchmm, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -121,6 +121,17 @@ func q8Group() []q8Block {
 // batches run through MatMul.
 const MaxMatVecBatch = 32
 
+// MatVecBatchLimit is the largest decode batch a step should give the
+// matvec: MaxMatVecBatch, or less with QWGPU_TUNE=matvec_max=N, which
+// sends larger batches through the tiled matmul (with a token tile to
+// match, e.g. matmul=16x64-4x4) to measure that path against the matvec.
+func MatVecBatchLimit() int {
+	if tune.matvecMax > 0 {
+		return min(tune.matvecMax, MaxMatVecBatch)
+	}
+	return MaxMatVecBatch
+}
+
 // matvecTargetGroups is the number of workgroups below which the layout
 // stops giving a thread group more rows: about two per SM of a large GPU
 // (132 on the H200), so that a 1024-row matrix still fills the device; half
