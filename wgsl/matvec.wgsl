@@ -70,9 +70,11 @@
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// Q8Wide, Q8Blocks, XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types of the weight and x arrays), XW (f32
-// values per XT), BX, BNW, BOut (binding numbers); Quant, QW and QU
-// (lib_quant's arrays w and wu), QBS, QBW.
+// Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
+// XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types
+// of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
+// (binding numbers); Quant, QW and QU (lib_quant's arrays w and wu), QBS,
+// QBW.
 
 struct Params {
     rows: u32,
@@ -110,7 +112,6 @@ const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
 {{- if .Q8Sum}}
 const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625); // x's scaling for q8half's bytes
 {{- end}}
-
 
 var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 {{- if .XStage}}
