@@ -324,6 +324,7 @@ the fifth bits (Q5_K) are in qh vec4 j % 2, word k.
   {{template "quant_quad" (kernels.QuantFn{Fmt})}}  once, after quant_common:
       qqscales(h, g) -> vec4<f32>        d·sc, dmin·m of unit 2g, then of 2g+1 (h: the block's vec4 0)
       qquad(q, qh, g, s) -> QQuad        the 32 values of quad q (qh: 0 for Q4_K)
+      qword(q, qh, g, s) -> QWord        the 8 values of one of its words
 */}}
 
 {{define "quant_quad"}}
@@ -349,6 +350,21 @@ fn qqscales(h: vec4<u32>, g: u32) -> vec4<f32> {
     let sa = qkscale(h.y, h.z, h.w, 2u * g);
     let sb = qkscale(h.y, h.z, h.w, 2u * g + 1u);
     return vec4<f32>(d * sa.x, dmin * sa.y, d * sb.x, dmin * sb.y);
+}
+
+// QWord is the 8 values of one quant word of a quad: a (low nibbles, unit
+// 2g) and b (high nibbles, unit 2g + 1), as QQuad's ak and bk.
+struct QWord {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+// qword: word q of a quad of group g, scaled by s (qqscales), with its
+// fifth-bit word qh (Q5_K; 0 for Q4_K): the values qquad gives for it.
+fn qword(q: u32, qh: u32, g: u32, s: vec4<f32>) -> QWord {
+    let lo = (q & 0x0f0f0f0fu) | (((qh >> (2u * g)) & 0x01010101u) << 4u);
+    let hi = ((q >> 4u) & 0x0f0f0f0fu) | (((qh >> (2u * g + 1u)) & 0x01010101u) << 4u);
+    return QWord(qbytes(lo) * s.x - s.y, qbytes(hi) * s.z - s.w);
 }
 
 // qquad: the values of quad words q of group g, scaled by s (qqscales);

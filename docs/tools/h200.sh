@@ -44,11 +44,12 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16), with more
-		# threads a row (one quad each at 128) and smaller workgroups: run 15 found layouts
-		# with fewer threads a row far slower
+	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16): quads decoded a
+		# word at a time (matvec_qlow: fewer live registers), more threads a row (one quad each
+		# at 128), smaller workgroups; run 15 found layouts with more registers a thread or
+		# fewer threads a row far slower
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune ';matvec_tpr=128;matvec_wg=128;matvec_tpr=128,matvec_rows=1' ;;
+			--tune ';matvec_qlow=1;matvec_tpr=128;matvec_qlow=1,matvec_tpr=128;matvec_wg=128' ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
 		# test files GPU against the CPU reference, Q8_0 also with every value scaled
 		for g in testdata/golden/*/; do

@@ -91,6 +91,7 @@ type tuneKnobs struct {
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	matvecQSum   int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
 	matvecMax    int          // the largest decode batch on the matvec path (MatVecBatchLimit)
+	matvecQLow   int          // 1: one-token Q4_K/Q5_K quads decoded a word at a time (MatVecVars.QLow)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

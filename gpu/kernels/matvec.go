@@ -79,6 +79,9 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
+	// QLow (with Wide, one token): each quant word decoded and multiplied
+	// before the next; QWGPU_TUNE=matvec_qlow=1.
+	QLow bool
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -349,6 +352,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 				v.QOff = 3
 			}
 			loads, per = cols/32, 2
+			v.QLow = batch == 1 && tune.matvecQLow > 0
 			break
 		}
 		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200
