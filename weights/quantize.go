@@ -154,16 +154,25 @@ func nearestInt(v float32) int { return int(math.RoundToEven(float64(v))) }
 
 // Q4_K: each of the 8 sub-blocks of 32 values gets a scale and a minimum
 // fitted by weighted least squares over a search of 21 grids
-// (makeQKX2Quants); the scales and minimums are then quantized to 6 bits
-// against two f16 super-block factors, and the values requantized with the
-// final scales.
+// (makeQKX2Quants); packQ4KBlock then quantizes the scales and minimums to
+// 6 bits against two f16 super-block factors and requantizes the values
+// with the final scales.
 func quantizeQ4KBlock(x []float32, out []byte) {
 	var (
-		L       [256]uint8
-		weights [8][32]float32
-		scales  [8]float32
-		mins    [8]float32
+		L      [256]uint8
+		scales [8]float32
+		mins   [8]float32
 	)
+	weights := q4kWeights(x)
+	for j := range 8 {
+		scales[j], mins[j] = makeQKX2Quants((*[32]float32)(x[32*j:]), &weights[j], (*[32]uint8)(L[32*j:]))
+	}
+	packQ4KBlock(x, &L, &scales, &mins, out)
+}
+
+// q4kWeights are the search's weights of the block x's values: the
+// sub-block's RMS plus the value's magnitude, as ggml's Q4_K quantizer.
+func q4kWeights(x []float32) (weights [8][32]float32) {
 	for j := range 8 {
 		xs := x[32*j : 32*j+32]
 		var sumX2 float32
@@ -175,9 +184,14 @@ func quantizeQ4KBlock(x []float32, out []byte) {
 			weights[j][l] = avX + abs32(v)
 		}
 	}
-	for j := range 8 {
-		scales[j], mins[j] = makeQKX2Quants((*[32]float32)(x[32*j:]), &weights[j], (*[32]uint8)(L[32*j:]))
-	}
+	return weights
+}
+
+// packQ4KBlock writes the Q4_K block of x into out from the searched
+// scales, minimums and levels L: the 6-bit scales and minimums against
+// their f16 super-block factors, then the values requantized with the
+// final scales (L is overwritten).
+func packQ4KBlock(x []float32, L *[256]uint8, scales, mins *[8]float32, out []byte) {
 	var maxScale, maxMin float32
 	for j := range 8 {
 		maxScale = max(maxScale, scales[j])

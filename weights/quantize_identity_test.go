@@ -115,71 +115,23 @@ func TestQuantizeIdentityPin(t *testing.T) {
 	}
 }
 
-// refQuantizeQ4KBlock, refMakeQKX2Quants and refNearestInt are the Q4_K
-// quantizer as it was before its speed-up, kept verbatim as the reference
-// the faster one must match byte for byte.
+// refQuantizeQ4KBlock is the Q4_K quantizer with its search as it was
+// before the speed-up (refMakeQKX2Quants and refNearestInt, kept verbatim),
+// the reference the faster search must match byte for byte. The weights
+// and the packing around the search did not change and are shared
+// (q4kWeights, packQ4KBlock); the pin above and
+// TestQuantizeMatchesReferenceBlocks (ggml's bytes) hold those to theirs.
 func refQuantizeQ4KBlock(x []float32, out []byte) {
 	var (
-		L       [256]uint8
-		weights [32]float32
-		scales  [8]float32
-		mins    [8]float32
+		L      [256]uint8
+		scales [8]float32
+		mins   [8]float32
 	)
-	var maxScale, maxMin float32
+	weights := q4kWeights(x)
 	for j := range 8 {
-		xs := x[32*j : 32*j+32]
-		var sumX2 float32
-		for _, v := range xs {
-			sumX2 += float32(v * v)
-		}
-		avX := float32(math.Sqrt(float64(sumX2 / 32)))
-		for l, v := range xs {
-			weights[l] = avX + abs32(v)
-		}
-		scales[j], mins[j] = refMakeQKX2Quants(15, xs, weights[:], L[32*j:32*j+32], -1, 0.1, 20)
-		maxScale = max(maxScale, scales[j])
-		maxMin = max(maxMin, mins[j])
+		scales[j], mins[j] = refMakeQKX2Quants(15, x[32*j:32*j+32], weights[j][:], L[32*j:32*j+32], -1, 0.1, 20)
 	}
-	var invScale, invMin float32
-	if maxScale > 0 {
-		invScale = 63 / maxScale
-	}
-	if maxMin > 0 {
-		invMin = 63 / maxMin
-	}
-	sc := out[4:16]
-	clear(sc)
-	for j := range 8 {
-		ls := min(63, uint8(refNearestInt(invScale*scales[j])))
-		lm := min(63, uint8(refNearestInt(invMin*mins[j])))
-		if j < 4 {
-			sc[j], sc[j+4] = ls, lm
-		} else {
-			sc[j+4] = ls&0xf | (lm&0xf)<<4
-			sc[j-4] |= (ls >> 4) << 6
-			sc[j] |= (lm >> 4) << 6
-		}
-	}
-	putF16(out, maxScale/63)
-	putF16(out[2:], maxMin/63)
-	d, dmin := f16At(out), f16At(out[2:])
-	for j := range 8 {
-		s, m := scaleMinK4(j, sc)
-		dj := d * float32(s)
-		if dj == 0 {
-			continue
-		}
-		dm := dmin * float32(m)
-		for i := range 32 {
-			L[32*j+i] = uint8(max(0, min(15, refNearestInt((x[32*j+i]+dm)/dj))))
-		}
-	}
-	qs := out[16:144]
-	for g := range 4 {
-		for l := range 32 {
-			qs[32*g+l] = L[64*g+l] | L[64*g+l+32]<<4
-		}
-	}
+	packQ4KBlock(x, &L, &scales, &mins, out)
 }
 
 func refNearestInt(v float32) int { return int(math.RoundToEven(float64(v))) }
