@@ -360,7 +360,7 @@ struct QWord {
 }
 
 // qword: word q of a quad of group g, scaled by s (qqscales), with its
-// fifth-bit word qh (Q5_K; 0 for Q4_K): the values qquad gives for it.
+// fifth-bit word qh (Q5_K; 0 for Q4_K).
 fn qword(q: u32, qh: u32, g: u32, s: vec4<f32>) -> QWord {
     let lo = (q & 0x0f0f0f0fu) | (((qh >> (2u * g)) & 0x01010101u) << 4u);
     let hi = ((q >> 4u) & 0x0f0f0f0fu) | (((qh >> (2u * g + 1u)) & 0x01010101u) << 4u);
@@ -368,11 +368,13 @@ fn qword(q: u32, qh: u32, g: u32, s: vec4<f32>) -> QWord {
 }
 
 // qquad: the values of quad words q of group g, scaled by s (qqscales);
-// qh is the quad's fifth-bit words (Q5_K), zero for Q4_K.
+// qh is the quad's fifth-bit words (Q5_K), zero for Q4_K. Word k's values
+// are qword's: ak its low nibbles, bk its high ones.
 fn qquad(q: vec4<u32>, qh: vec4<u32>, g: u32, s: vec4<f32>) -> QQuad {
-    let lo = (q & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(2u * g)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
-    let hi = ((q >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu)) | (((qh >> vec4<u32>(2u * g + 1u)) & vec4<u32>(0x01010101u)) << vec4<u32>(4u));
-    return QQuad(qbytes(lo.x) * s.x - s.y, qbytes(lo.y) * s.x - s.y, qbytes(lo.z) * s.x - s.y, qbytes(lo.w) * s.x - s.y,
-                 qbytes(hi.x) * s.z - s.w, qbytes(hi.y) * s.z - s.w, qbytes(hi.z) * s.z - s.w, qbytes(hi.w) * s.z - s.w);
+    let w0 = qword(q.x, qh.x, g, s);
+    let w1 = qword(q.y, qh.y, g, s);
+    let w2 = qword(q.z, qh.z, g, s);
+    let w3 = qword(q.w, qh.w, g, s);
+    return QQuad(w0.a, w1.a, w2.a, w3.a, w0.b, w1.b, w2.b, w3.b);
 }
 {{end}}
