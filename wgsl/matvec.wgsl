@@ -71,7 +71,6 @@
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
 // Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
-// QLow (one-token quads decoded a word at a time),
 // XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types
 // of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
 // (binding numbers); Quant, QW and QU (lib_quant's arrays w and wu), QBS,
@@ -263,35 +262,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- end}}
         }
-{{- if .QLow}}
-        // One token, a quant word at a time (QLow): a word's 8 values are
-        // decoded and multiplied before the next word's, so that a row keeps
-        // 2 vec4s of values live instead of the quad's 8 (run 15: layouts
-        // with more live registers a thread lost; the same values, summed
-        // word by word).
-        for (var rr = 0u; rr < R; rr++) {
-            let s = qqscales(wh[rr], g);
-{{- if $swiglu}}
-            let su = qqscales(uh[rr], g);
-            var sv = 0.0;
-{{- end}}
-            var sw = 0.0;
-            for (var k = 0u; k < 4u; k++) {
-                let xa = x[xo + k]{{if .Norm}} * nw[xo + k]{{end}};
-                let xc = x[xo + 8u + k]{{if .Norm}} * nw[xo + 8u + k]{{end}};
-                let n = qword(wq[rr][k], {{if .Q5}}wqh[rr][k]{{else}}0u{{end}}, g, s);
-                sw += dot(n.a, xa) + dot(n.b, xc);
-{{- if $swiglu}}
-                let m = qword(uq[rr][k], {{if .Q5}}uqh[rr][k]{{else}}0u{{end}}, g, su);
-                sv += dot(m.a, xa) + dot(m.b, xc);
-{{- end}}
-            }
-            acc[rr] += sw;
-{{- if $swiglu}}
-            acc2[rr] += sv;
-{{- end}}
-        }
-{{- else}}
 {{- if .Norm}}
         var na: array<vec4<f32>, 4>;
         var nb: array<vec4<f32>, 4>;
@@ -321,7 +291,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             }
         }
-{{- end}}
     }
 {{- else if .Q8Wide}}
     // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding

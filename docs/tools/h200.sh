@@ -13,7 +13,7 @@
 # q8` 53 s, `q4k bf16` 504 s (the 8B Q4_K quantized at load: 123 s of it);
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
-# defaults, depthtune; run 15: tok, qsum). Run 15's call (`check tok qsum
+# defaults, depthtune; run 15: tok, qsum; run 16: batchmm). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,12 +44,9 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K and where its decode step's time goes (issue 11: 2.5x bf16): quads decoded a
-		# word at a time (matvec_qlow: fewer live registers), more threads a row (one quad each
-		# at 128), smaller workgroups; run 15 found layouts with more registers a thread or
-		# fewer threads a row far slower
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune ';matvec_qlow=1;matvec_tpr=128;matvec_qlow=1,matvec_tpr=128;matvec_wg=128' ;;
+	q4k) # 8B Q4_K: one-token quads in 128-thread workgroups (the default since run 16) against
+		# 256, with the profile of the decode step (issue 11: 2.5x bf16)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune ';matvec_wg=256' ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
 		# test files GPU against the CPU reference, Q8_0 also with every value scaled
 		for g in testdata/golden/*/; do
@@ -65,13 +62,16 @@ for part in "$@"; do
 		# blocks' d applied to sums (the default since run 15) and to every value
 		show $q bench --shape 0.6B --dtype q8_0 -p 512 -n 128 --reps 3 --tune ';matvec_qsum=-1'
 		show $q bench --shape 0.6B -p 512 -n 128 --reps 3 ;;
-	bf16) # 8B bf16: the reference for q4k's ratio (same call), 32 lanes a row against the
-		# default 64 (run 14: +6.6%, run 13: -1.3%)
-		show $q bench --shape 8B -p 0 -n 128 --reps 2 --tune ';matvec_tpr=32' ;;
-	batchmm) # 16 sequences through the tiled matmul (matvec_max=8) in the default tile and in
-		# 16-token tiles, against the matvec, with the profile of the 16-row step (issue 12)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 --profile \
-			--tune ';matvec_max=8;matvec_max=8,matmul=16x32-4x4;matvec_max=8,matmul=16x64-4x4;matvec_max=8,matmul=16x128-4x4' ;;
+	bf16) # 8B and 4B bf16: one token with 32 lanes a row on matrices of >= 4,096 rows (the
+		# default since run 16) against 64 everywhere; 8B is the reference for q4k's ratio
+		show $q bench --shape 8B -p 0 -n 128 --reps 2 --tune ';matvec_tpr=64'
+		show $q bench --shape 4B -p 0 -n 128 --reps 2 --tune ';matvec_tpr=64' ;;
+	x16) # the 16-row step's 1,024-row matrices (down, o) cost 4x a weight what the 3,072- and
+		# 4,096-row ones do (run 16 profile), and 128 workgroups of 8 warps leave the H200's 132
+		# SMs nearly empty: one row a group (twice the workgroups), 128 or 256 lanes a row (fewer
+		# iterations a thread), 128-thread workgroups (issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 \
+			--tune ';matvec_rows=1;matvec_tpr=128;matvec_rows=1,matvec_tpr=128;matvec_rows=1,matvec_wg=128;matvec_rows=1,matvec_tpr=128,matvec_wg=128;matvec_rows=1,matvec_tpr=256' ;;
 	serve8b) # 8B serving (issue 12: 16 streams >= 3x one)
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --serve-clients 1,16 ;;
 	gqa4) # decode attention at 4B (4 query heads a kv head) and 0.6B, depth 32K, with the query
@@ -84,7 +84,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, bf16, batchmm, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, bf16, x16, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

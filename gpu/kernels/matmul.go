@@ -39,11 +39,6 @@ var matmulTiles = []matmulTile{
 	{128, 64, 8, 4}, // 256 threads
 	{128, 64, 8, 8}, // 128 threads
 	{32, 64, 4, 4},  // 128 threads
-	// 16-token tiles, for decode batches routed through the matmul
-	// (matvec_max): 32, 64 and 128 threads
-	{16, 32, 4, 4},
-	{16, 64, 4, 4},
-	{16, 128, 4, 4},
 }
 
 // matmulTileFor picks the tiling and the columns staged per step.

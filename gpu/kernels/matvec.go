@@ -79,9 +79,6 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
-	// QLow (with Wide, one token): each quant word decoded and multiplied
-	// before the next; QWGPU_TUNE=matvec_qlow=1.
-	QLow bool
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -124,17 +121,6 @@ func q8Group() []q8Block {
 // batches run through MatMul.
 const MaxMatVecBatch = 32
 
-// MatVecBatchLimit is the largest decode batch a step should give the
-// matvec: MaxMatVecBatch, or less with QWGPU_TUNE=matvec_max=N, which
-// sends larger batches through the tiled matmul (with a token tile to
-// match, e.g. matmul=16x64-4x4) to measure that path against the matvec.
-func MatVecBatchLimit() int {
-	if tune.matvecMax > 0 {
-		return min(tune.matvecMax, MaxMatVecBatch)
-	}
-	return MaxMatVecBatch
-}
-
 // matvecTargetGroups is the number of workgroups below which the layout
 // stops giving a thread group more rows: about two per SM of a large GPU
 // (132 on the H200), so that a 1024-row matrix still fills the device; half
@@ -151,10 +137,12 @@ const matvecTargetGroups = 256
 // that leaves at least matvecTargetGroups workgroups and at most 64 partial
 // sums a thread, and maxR allows it. With few threads a row (wide loads on
 // short rows) the workgroup shrinks, down to 64 threads, until there are
-// matvecTargetGroups of them. QWGPU_TUNE's matvec_tpr, matvec_rows (R)
-// and matvec_wg override.
-func matvecLayout(loads, per, maxR, rows, batch, acc int) (r, tpr, wg int) {
-	tpr = min(64, nextPow2(ceilDiv(loads, per)))
+// matvecTargetGroups of them. maxTPR caps the threads a row and wg0 is
+// the workgroup's size before that shrinking (matvecVars sets them from
+// the H200's measurements). QWGPU_TUNE's matvec_tpr, matvec_rows (R) and
+// matvec_wg override.
+func matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0 int) (r, tpr, wg int) {
+	tpr = min(maxTPR, nextPow2(ceilDiv(loads, per)))
 	if tune.matvecTPR > 0 {
 		tpr = tune.matvecTPR
 	}
@@ -162,7 +150,7 @@ func matvecLayout(loads, per, maxR, rows, batch, acc int) (r, tpr, wg int) {
 	if batch >= 4 {
 		target /= 2
 	}
-	wg = 256
+	wg = wg0
 	for per < 4 && wg > 64 && wg > tpr && ceilDiv(rows, wg/tpr) < target {
 		wg /= 2
 	}
@@ -339,6 +327,7 @@ func quadLoads(dt weights.DType) bool {
 func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
 	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2}
 	loads, per, maxR := cols, 4, 2
+	maxTPR, wg0 := 64, 256
 	switch {
 	case dt.IsQuantized():
 		// chunks of 8 values, one word of quants each
@@ -352,7 +341,11 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 				v.QOff = 3
 			}
 			loads, per = cols/32, 2
-			v.QLow = batch == 1 && tune.matvecQLow > 0
+			if batch == 1 {
+				// 128-thread workgroups: on the H200 in run 16, 8B Q4_K tg128
+				// +2.6% against 256 (205.3 vs 200.2, one call)
+				wg0 = 128
+			}
 			break
 		}
 		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200
@@ -386,11 +379,18 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	case dt != weights.F32:
 		v.WT = "u32"
 	}
+	if v.Vec && batch == 1 && rows >= 4096 {
+		// 32 threads a row where there are rows enough to fill the device
+		// with them: the 8B bf16 tg128 +6.6% against 64 in runs 14 and 16
+		// (164.2 vs 154.0 in run 16; −1.3% in run 13), where the 0.6B shape,
+		// whose 1,024-row matrices it would starve, lost 1.0% (run 16)
+		maxTPR = 32
+	}
 	acc, arrays := batch, 1
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
-	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc)
+	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0)
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}

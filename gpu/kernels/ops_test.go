@@ -283,35 +283,6 @@ func TestMatVec(t *testing.T) {
 	})
 }
 
-// The one-token Q4_K and Q5_K matvec decoding a quad a word at a time
-// (matvec_qlow=1): one and two rows a thread group, every epilogue, with
-// and without the fused norm, rows of one and of three blocks, 64 and 128
-// threads a row.
-func TestMatVecQLow(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		for _, dt := range []weights.DType{weights.Q4_K, weights.Q5_K} {
-			if !quantOnBackend(s, dt, 1) {
-				continue
-			}
-			for _, l := range []struct{ r, tpr int }{{1, 0}, {2, 0}, {2, 128}} {
-				for _, c := range []linearCase{{1, 37, quantCols(dt, 1), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
-					{1, 19, quantCols(dt, 3), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
-					t.Run(name(l.r, l.tpr, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
-						saved := tune
-						tune.matvecQLow, tune.matvecR, tune.matvecTPR = 1, l.r, l.tpr
-						defer func() { tune = saved }()
-						v, err := matvecVars(c.dt, c.epi, c.norm, c.T, c.cols, c.rows, matvecRedCap(s.Device()))
-						if err != nil || !v.QLow {
-							t.Fatalf("the layout does not take QLow (%v)", err)
-						}
-						runLinear(t, s, c, false)
-					})
-				}
-			}
-		}
-	})
-}
-
 // The one-token Q8_0 matvec with each block's d applied to its sums (the
 // default, Q8Sum), runs of 1 and 2 chunks, one and two rows a thread
 // group, every epilogue, with and without the fused norm; and with every

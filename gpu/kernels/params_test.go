@@ -141,3 +141,33 @@ func TestMatVecXStageLayout(t *testing.T) {
 	require.Contains(t, src, "let xa = x[b * xrow + 2u * j] * na;")
 	require.NotContains(t, src, "xs[")
 }
+
+// The matvec's measured layout defaults (run 16 on the H200): one token of
+// 16-byte half loads takes 32 threads a row on matrices of 4,096 rows or
+// more and 64 below (or in a batch); one-token Q4_K quads take 128-thread
+// workgroups, batched ones 256.
+func TestMatVecLayoutDefaults(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	tune = tuneKnobs{}
+	for _, c := range []struct {
+		dt                     weights.DType
+		batch, cols, rows, tpr int
+		wg                     int
+	}{
+		{weights.BF16, 1, 4096, 12288, 32, 256}, // 8B gate_up
+		{weights.BF16, 1, 12288, 4096, 32, 256}, // 8B down
+		{weights.BF16, 1, 3072, 1024, 64, 256},  // 0.6B down
+		{weights.BF16, 16, 4096, 12288, 64, 256},
+		{weights.Q4_K, 1, 4096, 12288, 64, 128},
+		{weights.Q4_K, 4, 4096, 12288, 64, 256},
+	} {
+		v, err := matvecVars(c.dt, Store, false, c.batch, c.cols, c.rows, 4096)
+		require.NoError(t, err)
+		require.Equal(t, []int{c.tpr, c.wg}, []int{v.TPR, v.WG}, "%v B=%d cols=%d rows=%d", c.dt, c.batch, c.cols, c.rows)
+	}
+	tune.matvecTPR, tune.matvecWG = 64, 256
+	v, err := matvecVars(weights.BF16, Store, false, 1, 4096, 12288, 4096)
+	require.NoError(t, err)
+	require.Equal(t, []int{64, 256}, []int{v.TPR, v.WG}, "QWGPU_TUNE overrides")
+}

@@ -21,12 +21,6 @@ import (
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
 // memory, read once a workgroup, for every batch (MatVecVars.XStage; the
 // same sums), -1 for none; by default one-token steps stage it.
-// matvec_max=N sends decode batches of more than N tokens through the
-// tiled matmul instead of the matvec (MatVecBatchLimit; the token tiles
-// of 16 in matmulTiles are for it).
-// matvec_qlow=1 makes one-token Q4_K and Q5_K matvecs decode and multiply
-// a quad a word at a time, fewer values live a thread (MatVecVars.QLow;
-// the same values, summed word by word), off until measured.
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -35,7 +29,9 @@ import (
 // H200 in run 12 and is gone, as are matmul_narrow and matvec_qfold, which
 // did not gain in run 13, matvec_tred, which lost in run 14, and in run
 // 15 the same sums for Q4_K (matvec_qsum there: −3 … −42%) and
-// matvec_tok, a batched layout of a thread a token (±0 … −19%).)
+// matvec_tok, a batched layout of a thread a token (±0 … −19%), and in
+// run 16 matvec_max, 16-token batches through the tiled matmul (−49 …
+// −61%), and matvec_qlow, Q4_K quads decoded a word at a time (+0.2%).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -99,10 +95,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_max", "matvec_qlow", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_max": &tune.matvecMax, "matvec_qlow": &tune.matvecQLow,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:

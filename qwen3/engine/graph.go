@@ -17,9 +17,9 @@ type mode struct {
 
 // matvec reports whether the projections read each weight once per step
 // with a matvec of the step's tokens (decode of up to
-// kernels.MatVecBatchLimit() sequences: 32), or through the tiled matmul
+// kernels.MaxMatVecBatch sequences: 32), or through the tiled matmul
 // (prefill, larger batches).
-func (m mode) matvec() bool { return !m.prefill && m.rows <= kernels.MatVecBatchLimit() }
+func (m mode) matvec() bool { return !m.prefill && m.rows <= kernels.MaxMatVecBatch }
 
 // graph is the model lowered to dispatches for one mode, made once and
 // recorded for every step of that mode. The dispatch sizes that depend on
@@ -259,7 +259,7 @@ func (b *builder) head() {
 	b.rmsnorm(a.normed, a.x, e.finalNorm, "final_norm", b.m.prefill)
 	lm := kernels.Linear{Out: a.logits, X: a.normed, W: e.lmHead, Epi: kernels.Store, Role: "lm_head",
 		Label: "lm_head", Step: a.step, MaxRows: rows}
-	if rows <= kernels.MatVecBatchLimit() {
+	if rows <= kernels.MaxMatVecBatch {
 		b.add(kernels.MatVec(e.scope, lm, rows))
 	} else {
 		b.add(kernels.MatMul(e.scope, lm))
