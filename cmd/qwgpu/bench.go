@@ -609,9 +609,13 @@ func truncate(s string, n int) string {
 }
 
 // decodeBatch decodes n tokens in each of b slots together, each sequence
-// starting from its own token and continuing greedily (the argmax on the
-// GPU, only the ids read back), and returns the time of the n batched
-// steps.
+// starting from its own token and continuing greedily as tg's single
+// sequence does (decodeChained: the argmax on the GPU feeds the next step,
+// submitted before this one is read back), and returns the time of the n
+// batched steps. (Before run 16 each step was read back before the next
+// was recorded, which put the host's step time on the critical path of
+// xN alone; the server's loop, which samples on the host, is what
+// --serve-clients measures.)
 func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
 	slots, tokens := make([]int, b), make([]int, b)
 	for i := range slots {
@@ -620,21 +624,9 @@ func decodeBatch(e *engine.Engine, b, n, first int) (time.Duration, error) {
 			return 0, err
 		}
 	}
-	want := slices.Repeat([]engine.Want{engine.WantID}, b)
 	start := time.Now()
-	for range n {
-		rows, err := e.DecodeRead(slots, tokens, want, 0)
-		if err != nil {
-			return 0, err
-		}
-		for i, r := range rows {
-			if r.Err != nil {
-				return 0, r.Err
-			}
-			tokens[i] = r.ID
-		}
-	}
-	return time.Since(start), nil
+	err := decodeChained(e, slots, tokens, n)
+	return time.Since(start), err
 }
 
 // concurrency checks a list flag of sequences decoding together (1 to 256
@@ -664,23 +656,34 @@ func feedGreedy(e *engine.Engine, slot int, tokens []int) error {
 }
 
 // decodeGreedy decodes n tokens in slot 0 from first as `qwgpu run
-// --greedy` does: each step is fed the previous step's argmax on the GPU
-// and submitted before that step's token is read back, so the GPU does
-// not wait for the host between tokens.
+// --greedy` does (decodeChained).
 func decodeGreedy(e *engine.Engine, first, n int) error {
-	slot, want := []int{0}, []engine.Want{engine.WantID}
-	p, err := e.DecodeStart(slot, []int{first}, want, 0)
+	return decodeChained(e, []int{0}, []int{first}, n)
+}
+
+// decodeChained decodes n steps of the given slots, fed first tokens
+// first and then greedily: each step is fed the previous step's argmax on
+// the GPU and submitted before that step's tokens are read back, so the
+// GPU does not wait for the host between steps.
+func decodeChained(e *engine.Engine, slots, first []int, n int) error {
+	want := slices.Repeat([]engine.Want{engine.WantID}, len(slots))
+	p, err := e.DecodeStart(slots, first, want, 0)
 	for k := 0; err == nil && k < n; k++ {
 		var next *engine.PendingDecode
 		if k+1 < n {
-			if next, err = e.DecodeStart(slot, nil, want, 0); err != nil {
+			if next, err = e.DecodeStart(slots, nil, want, 0); err != nil {
 				_, _ = p.Wait()
 				break
 			}
 		}
 		var rows []engine.Row
 		if rows, err = p.Wait(); err == nil {
-			err = rows[0].Err
+			for _, r := range rows {
+				if r.Err != nil {
+					err = r.Err
+					break
+				}
+			}
 		}
 		if err != nil && next != nil {
 			_, _ = next.Wait()

@@ -13,7 +13,7 @@
 # q8` 53 s, `q4k bf16` 504 s (the 8B Q4_K quantized at load: 123 s of it);
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
-# defaults, depthtune; run 15: tok, qsum; run 16: batchmm). Run 15's call (`check tok qsum
+# defaults, depthtune; run 15: tok, qsum; run 16: batchmm and the x16 sweep). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,12 +66,18 @@ for part in "$@"; do
 		# default since run 16) against 64 everywhere; 8B is the reference for q4k's ratio
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --tune ';matvec_tpr=64'
 		show $q bench --shape 4B -p 0 -n 128 --reps 2 --tune ';matvec_tpr=64' ;;
-	x16) # the 16-row step's 1,024-row matrices (down, o) cost 4x a weight what the 3,072- and
-		# 4,096-row ones do (run 16 profile), and 128 workgroups of 8 warps leave the H200's 132
-		# SMs nearly empty: one row a group (twice the workgroups), 128 or 256 lanes a row (fewer
-		# iterations a thread), 128-thread workgroups (issue 12)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 \
-			--tune ';matvec_rows=1;matvec_tpr=128;matvec_rows=1,matvec_tpr=128;matvec_rows=1,matvec_wg=128;matvec_rows=1,matvec_tpr=128,matvec_wg=128;matvec_rows=1,matvec_tpr=256' ;;
+	x16) # 16 sequences chained as tg128's one is (the bench's xN since run 16), against the
+		# step-by-step host loop of the build in .bin2 when one is there (issue 12); then 8B
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16
+		if [ -x .bin2/qwgpu ]; then
+			show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16
+		fi
+		show $q bench --shape 8B -p 0 -n 128 --reps 2 --parallel 16 ;;
+	q8prof) # where 0.6B Q8_0's one-token step loses to bf16's, role by role, one call (issue 11)
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --profile
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --profile ;;
+	serve06) # the server's loop at 0.6B: 16 clients against one (issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --serve-clients 1,16 ;;
 	serve8b) # 8B serving (issue 12: 16 streams >= 3x one)
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --serve-clients 1,16 ;;
 	gqa4) # decode attention at 4B (4 query heads a kv head) and 0.6B, depth 32K, with the query
@@ -84,7 +90,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, bf16, x16, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
