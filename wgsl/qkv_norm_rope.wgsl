@@ -28,8 +28,7 @@
 //   0 p      uniform Params
 //   1 x      [HIDDEN] f32                 the normalised layer input
 //   2 w      [NH3·HD, HIDDEN] f32/bf16/f16 q_proj, k_proj, v_proj rows stacked;
-//            or Q8_0                       bf16/f16 packed two per u32, element 2i low;
-//                                          Q8_0 in lib_quant's blocks of 9 words
+//                                          bf16/f16 packed two per u32, element 2i low
 //   3 qnorm  [HD] f32
 //   4 knorm  [HD] f32
 //   5 rope   [2, MAXPOS, HD/2] f32         the cos table, then the sin table
@@ -103,21 +102,6 @@ const ROW0: u32 = {{.ROW0}}u;         // the first row of w within its buffer (a
 {{- end}}
 
 var<workgroup> partial: array<f32, {{.REDSIZE}}>; // [HD, RS]
-{{- if eq .UNIT "q8_0"}}
-{{template "quant_common" .}}
-const BPR: u32 = {{.BPR}}u;           // Q8_0 blocks (9 words) a weight row
-const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625); // x's scaling for q8half's bytes
-
-// q8_dot: the dot product of chunk i (values 8i … 8i+7) of the Q8_0 row
-// whose first block is blk0 with x's values xv (times SL): the chunk's
-// two quant words read without shifts (lib_quant's q8half), the block's d
-// applied to their sum, as the one-token matvec's Q8Sum does.
-fn q8_dot(blk0: u32, i: u32, xv: X8) -> f32 {
-    let b = (blk0 + i / 4u) * 9u;
-    let q = b + 1u + 2u * (i % 4u);
-    return qf16(w[b]) * (dot(q8half(w[q]), xv.a) + dot(q8half(w[q + 1u]), xv.b));
-}
-{{- end}}
 {{if eq .XOP "X8"}}
 // Eight consecutive values of x, for one vec4<u32> of packed halves.
 struct X8 {
@@ -135,8 +119,6 @@ fn xn(j: u32) -> {{.XTYPE}} {
 fn x_at(i: u32) -> {{.XOP}} {
 {{- if or (eq .UNIT "f32x4") (eq .UNIT "f32")}}
     return xn(i);
-{{- else if eq .UNIT "q8_0"}}
-    return X8(xn(2u * i) * SL, xn(2u * i + 1u) * SL);
 {{- else if eq .XOP "X8"}}
     return X8(xn(2u * i), xn(2u * i + 1u));
 {{- else}}
@@ -144,7 +126,6 @@ fn x_at(i: u32) -> {{.XOP}} {
 {{- end}}
 }
 
-{{- if ne .UNIT "q8_0"}}
 // unit_dot returns the dot product of one load unit of weights with the
 // matching values of x.
 fn unit_dot(u: {{.WTYPE}}, xv: {{.XOP}}) -> f32 {
@@ -169,7 +150,6 @@ fn unit_dot(u: {{.WTYPE}}, xv: {{.XOP}}) -> f32 {
     return dot(unpack2x16float(u), xv);
 {{- end}}
 }
-{{- end}}
 {{end}}
 var<workgroup> y: array<f32, HD>;     // the head's values before the norm
 var<workgroup> ss: array<f32, P2>;    // sum-of-squares tree
@@ -223,18 +203,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
     let lane = tid % TPR;
     let r0 = tid / TPR;
-    let base = (ROW0 + head * HD) * {{if eq .UNIT "q8_0"}}BPR{{else}}UPR{{end}}; // the head's first row, in blocks or load units
+    let base = (ROW0 + head * HD) * UPR;
     var acc: array<f32, RPT>;
     for (var i = lane; i < UPR; i += TPR) {
         let xv = x_at(i);
         for (var k = 0u; k < RPT; k++) {
             // Rows past HD (when RPP does not divide HD) reread the last row.
             let r = min(r0 + k * RPP, HD - 1u);
-{{- if eq .UNIT "q8_0"}}
-            acc[k] += q8_dot(base + r * BPR, i, xv);
-{{- else}}
             acc[k] += unit_dot(w[base + r * UPR + i], xv);
-{{- end}}
         }
     }
     for (var k = 0u; k < RPT; k++) {

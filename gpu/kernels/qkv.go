@@ -57,9 +57,6 @@ type QKVVars struct {
 	// decode only
 	TPR, RPP, RPT, UPR, RS, ROW0, REDSIZE, XW, HIDDEN int
 	UNIT, WTYPE, XTYPE, XOP                           string
-	// BPR is the Q8_0 blocks a weight row has (UNIT q8_0, whose load
-	// units are the blocks' 8-value chunks: UPR = 4·BPR).
-	BPR int
 }
 
 // qkvParams mirrors Params in wgsl/qkv_norm_rope.wgsl.
@@ -126,13 +123,9 @@ type qkvUnit struct {
 }
 
 // qkvUnitFor picks 16-byte units where a row of hidden values of dt is a
-// whole number of them, else one word; Q8_0 is read a chunk of 8 values
-// (2 words of quants and the block's d word) a unit, as the one-token
-// matvec's Q8Sum reads it.
+// whole number of them, else one word.
 func qkvUnitFor(dt weights.DType, hidden int) qkvUnit {
 	switch {
-	case dt == weights.Q8_0:
-		return qkvUnit{"q8_0", "u32", "vec4<f32>", "X8", 4}
 	case dt == weights.F32 && hidden%4 == 0:
 		return qkvUnit{"f32x4", "vec4<f32>", "vec4<f32>", "vec4<f32>", 16}
 	case dt == weights.F32:
@@ -145,13 +138,6 @@ func qkvUnitFor(dt weights.DType, hidden int) qkvUnit {
 		return qkvUnit{"f16x8", "vec4<u32>", "vec4<f32>", "X8", 16}
 	}
 	return qkvUnit{"f16x2", "u32", "f32", "vec2<f32>", 4}
-}
-
-// QKVDecodeReads reports whether the fused decode kernel reads weights of
-// dt (one type for all of W): f32, bf16, f16 and Q8_0; the other block
-// types are projected by MatVec, then QKVRows.
-func QKVDecodeReads(dt weights.DType) bool {
-	return dt == weights.F32 || dt == weights.BF16 || dt == weights.F16 || dt == weights.Q8_0
 }
 
 // QKVDecode prepares the fused decode stage for one token (step row 0):
@@ -181,8 +167,8 @@ func QKVDecode(s *gpu.Scope, a QKVNormRope) (*gpu.Op, error) {
 		return fail(fmt.Errorf("nil weight matrix"))
 	case w.Rows != sh.QKVDim() || w.Cols != sh.Hidden:
 		return fail(fmt.Errorf("weight %s is [%d, %d], want [%d, %d]", w.Label, w.Rows, w.Cols, sh.QKVDim(), sh.Hidden))
-	case !QKVDecodeReads(w.DType):
-		return fail(fmt.Errorf("weight %s: the fused kernel reads f32, bf16, f16 or Q8_0, not %v: project with MatVec and use QKVRows", w.Label, w.Types()))
+	case w.DType == 0 || w.DType.IsQuantized():
+		return fail(fmt.Errorf("weight %s: the fused kernel reads f32, bf16 or f16, not %v: project with MatVec and use QKVRows", w.Label, w.Types()))
 	case len(w.Parts) != 1:
 		return fail(fmt.Errorf("weight %s is in %d parts; the kernel binds one", w.Label, len(w.Parts)))
 	case w.DType != weights.F32 && sh.Hidden%2 != 0:
@@ -206,10 +192,6 @@ func QKVDecode(s *gpu.Scope, a QKVNormRope) (*gpu.Op, error) {
 	rb := uint64(rowBytes(w.DType, sh.Hidden))
 	lu := qkvUnitFor(w.DType, sh.Hidden)
 	v.UPR = int(rb) / lu.bytes
-	if lu.name == "q8_0" {
-		v.BPR = sh.Hidden / 32
-		v.UPR = 4 * v.BPR
-	}
 	maxTPR := qkvMaxTPR
 	switch {
 	case tune.qkvTPR > 0:

@@ -207,7 +207,7 @@ func (b *builder) normLinear(norm *gpu.Buffer, l kernels.Linear) {
 // normQKVRope: input_layernorm, the q/k/v projections, the head norms and
 // RoPE, writing q and the cache rows. A one-token decode step does it all
 // in one dispatch per layer (the norm inside too where the device allows
-// a ninth storage buffer); other steps, and block types other than Q8_0
+// a ninth storage buffer); other steps, and block-quantized weights
 // (which the fused kernel does not decode), project with a matvec or
 // matmul first.
 func (b *builder) normQKVRope(l *layer) {
@@ -217,7 +217,7 @@ func (b *builder) normQKVRope(l *layer) {
 		Label: b.layer + "qkv_norm_rope", Role: "qkv_norm_rope"}
 	// QWGPU_TUNE=qkv_fused=false measures the unfused path for one token
 	// too (run 8: 1% slower on the 0.6B shape, so fused by default).
-	fused := b.m.rows == 1 && !b.m.prefill && kernels.QKVDecodeReads(l.qkv.DType) && kernels.FusedQKVDecode
+	fused := b.m.rows == 1 && !b.m.prefill && l.qkv.DType != 0 && !l.qkv.DType.IsQuantized() && kernels.FusedQKVDecode
 	switch {
 	case fused && e.dev.Limits().MaxStorageBuffersPerShaderStage >= 9:
 		args.XNorm, args.Role = l.attnNorm, "norm+qkv_norm_rope"
