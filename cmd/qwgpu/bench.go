@@ -130,7 +130,7 @@ func cmdBench(args []string) error {
 	reps := fs.Int("reps", 5, "repetitions of each test (after one warm-up)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
-	parallel := fs.IntSlice("parallel", nil, "also run the decode test with N sequences decoding together in one step (a list: 2,4,8); t/s counts every sequence's tokens")
+	parallel := fs.IntSlice("parallel", nil, "also run the decode test with N sequences decoding together in one step (a list: 2,4,8), greedy and chained on the GPU as the single-sequence test; t/s counts every sequence's tokens")
 	tuneList := fs.String("tune", "", "run every test once per kernel layout, a list of QWGPU_TUNE settings separated by ';' (e.g. 'matvec_rows=1;matvec_rows=2'; an empty one is the default), the model loaded once")
 	serveClients := fs.IntSlice("serve-clients", nil, "also run the serving path (llm's scheduler, as qwgpu serve without HTTP): N concurrent requests of -n tokens (a list: 1,16), t/s over all of them, then the time to first token of a -p token prompt")
 	serveTemp := fs.Float64("serve-temperature", 0, "sampling of the --serve-clients requests: 0 greedy; above 0 with top-k 20 and top-p 0.95 (Qwen3's defaults)")
