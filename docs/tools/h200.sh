@@ -73,6 +73,10 @@ for part in "$@"; do
 			show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16
 		fi
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --parallel 16 ;;
+	x16xc) # 16 sequences with x staged in workgroup memory: 32 lanes a row (the 16 KiB rule) and
+		# 64 lanes (matvec_xc=64, 32 KiB), against x read through L1 (the default; issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 \
+			--tune ';matvec_xstage=1,matvec_xc=64;matvec_xstage=1' ;;
 	q8prof) # where 0.6B Q8_0's one-token step loses to bf16's, role by role, one call (issue 11)
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --profile
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --profile ;;
@@ -90,7 +94,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, x16xc, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -25,7 +25,8 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 		batch int
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
-		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch}}
+		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
+		{"matvec_xstage=1,matvec_xc=64", 8}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
 		if r.tune != "" {
