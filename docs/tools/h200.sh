@@ -13,7 +13,7 @@
 # q8` 53 s, `q4k bf16` 504 s (the 8B Q4_K quantized at load: 123 s of it);
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
-# defaults, depthtune; run 15: tok, qsum; run 16: batchmm and the x16 sweep). Run 15's call (`check tok qsum
+# defaults, depthtune; run 15: tok, qsum; run 16: batchmm, the x16 sweep, x16xc). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -73,10 +73,6 @@ for part in "$@"; do
 			show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16
 		fi
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --parallel 16 ;;
-	x16xc) # 16 sequences with x staged in workgroup memory: 32 lanes a row (the 16 KiB rule) and
-		# 64 lanes (matvec_xc=64, 32 KiB), against x read through L1 (the default; issue 12)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 \
-			--tune ';matvec_xstage=1,matvec_xc=64;matvec_xstage=1' ;;
 	q8prof) # where 0.6B Q8_0's one-token step loses to bf16's, role by role, one call (issue 11)
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --profile
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --profile ;;
@@ -94,7 +90,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, x16xc, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

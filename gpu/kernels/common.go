@@ -90,7 +90,6 @@ type tuneKnobs struct {
 	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	matvecQSum   int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
-	matvecXC     int          // load units of x a stage when x is staged (MatVecVars.XC; 0: the 16 KiB rule)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

@@ -410,16 +410,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		for 2*v.XC <= nextPow2(loads) && 4*batch*v.XPJ*2*v.XC <= redCap {
 			v.XC *= 2
 		}
-		if tune.matvecXC > 0 {
-			// QWGPU_TUNE=matvec_xc=N: N load units a stage, beyond the
-			// 16 KiB above where the device allows (so that 16 tokens keep
-			// 64 lanes a row: 32 KiB of x); a power of two, since TPR
-			// follows it and the reduction's tree halves TPR
-			if tune.matvecXC&(tune.matvecXC-1) != 0 {
-				return v, fmt.Errorf("bad layout: x staged %d load units at a time, want a power of two", tune.matvecXC)
-			}
-			v.XC = tune.matvecXC
-		}
 		v.TPR = min(v.TPR, v.XC)
 	}
 	v.Rows = v.R * v.WG / v.TPR

@@ -10,7 +10,6 @@ import (
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/weights"
-	"github.com/stretchr/testify/require"
 )
 
 // The op harness: every kernel over shape lists with odd sizes, every
@@ -361,49 +360,6 @@ func TestMatVecLayouts(t *testing.T) {
 				})
 			}
 		}
-	})
-}
-
-// x staged a given number of load units at a time (QWGPU_TUNE=matvec_xc):
-// chunks that keep 64 lanes a row, that do not divide the row, and that
-// cover more than it; a count not a power of two, and a stage too large for the device's workgroup
-// memory is refused with the bytes it needs, not handed to the driver.
-func TestMatVecXStageXC(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		if smallWorkgroupArrays(s.Device()) {
-			return // GL: x is not staged (matvecRedCap 256)
-		}
-		for _, l := range []struct {
-			xc int
-			c  linearCase
-		}{
-			{64, linearCase{8, 37, 1024, weights.BF16, SwiGLU, true}},
-			{64, linearCase{8, 29, 2048, weights.BF16, Add, false}},
-			{4, linearCase{3, 13, 88, weights.BF16, Store, true}},     // 11 load units: stages of 4, 4, 3
-			{128, linearCase{4, 21, 256, weights.F32, SwiGLU, false}}, // one stage past the row's 64
-		} {
-			t.Run(name(l.xc, l.c.T, l.c.rows, l.c.cols, l.c.dt, l.c.epi, l.c.norm), func(t *testing.T) {
-				saved := tune
-				tune.matvecXStage, tune.matvecXC = 1, l.xc
-				defer func() { tune = saved }()
-				v, err := matvecVars(l.c.dt, l.c.epi, l.c.norm, l.c.T, l.c.cols, l.c.rows, matvecRedCap(s.Device()))
-				require.NoError(t, err)
-				require.True(t, v.XStage)
-				require.Equal(t, []int{l.xc, min(l.xc, v.TPR)}, []int{v.XC, v.TPR})
-				runLinear(t, s, l.c, false)
-			})
-		}
-		saved := tune
-		defer func() { tune = saved }()
-		tune.matvecXStage, tune.matvecXC = 1, 48
-		_, err := matvecVars(weights.BF16, Store, false, 4, 1024, 8, matvecRedCap(s.Device()))
-		require.ErrorContains(t, err, "x staged 48 load units at a time, want a power of two")
-		tune.matvecXC = 1024
-		c := linearCase{16, 8, 1024, weights.BF16, Store, false}
-		l := Linear{Out: poisoned(t, s, "out", c.T*c.rows), X: poisoned(t, s, "x", c.T*c.cols), Epi: Store, Label: "big stage"}
-		l.W, _ = testMatrix(t, s, newRand(t), "w", c.dt, c.rows, c.cols)
-		_, err = MatVec(s, l, c.T)
-		require.ErrorContains(t, err, "bytes of workgroup memory, the device has")
 	})
 }
 

@@ -21,9 +21,6 @@ import (
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
 // memory, read once a workgroup, for every batch (MatVecVars.XStage; the
 // same sums), -1 for none; by default one-token steps stage it.
-// matvec_xc=N stages N load units of x at a time (16-token steps get 32
-// by the 16 KiB rule, which halves their lanes a row to 32; 64 keeps 64
-// lanes in 32 KiB).
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -34,7 +31,8 @@ import (
 // 15 the same sums for Q4_K (matvec_qsum there: −3 … −42%) and
 // matvec_tok, a batched layout of a thread a token (±0 … −19%), and in
 // run 16 matvec_max, 16-token batches through the tiled matmul (−49 …
-// −61%), and matvec_qlow, Q4_K quads decoded a word at a time (+0.2%).)
+// −61%), matvec_qlow, Q4_K quads decoded a word at a time (+0.2%), and
+// matvec_xc, 16 tokens' x staged with 64 lanes a row (−19%).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -98,10 +96,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_xc", "matvec_qsum", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_xc": &tune.matvecXC, "matvec_qsum": &tune.matvecQSum,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:

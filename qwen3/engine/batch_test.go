@@ -25,8 +25,7 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 		batch int
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
-		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
-		{"matvec_xstage=1,matvec_xc=64", 8}}
+		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
 		if r.tune != "" {
