@@ -172,7 +172,20 @@ func (s *scheduler) run() {
 			<-s.wake
 			continue
 		}
-		s.prefillStep()
+		// Prompt chunks, oldest sequence first, until a chunk's worth of
+		// tokens is fed: requests with short prompts that arrive together
+		// all start decoding in the next step (so that they decode in full,
+		// chained steps and end together: run 16 on the H200 found the
+		// server's 16 streams at 2,537 tok/s, one prefill between steps,
+		// against 4,004 for 16 rows in every step), while a long prompt
+		// still takes one chunk between two decode steps.
+		for fed := 0; fed < prefillChunk; {
+			n := s.prefillStep()
+			if n == 0 {
+				break
+			}
+			fed += n
+		}
 		s.decodeStep()
 	}
 }
@@ -276,8 +289,8 @@ func (s *scheduler) start(r *request, slot, common int) {
 }
 
 // prefillStep feeds one chunk of the prompt of the sequence admitted
-// first among those still prefilling.
-func (s *scheduler) prefillStep() {
+// first among those still prefilling, and returns its tokens (0: none fed).
+func (s *scheduler) prefillStep() int {
 	var q *sequence
 	for i := range s.slots {
 		if c := s.slots[i].seq; c != nil && c.pending < 0 && (q == nil || c.started.Before(q.started)) {
@@ -285,11 +298,11 @@ func (s *scheduler) prefillStep() {
 		}
 	}
 	if q == nil {
-		return
+		return 0
 	}
 	if err := q.req.ctx.Err(); err != nil {
 		s.finish(q, "cancelled", err)
-		return
+		return 0
 	}
 	part := q.feed[:min(prefillChunk, len(q.feed))]
 	want, k := engine.WantID, 0 // nothing is drawn after a chunk that is not the last
@@ -299,7 +312,7 @@ func (s *scheduler) prefillStep() {
 	row, err := s.b.FeedRead(q.slot, part, want, k)
 	if err != nil {
 		s.fail(q, err)
-		return
+		return 0
 	}
 	sl := &s.slots[q.slot]
 	sl.history = append(sl.history, part...)
@@ -308,7 +321,7 @@ func (s *scheduler) prefillStep() {
 		s.afterChunk(q.slot, len(sl.history))
 	}
 	if len(q.feed) > 0 {
-		return
+		return len(part)
 	}
 	q.first = time.Now()
 	q.res.PrefillTime = q.first.Sub(q.started)
@@ -317,6 +330,7 @@ func (s *scheduler) prefillStep() {
 	s.stats.TTFTCount++
 	s.mu.Unlock()
 	s.draw(q, row)
+	return len(part)
 }
 
 // decodeStep feeds every decoding sequence its pending token in one

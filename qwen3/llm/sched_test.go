@@ -258,3 +258,42 @@ func TestQueueFull(t *testing.T) {
 	_, err = Open(context.Background(), "", Options{Device: "cpu", MaxQueue: -1})
 	require.EqualError(t, err, "max queue -1: must be >= 0 (0: no bound)")
 }
+
+// Requests with short prompts that are waiting together are all prefilled
+// before the next decode step, so that every decode step has them all
+// (one step fewer a token than the tokens: the first comes from the
+// prefill), rather than one joining a step as before run 16.
+func TestShortPromptsStartTogether(t *testing.T) {
+	const clients, tokens = 6, 5
+	m := openTest(t, Options{Parallel: clients})
+	m.s.stop()
+	h := &hostOnly{backend: m.s.b, pos: make([]int, clients)}
+	m.s = newScheduler(h, clients, m.info.Ctx)
+	var wg sync.WaitGroup
+	done := make([]int, clients)
+	errs := make([]error, clients)
+	for i := range clients {
+		wg.Go(func() {
+			res, err := m.GenerateTokens(context.Background(), []int{500 + i, 2, 3}, greedy(tokens), nil)
+			if errs[i] = err; err == nil {
+				done[i] = res.CompletionTokens
+			}
+		})
+	}
+	require.Eventually(t, func() bool {
+		m.s.mu.Lock()
+		defer m.s.mu.Unlock()
+		return len(m.s.queue) == clients
+	}, 10*time.Second, time.Millisecond, "the requests queue before the scheduler starts")
+	go m.s.run()
+	wg.Wait()
+	for i := range clients {
+		require.NoError(t, errs[i])
+		require.Equal(t, tokens, done[i])
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Equal(t, clients, h.feeds)
+	require.Equal(t, tokens-1, h.steps, "decode steps")
+	require.Equal(t, clients*(tokens-1), h.rows, "every step decodes every sequence")
+}
