@@ -117,6 +117,9 @@ type profileReport struct {
 	// OnePassStepUS is a decode step's time with many steps in one pass,
 	// without per-step submits: the GPU side alone (engine.DecodePassTime).
 	OnePassStepUS float64 `json:"one_pass_step_us"`
+	// Tune is the --tune setting the profile ran with (the last of the
+	// list), empty for the default layouts.
+	Tune string `json:"tune,omitempty"`
 }
 
 func cmdBench(args []string) error {
@@ -397,6 +400,7 @@ func cmdBench(args []string) error {
 		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, slices.Max(append([]int{0}, *parallel...)), copyBW, readBW, onePass); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
+		rep.Profile.Tune = settings[len(settings)-1]
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -564,6 +568,11 @@ func printBenchFooter(r *benchReport) {
 	if p := r.Profile; p != nil {
 		fmt.Printf("\ndecode step profile at position %d: %d dispatches, %.1f µs of GPU time per token (timestamps; the pass split out per dispatch)\n",
 			p.Position, p.DispatchesPerTok, p.GPUTimePerTokenUS)
+		if p.Tune != "" {
+			// Run 16 read a profile made under the last --tune setting as
+			// the default layouts' until this line said otherwise.
+			fmt.Printf("profiled with the last --tune setting, not the default layouts: [%s]\n", p.Tune)
+		}
 		fmt.Printf("one decode step with 50 steps in one pass (no per-step submit): %.1f µs\n", p.OnePassStepUS)
 		fmt.Printf("dispatch floor (a near-empty dependent dispatch in one pass): %.2f µs; the step's %d ops: at most %.1f µs of floors\n",
 			r.DispatchFloorUS, p.DispatchesPerTok, float64(p.DispatchesPerTok)*r.DispatchFloorUS)

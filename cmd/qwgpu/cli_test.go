@@ -333,6 +333,7 @@ type benchJSON struct {
 		EffectiveGBs   float64 `json:"effective_gb_per_s"`
 		FractionOfCopy float64 `json:"fraction_of_copy_bandwidth"`
 		FractionOfRead float64 `json:"fraction_of_read_bandwidth"`
+		Tune           string  `json:"tune"`
 	}
 	CopyBandwidth float64 `json:"copy_bandwidth_bytes_per_second"`
 	ReadBandwidth float64 `json:"read_bandwidth_bytes_per_second"`
@@ -505,4 +506,16 @@ func TestBenchTune(t *testing.T) {
 		require.Equal(t, utf8.RuneCountInString(table[0]), utf8.RuneCountInString(l), "%q", l)
 	}
 	require.Regexp(t, `\| tg2 x2 \[matvec_xstage=1,matvec_rows=4,matvec_tpr=16\] +\|`, table[5])
+
+	// --profile with --tune profiles the last setting and says so (run 16
+	// read such a profile as the default layouts'); without --tune it
+	// names none.
+	b = runBenchJSON(t, "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--profile", "--tune", ";matvec_rows=2")
+	require.Equal(t, "matvec_rows=2", b.Profile.Tune)
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--profile", "--tune", "matvec_rows=2;"}, testBackend()...)...)
+	requireOK(t, r)
+	require.NotContains(t, r.stdout, "profiled with the last --tune setting")
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--profile", "--tune", ";matvec_rows=2"}, testBackend()...)...)
+	requireOK(t, r)
+	require.Contains(t, r.stdout, "profiled with the last --tune setting, not the default layouts: [matvec_rows=2]")
 }

@@ -45,8 +45,9 @@ for part in "$@"; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
 	q4k) # 8B Q4_K: one-token quads in 128-thread workgroups (the default since run 16) against
-		# 256, with the profile of the decode step (issue 11: 2.5x bf16)
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune ';matvec_wg=256' ;;
+		# 256, with the profile of the decode step in the default (the last --tune setting is what
+		# --profile profiles; issue 11: 2.5x bf16)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_wg=256;' ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
 		# test files GPU against the CPU reference, Q8_0 also with every value scaled
 		for g in testdata/golden/*/; do
@@ -84,7 +85,7 @@ for part in "$@"; do
 		# reloaded a key unit (attn_qreg=-1; registers are the default since run 14)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 --tune ';attn_qreg=-1'
 		show $q bench --shape 4B -p 0 -n 128 --reps 2 -d 32768 --kv-dtype f16 --profile \
-			--tune ';attn_qreg=-1;attn_lanes=8' ;;
+			--tune 'attn_qreg=-1;attn_lanes=8;' ;;
 	sizes) # issue 13's other sizes
 		for s in 1.7B 4B; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
