@@ -43,6 +43,9 @@ type hostOnly struct {
 	// steps and rows of the decode steps, chained: those fed the
 	// previous step's argmax on the device, feeds: the prefills
 	steps, rows, chained, feeds int
+	// log records each call: "f<n>" a prefill of n tokens, "d<n>" a
+	// decode step of n rows
+	log []string
 	// With timed set, the steps take device time on a timeline of their
 	// own (one step at a time, in submission order), modelled on the
 	// H200's 0.6B figures of run 16: a decode step stepBase + stepRow a
@@ -91,6 +94,7 @@ func (h *hostOnly) FeedRead(slot int, tokens []int, want engine.Want, k int) (en
 	defer h.mu.Unlock()
 	h.pos[slot] += len(tokens)
 	h.feeds++
+	h.log = append(h.log, fmt.Sprintf("f%d", len(tokens)))
 	if h.timed {
 		end := h.occupy(h.feedTime)
 		h.mu.Unlock()
@@ -105,6 +109,7 @@ func (h *hostOnly) DecodeStart(slots, tokens []int, want []engine.Want, k int) (
 	defer h.mu.Unlock()
 	p := donePending{rows: make([]engine.Row, len(slots)), h: h}
 	h.steps, h.rows = h.steps+1, h.rows+len(slots)
+	h.log = append(h.log, fmt.Sprintf("d%d", len(slots)))
 	if tokens == nil {
 		h.chained++
 	} else if h.timed {

@@ -297,3 +297,34 @@ func TestShortPromptsStartTogether(t *testing.T) {
 	require.Equal(t, tokens-1, h.steps, "decode steps")
 	require.Equal(t, clients*(tokens-1), h.rows, "every step decodes every sequence")
 }
+
+// A long prompt is still fed a chunk between two decode steps of the
+// sequences already decoding, while a short prompt waiting with it is fed
+// at once: the order of the backend's calls is pinned.
+func TestLongPromptChunksBetweenSteps(t *testing.T) {
+	m := openTest(t, Options{Parallel: 2})
+	m.s.stop()
+	h := &hostOnly{backend: m.s.b, pos: make([]int, 2)}
+	m.s = newScheduler(h, 2, m.info.Ctx)
+	long := make([]int, 2*prefillChunk+10)
+	for i := range long {
+		long[i] = 600 + i%1000
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { _, errs[0] = m.GenerateTokens(context.Background(), []int{500, 2, 3}, greedy(8), nil) })
+	require.Eventually(t, func() bool { m.s.mu.Lock(); defer m.s.mu.Unlock(); return len(m.s.queue) == 1 }, 10*time.Second, time.Millisecond)
+	wg.Go(func() { _, errs[1] = m.GenerateTokens(context.Background(), long, greedy(3), nil) })
+	require.Eventually(t, func() bool { m.s.mu.Lock(); defer m.s.mu.Unlock(); return len(m.s.queue) == 2 }, 10*time.Second, time.Millisecond)
+	go m.s.run()
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	chunk := fmt.Sprintf("f%d", prefillChunk)
+	// the short prompt, then a chunk of the long one, before the first step;
+	// then a chunk a step; 8 tokens: 1 from the prefill, 7 decode steps
+	want := []string{"f3", chunk, "d1", chunk, "d1", "f10", "d2", "d2", "d1", "d1", "d1"}
+	require.Equal(t, want, h.log)
+}
