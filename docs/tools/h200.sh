@@ -74,6 +74,9 @@ for part in "$@"; do
 			show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16
 		fi
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --parallel 16 ;;
+	x16norm) # 16 rows with standalone norms before the q/k/v and gate/up matvecs
+		# (matvec_norm=1) against the norms summed in every workgroup (the default; issue 12)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 --tune 'matvec_norm=1;' ;;
 	x16prof) # the matvec's own 16-row step, role by role, in the default layouts (run 16's
 		# 16-row profile was the tiled matmul's: the last --tune setting; issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 --profile ;;
@@ -94,7 +97,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -121,6 +121,19 @@ func q8Group() []q8Block {
 // batches run through MatMul.
 const MaxMatVecBatch = 32
 
+// MatVecNormRows is the largest decode batch whose matvecs normalise x
+// themselves (Linear.Norm), every workgroup summing each row's x² again:
+// every batch by default, fewer with QWGPU_TUNE=matvec_norm=N, which
+// gives larger batches a standalone rmsnorm dispatch instead. At 16 rows
+// the sums read 16 rows of x a workgroup (64 KiB at 0.6B), as many bytes
+// in all as the weights of gate_up (run 16's note; off until measured).
+func MatVecNormRows() int {
+	if tune.matvecNorm > 0 {
+		return tune.matvecNorm
+	}
+	return MaxMatVecBatch
+}
+
 // matvecTargetGroups is the number of workgroups below which the layout
 // stops giving a thread group more rows: about two per SM of a large GPU
 // (132 on the H200), so that a 1024-row matrix still fills the device; half

@@ -15,7 +15,8 @@ import (
 // alone, for batches on the matvec path (2, 3, 10, and kernels.MaxMatVecBatch)
 // and on the matmul path (one more), with sequences at different
 // positions in their own slots, and greedy continuations stay identical;
-// and so with the matvec's x staged in workgroup memory (matvec_xstage).
+// and so with the matvec's x staged in workgroup memory (matvec_xstage)
+// and with standalone norms in front of a batch's matvecs (matvec_norm).
 func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
@@ -25,7 +26,8 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 		batch int
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
-		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch}}
+		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
+		{"matvec_norm=1", 10}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
 		if r.tune != "" {
@@ -37,6 +39,20 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 			e, err := Load(d, g.cfg, g.ck, Options{Ctx: 96, PrefillChunk: 32, Slots: batch})
 			require.NoError(t, err)
 			defer e.Close()
+			if r.tune == "matvec_norm=1" {
+				// the knob is in the graph: a standalone norm before the
+				// q/k/v and gate/up matvecs of each layer
+				g1, err := e.decodeGraph(batch)
+				require.NoError(t, err)
+				ops := g1.ops()
+				require.NoError(t, kernels.SetTune(""))
+				require.NoError(t, e.Rebuild())
+				g0, err := e.decodeGraph(batch)
+				require.NoError(t, err)
+				require.Equal(t, g0.ops()+2*g.cfg.NumHiddenLayers, ops)
+				require.NoError(t, kernels.SetTune(r.tune))
+				require.NoError(t, e.Rebuild())
+			}
 			// Sequence i: a prefix of case i%len of a different length, so
 			// that positions differ across the batch.
 			prompts := make([][]int, batch)
