@@ -120,6 +120,11 @@ type profileReport struct {
 	// Tune is the --tune setting the profile ran with (the last of the
 	// list), empty for the default layouts.
 	Tune string `json:"tune,omitempty"`
+	// InPass and BatchInPass are each role's time inside one pass
+	// (engine.DecodeRoleTimes) in the one-row and the batch step: Nanos a
+	// step, without the pass a dispatch that the timestamps above add.
+	InPass      []engine.KernelTime `json:"in_pass,omitempty"`
+	BatchInPass []engine.KernelTime `json:"batch_in_pass,omitempty"`
 }
 
 func cmdBench(args []string) error {
@@ -393,6 +398,19 @@ func cmdBench(args []string) error {
 		if err != nil {
 			return fmt.Errorf("one-pass decode time: %w", err)
 		}
+		// Each role's time inside one pass, for the step of one row and of
+		// the largest batch (the activations are left undefined: the
+		// engine is closed below).
+		inPass, err := e.DecodeRoleTimes(1, 20)
+		if err != nil {
+			return fmt.Errorf("role times in one pass: %w", err)
+		}
+		var batchInPass []engine.KernelTime
+		if b := slices.Max(append([]int{0}, *parallel...)); b > 1 {
+			if batchInPass, err = e.DecodeRoleTimes(b, 10); err != nil {
+				return fmt.Errorf("role times of %d rows in one pass: %w", b, err)
+			}
+		}
 		// A device opened for profiling splits every dispatch into its own
 		// pass; the engine is loaded again on it.
 		e.Close()
@@ -401,6 +419,7 @@ func cmdBench(args []string) error {
 			return fmt.Errorf("profile: %w", err)
 		}
 		rep.Profile.Tune = settings[len(settings)-1]
+		rep.Profile.InPass, rep.Profile.BatchInPass = inPass, batchInPass
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -563,6 +582,25 @@ func printBenchRow(r *benchReport, res benchResult, testWidth int) {
 		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), testWidth, res.Test, value)
 }
 
+// sumUS is the µs of all the roles of times.
+func sumUS(times []engine.KernelTime) float64 {
+	var ns float64
+	for _, k := range times {
+		ns += k.Nanos
+	}
+	return ns / 1e3
+}
+
+// inPassUS is role's µs a step inside one pass, or "" if not measured.
+func inPassUS(times []engine.KernelTime, role string) string {
+	for _, k := range times {
+		if k.Role == role {
+			return fmt.Sprintf("%.1f", k.Nanos/1e3)
+		}
+	}
+	return ""
+}
+
 func printBenchFooter(r *benchReport) {
 	fmt.Printf("\nbuild: %s, %s, driver %q, %d reps after at least two warm-up runs and one second\n", r.Commit, r.Date, r.Driver, r.Reps)
 	if p := r.Profile; p != nil {
@@ -578,10 +616,14 @@ func printBenchFooter(r *benchReport) {
 			r.DispatchFloorUS, p.DispatchesPerTok, float64(p.DispatchesPerTok)*r.DispatchFloorUS)
 		fmt.Printf("bytes per token %.1f MiB in the one-pass step → %.0f GB/s = %.0f%% of the copy bandwidth (read + write) %.0f GB/s, %.0f%% of the read bandwidth %.0f GB/s\n",
 			float64(p.BytesPerToken)/(1<<20), p.EffectiveGBs, 100*p.FractionOfCopy, r.CopyBandwidth/1e9, 100*p.FractionOfRead, r.ReadBandwidth/1e9)
-		fmt.Printf("| %-26s | %10s | %12s | %12s | %6s |\n", "kernel (role)", "dispatches", "µs / token", "µs / disp.", "share")
+		fmt.Printf("| %-26s | %10s | %12s | %12s | %6s | %12s |\n", "kernel (role)", "dispatches", "µs / token", "µs / disp.", "share", "in one pass")
 		for _, k := range p.Kernels {
-			fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,
-				k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/1e3/p.GPUTimePerTokenUS)
+			fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% | %12s |\n", k.Role, k.Dispatches, k.Nanos/1e3,
+				k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/1e3/p.GPUTimePerTokenUS, inPassUS(p.InPass, k.Role))
+		}
+		if len(p.InPass) > 0 {
+			fmt.Printf("in one pass, each role alone (repeated, its dispatch floors included): %.1f µs in all against the step's %.1f µs\n",
+				sumUS(p.InPass), p.OnePassStepUS)
 		}
 		if len(p.BatchKernels) > 0 {
 			var total float64
@@ -590,10 +632,13 @@ func printBenchFooter(r *benchReport) {
 			}
 			fmt.Printf("\ndecode step of %d sequences together: %.1f µs of GPU time (%.1f µs a token; one pass per dispatch)\n",
 				p.BatchRows, total/1e3, total/1e3/float64(p.BatchRows))
-			fmt.Printf("| %-26s | %10s | %12s | %12s | %6s |\n", "kernel (role)", "dispatches", "µs / step", "µs / disp.", "share")
+			fmt.Printf("| %-26s | %10s | %12s | %12s | %6s | %12s |\n", "kernel (role)", "dispatches", "µs / step", "µs / disp.", "share", "in one pass")
 			for _, k := range p.BatchKernels {
-				fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% |\n", k.Role, k.Dispatches, k.Nanos/1e3,
-					k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/total)
+				fmt.Printf("| %-26s | %10d | %12.1f | %12.2f | %5.1f%% | %12s |\n", k.Role, k.Dispatches, k.Nanos/1e3,
+					k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/total, inPassUS(p.BatchInPass, k.Role))
+			}
+			if len(p.BatchInPass) > 0 {
+				fmt.Printf("in one pass, each role alone: %.1f µs a step in all\n", sumUS(p.BatchInPass))
 			}
 		}
 		if len(p.PrefillKernels) > 0 {

@@ -334,6 +334,16 @@ type benchJSON struct {
 		FractionOfCopy float64 `json:"fraction_of_copy_bandwidth"`
 		FractionOfRead float64 `json:"fraction_of_read_bandwidth"`
 		Tune           string  `json:"tune"`
+		InPass         []struct {
+			Role       string  `json:"role"`
+			Dispatches int     `json:"dispatches"`
+			Nanos      float64 `json:"ns"`
+		} `json:"in_pass"`
+		BatchInPass []struct {
+			Role       string  `json:"role"`
+			Dispatches int     `json:"dispatches"`
+			Nanos      float64 `json:"ns"`
+		} `json:"batch_in_pass"`
 	}
 	CopyBandwidth float64 `json:"copy_bandwidth_bytes_per_second"`
 	ReadBandwidth float64 `json:"read_bandwidth_bytes_per_second"`
@@ -472,6 +482,25 @@ func TestBenchParallel(t *testing.T) {
 		dispatches += k.Dispatches
 	}
 	require.Greater(t, dispatches, qwen3.Shapes["tiny"].NumHiddenLayers)
+	// Each role timed alone in one pass too, for one row and the batch:
+	// the same roles and dispatch counts as the timestamps' profiles.
+	one, oneIn, batch, batchIn := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	for _, k := range b.Profile.Kernels {
+		one[k.Role] = k.Dispatches
+	}
+	for _, k := range b.Profile.InPass {
+		require.GreaterOrEqual(t, k.Nanos, 0.0)
+		oneIn[k.Role] = k.Dispatches
+	}
+	for _, k := range b.Profile.BatchKernels {
+		batch[k.Role] = k.Dispatches
+	}
+	for _, k := range b.Profile.BatchInPass {
+		require.GreaterOrEqual(t, k.Nanos, 0.0)
+		batchIn[k.Role] = k.Dispatches
+	}
+	require.Equal(t, one, oneIn)
+	require.Equal(t, batch, batchIn)
 }
 
 // --tune runs every test once per layout setting on the one loaded model,

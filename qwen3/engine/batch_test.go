@@ -226,3 +226,35 @@ func TestRebuildGrowsAttentionScratch(t *testing.T) {
 	// The same sums over other splits: float32 reordering only.
 	require.LessOrEqualf(t, rel, 1e-5, "logits after the rebuild differ by %.3g", rel)
 }
+
+// DecodeRoleTimes covers every dispatch of the step once, role by role
+// (the layer roles once a layer, the head's once), for one row and for a
+// batch, and refuses more rows than slots.
+func TestDecodeRoleTimes(t *testing.T) {
+	d := testDevice(t)
+	g := loadGolden(t, "gqa-untied-extremek-f32")
+	e, err := Load(d, g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 16, Slots: 3})
+	require.NoError(t, err)
+	defer e.Close()
+	layers := g.cfg.NumHiddenLayers
+	for _, rows := range []int{1, 3} {
+		times, err := e.DecodeRoleTimes(rows, 2)
+		require.NoError(t, err)
+		graph, err := e.decodeGraph(rows)
+		require.NoError(t, err)
+		per := map[string]int{}
+		n := 0
+		for _, k := range times {
+			require.GreaterOrEqual(t, k.Nanos, 0.0, k.Role)
+			per[k.Role] = k.Dispatches
+			n += k.Dispatches
+		}
+		require.Equal(t, graph.ops(), n, "rows %d: every dispatch once", rows)
+		require.Equal(t, layers, per["o_proj"], "rows %d", rows)
+		require.Equal(t, layers, per["down_proj"], "rows %d", rows)
+		require.Equal(t, 1, per["lm_head"], "rows %d", rows)
+		require.Equal(t, 1, per["embedding"], "rows %d", rows)
+	}
+	_, err = e.DecodeRoleTimes(4, 2)
+	require.ErrorContains(t, err, "role times of 4 rows (3 slots)")
+}

@@ -137,3 +137,71 @@ func (e *Engine) DecodePassTime(steps int) (time.Duration, error) {
 	}
 	return (long - short) / time.Duration(steps), nil
 }
+
+// DecodeRoleTimes measures each role of a decode step of slots 0 … rows-1
+// (at their current positions) inside one pass: for each role, steps
+// copies of that role's dispatches (every layer's, in graph order) are
+// recorded into one pass and submitted once, and the time a copy adds is
+// the role's time in a step, its dispatch floors included. ProfileDecode's
+// timestamps put every dispatch in a pass of its own, which adds a pass's
+// cost to each and, at 16 rows, doubled the step (run 16). Nanos is the
+// time a step, Dispatches the role's dispatches a step. The roles run on
+// whatever the activations hold, so afterwards the activations and the
+// cache rows at the slots' positions are undefined: Reset or Truncate
+// before decoding on.
+func (e *Engine) DecodeRoleTimes(rows, steps int) ([]KernelTime, error) {
+	if rows < 1 || rows > len(e.pos) || steps < 1 {
+		return nil, fmt.Errorf("role times of %d rows (%d slots), %d steps", rows, len(e.pos), steps)
+	}
+	stepRows := make([]kernels.StepRow, rows)
+	for i := range stepRows {
+		if e.pos[i] >= e.ctx {
+			return nil, fmt.Errorf("slot %d's context is full", i)
+		}
+		stepRows[i] = kernels.StepRow{Slot: i, Pos: e.pos[i]}
+	}
+	g, err := e.decodeGraph(rows)
+	if err != nil {
+		return nil, err
+	}
+	byRole := map[string][]*gpu.Op{}
+	var order []string
+	for _, ops := range append(append([][]*gpu.Op{g.embed}, g.layers...), g.head) {
+		for _, o := range ops {
+			if byRole[o.Role] == nil {
+				order = append(order, o.Role)
+			}
+			byRole[o.Role] = append(byRole[o.Role], o)
+		}
+	}
+	run := func(ops []*gpu.Op, n int) (time.Duration, error) {
+		r, err := e.begin(stepRows, make([]int, rows))
+		if err != nil {
+			return 0, err
+		}
+		for range n {
+			r.Run(ops...)
+		}
+		start := time.Now()
+		err = r.Submit()
+		return time.Since(start), err
+	}
+	var out []KernelTime
+	for _, role := range order {
+		ops := byRole[role]
+		if _, err := run(ops, 1); err != nil { // pipelines made, caches warm
+			return nil, err
+		}
+		short, err := run(ops, 2)
+		if err != nil {
+			return nil, err
+		}
+		long, err := run(ops, steps+2)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, KernelTime{Role: role, Dispatches: len(ops), Nanos: float64(max(0, long-short).Nanoseconds()) / float64(steps)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Nanos > out[j].Nanos })
+	return out, nil
+}
