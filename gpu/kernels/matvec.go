@@ -126,7 +126,8 @@ const MaxMatVecBatch = 32
 // every batch by default, fewer with QWGPU_TUNE=matvec_norm=N, which
 // gives larger batches a standalone rmsnorm dispatch instead. At 16 rows
 // the sums read 16 rows of x a workgroup (64 KiB at 0.6B), as many bytes
-// in all as the weights of gate_up (run 16's note; off until measured).
+// in all as the weights of gate_up (off until measured: PERFORMANCE.md,
+// "Next measurements", part x16norm).
 func MatVecNormRows() int {
 	if tune.matvecNorm > 0 {
 		return tune.matvecNorm
