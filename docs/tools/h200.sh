@@ -15,6 +15,8 @@
 # knobs since removed are in git history (run 14: batch, rows, tred,
 # defaults, depthtune; run 15: tok, qsum; run 16: batchmm, the x16 sweep, x16xc). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
+# Run 16: `check q8 q4k bf16` 360 s, `x16 check bf16 q4k` 385 s, `x16 q8prof
+# serve06` 125 s, `q8 check` 28 s; its five cold starts took 65-110 s each.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
