@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/qwgpu/qwgpu/gpu/gputest"
+	"github.com/stretchr/testify/require"
 )
 
 // openTest opens the built-in model on the test GPU: skipped without an
@@ -23,6 +25,24 @@ func openTest(t testing.TB, opt Options) *Model {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// replaceBackend stops a fresh Model's scheduler and gives it a new one,
+// not yet running, on the backend wrap makes of the old one (before any
+// request, so nothing races).
+func replaceBackend(m *Model, wrap func(old backend) backend) {
+	m.s.stop()
+	m.s = newScheduler(wrap(m.s.b), m.info.Parallel, m.info.Ctx)
+}
+
+// waitQueued waits until n requests wait in the queue of m's scheduler.
+func waitQueued(t testing.TB, m *Model, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		m.s.mu.Lock()
+		defer m.s.mu.Unlock()
+		return len(m.s.queue) == n
+	}, 10*time.Second, time.Millisecond, "%d requests queued", n)
+}
 
 // greedy is deterministic decoding of n tokens.
 func greedy(n int) GenOptions {

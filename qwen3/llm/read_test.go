@@ -48,9 +48,11 @@ func (c *countingBackend) DecodeStart(slots, tokens []int, want []engine.Want, k
 // withCounter restarts a fresh Model's scheduler on a counting backend
 // (before any request, so nothing races).
 func withCounter(m *Model, wholeRows bool) *countingBackend {
-	m.s.stop()
-	c := &countingBackend{backend: m.s.b, reads: map[engine.Want]int{}}
-	m.s = newScheduler(c, m.info.Parallel, m.info.Ctx)
+	var c *countingBackend
+	replaceBackend(m, func(old backend) backend {
+		c = &countingBackend{backend: old, reads: map[engine.Want]int{}}
+		return c
+	})
 	m.s.wholeRows = wholeRows
 	go m.s.run()
 	return c
@@ -188,9 +190,7 @@ func (b nanBackend) DecodeStart(slots, tokens []int, want []engine.Want, k int) 
 // instead of a token picked from garbage.
 func TestNonFiniteLogitsFailTheRequest(t *testing.T) {
 	m := openTest(t, Options{})
-	m.s.stop()
-	clean := m.s.b
-	m.s = newScheduler(nanBackend{clean}, m.info.Parallel, m.info.Ctx)
+	replaceBackend(m, func(clean backend) backend { return nanBackend{clean} })
 	go m.s.run()
 	for _, c := range []struct {
 		opt  GenOptions

@@ -17,20 +17,42 @@ func BenchmarkSchedulerDecode(b *testing.B) {
 	const clients, tokens = 8, 24
 	m := openTest(b, Options{Parallel: clients})
 	ps := prompts(clients)
+	benchClients(b, clients, tokens, func(i int) error {
+		_, err := m.Generate(context.Background(), ps[i], raw(greedy(tokens)), nil)
+		return err
+	})
+}
+
+// benchClients runs b.N rounds of clients requests of tokens tokens each
+// at once (request i by gen(i)), reports the tokens a second and returns
+// the time of the rounds.
+func benchClients(b *testing.B, clients, tokens int, gen func(i int) error) time.Duration {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
 		var wg sync.WaitGroup
 		for i := range clients {
 			wg.Go(func() {
-				if _, err := m.Generate(context.Background(), ps[i], raw(greedy(tokens)), nil); err != nil {
+				if err := gen(i); err != nil {
 					b.Error(err)
 				}
 			})
 		}
 		wg.Wait()
 	}
-	b.ReportMetric(float64(b.N*clients*tokens)/time.Since(start).Seconds(), "tok/s")
+	el := time.Since(start)
+	b.ReportMetric(float64(b.N*clients*tokens)/el.Seconds(), "tok/s")
+	return el
+}
+
+// useHostOnly gives a fresh Model a scheduler, not yet running, on h in
+// front of its backend, with a position for each of its slots.
+func useHostOnly(m *Model, h *hostOnly) *hostOnly {
+	replaceBackend(m, func(old backend) backend {
+		h.backend, h.pos = old, make([]int, m.info.Parallel)
+		return h
+	})
+	return h
 }
 
 // hostOnly is a backend whose steps cost no device time: every row reads
@@ -148,29 +170,15 @@ func BenchmarkSchedulerModelled(b *testing.B) {
 func benchScheduler(b *testing.B, h *hostOnly) {
 	const clients, tokens = 16, 128
 	m := openTest(b, Options{Parallel: clients})
-	m.s.stop()
-	h.backend, h.pos = m.s.b, make([]int, clients)
-	m.s = newScheduler(h, clients, m.info.Ctx)
+	useHostOnly(m, h)
 	go m.s.run()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		var wg sync.WaitGroup
-		for i := range clients {
-			wg.Go(func() {
-				res, err := m.GenerateTokens(context.Background(), []int{500 + i, 2, 3, 4, 5, 6, 7, 8}, greedy(tokens), nil)
-				if err == nil && res.CompletionTokens != tokens {
-					err = fmt.Errorf("%d of %d tokens (%s)", res.CompletionTokens, tokens, res.FinishReason)
-				}
-				if err != nil {
-					b.Error(err)
-				}
-			})
+	el := benchClients(b, clients, tokens, func(i int) error {
+		res, err := m.GenerateTokens(context.Background(), []int{500 + i, 2, 3, 4, 5, 6, 7, 8}, greedy(tokens), nil)
+		if err == nil && res.CompletionTokens != tokens {
+			err = fmt.Errorf("%d of %d tokens (%s)", res.CompletionTokens, tokens, res.FinishReason)
 		}
-		wg.Wait()
-	}
-	el := time.Since(start)
-	b.ReportMetric(float64(b.N*clients*tokens)/el.Seconds(), "tok/s")
+		return err
+	})
 	b.ReportMetric(float64(el.Microseconds())/float64(h.steps), "µs/step")
 	b.ReportMetric(float64(h.steps)/float64(b.N), "steps/op")
 	b.ReportMetric(float64(h.rows)/float64(h.steps), "rows/step")

@@ -266,9 +266,7 @@ func TestQueueFull(t *testing.T) {
 func TestShortPromptsStartTogether(t *testing.T) {
 	const clients, tokens = 6, 5
 	m := openTest(t, Options{Parallel: clients})
-	m.s.stop()
-	h := &hostOnly{backend: m.s.b, pos: make([]int, clients)}
-	m.s = newScheduler(h, clients, m.info.Ctx)
+	h := useHostOnly(m, &hostOnly{})
 	var wg sync.WaitGroup
 	done := make([]int, clients)
 	errs := make([]error, clients)
@@ -280,11 +278,7 @@ func TestShortPromptsStartTogether(t *testing.T) {
 			}
 		})
 	}
-	require.Eventually(t, func() bool {
-		m.s.mu.Lock()
-		defer m.s.mu.Unlock()
-		return len(m.s.queue) == clients
-	}, 10*time.Second, time.Millisecond, "the requests queue before the scheduler starts")
+	waitQueued(t, m, clients) // before the scheduler starts
 	go m.s.run()
 	wg.Wait()
 	for i := range clients {
@@ -303,9 +297,7 @@ func TestShortPromptsStartTogether(t *testing.T) {
 // at once: the order of the backend's calls is pinned.
 func TestLongPromptChunksBetweenSteps(t *testing.T) {
 	m := openTest(t, Options{Parallel: 2})
-	m.s.stop()
-	h := &hostOnly{backend: m.s.b, pos: make([]int, 2)}
-	m.s = newScheduler(h, 2, m.info.Ctx)
+	h := useHostOnly(m, &hostOnly{})
 	long := make([]int, 2*prefillChunk+10)
 	for i := range long {
 		long[i] = 600 + i%1000
@@ -313,9 +305,9 @@ func TestLongPromptChunksBetweenSteps(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Go(func() { _, errs[0] = m.GenerateTokens(context.Background(), []int{500, 2, 3}, greedy(8), nil) })
-	require.Eventually(t, func() bool { m.s.mu.Lock(); defer m.s.mu.Unlock(); return len(m.s.queue) == 1 }, 10*time.Second, time.Millisecond)
+	waitQueued(t, m, 1)
 	wg.Go(func() { _, errs[1] = m.GenerateTokens(context.Background(), long, greedy(3), nil) })
-	require.Eventually(t, func() bool { m.s.mu.Lock(); defer m.s.mu.Unlock(); return len(m.s.queue) == 2 }, 10*time.Second, time.Millisecond)
+	waitQueued(t, m, 2)
 	go m.s.run()
 	wg.Wait()
 	require.NoError(t, errs[0])
