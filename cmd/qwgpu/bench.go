@@ -582,13 +582,13 @@ func printBenchRow(r *benchReport, res benchResult, testWidth int) {
 		float64(r.Params)/1e6, r.Backend, truncate(r.Adapter, 32), testWidth, res.Test, value)
 }
 
-// sumUS is the µs of all the roles of times.
-func sumUS(times []engine.KernelTime) float64 {
+// sumNanos is the ns of all the roles of times.
+func sumNanos(times []engine.KernelTime) float64 {
 	var ns float64
 	for _, k := range times {
 		ns += k.Nanos
 	}
-	return ns / 1e3
+	return ns
 }
 
 // inPassUS is role's µs a step inside one pass, or "" if not measured.
@@ -623,13 +623,10 @@ func printBenchFooter(r *benchReport) {
 		}
 		if len(p.InPass) > 0 {
 			fmt.Printf("in one pass, each role alone (repeated, its dispatch floors included): %.1f µs in all against the step's %.1f µs\n",
-				sumUS(p.InPass), p.OnePassStepUS)
+				sumNanos(p.InPass)/1e3, p.OnePassStepUS)
 		}
 		if len(p.BatchKernels) > 0 {
-			var total float64
-			for _, k := range p.BatchKernels {
-				total += k.Nanos
-			}
+			total := sumNanos(p.BatchKernels)
 			fmt.Printf("\ndecode step of %d sequences together: %.1f µs of GPU time (%.1f µs a token; one pass per dispatch)\n",
 				p.BatchRows, total/1e3, total/1e3/float64(p.BatchRows))
 			fmt.Printf("| %-26s | %10s | %12s | %12s | %6s | %12s |\n", "kernel (role)", "dispatches", "µs / step", "µs / disp.", "share", "in one pass")
@@ -638,14 +635,11 @@ func printBenchFooter(r *benchReport) {
 					k.Nanos/1e3/float64(k.Dispatches), 100*k.Nanos/total, inPassUS(p.BatchInPass, k.Role))
 			}
 			if len(p.BatchInPass) > 0 {
-				fmt.Printf("in one pass, each role alone: %.1f µs a step in all\n", sumUS(p.BatchInPass))
+				fmt.Printf("in one pass, each role alone: %.1f µs a step in all\n", sumNanos(p.BatchInPass)/1e3)
 			}
 		}
 		if len(p.PrefillKernels) > 0 {
-			var total float64
-			for _, k := range p.PrefillKernels {
-				total += k.Nanos
-			}
+			total := sumNanos(p.PrefillKernels)
 			fmt.Printf("\nprefill of %d tokens: %.2f ms of GPU time (one pass per dispatch)\n", p.PrefillTokens, total/1e6)
 			fmt.Printf("| %-40s | %10s | %12s | %6s |\n", "kernel", "dispatches", "µs total", "share")
 			for _, k := range p.PrefillKernels {

@@ -112,13 +112,21 @@ func (e *Engine) DecodePassTime(steps int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	return e.passTime([]kernels.StepRow{{Slot: 0, Pos: e.pos[0]}}, steps, func(r *gpu.Recorder) { g.record(r, false) })
+}
+
+// passTime is the time one copy of what record records adds to a pass of
+// the step rows: copies recorded into one pass and submitted once (after
+// a first pass that makes the pipelines and warms the caches), steps + 2
+// copies against 2, so that the submit and the wait cancel out.
+func (e *Engine) passTime(rows []kernels.StepRow, steps int, record func(*gpu.Recorder)) (time.Duration, error) {
 	run := func(n int) (time.Duration, error) {
-		r, err := e.begin([]kernels.StepRow{{Slot: 0, Pos: e.pos[0]}}, []int{0})
+		r, err := e.begin(rows, make([]int, len(rows)))
 		if err != nil {
 			return 0, err
 		}
 		for range n {
-			g.record(r, false)
+			record(r)
 		}
 		start := time.Now()
 		err = r.Submit()
@@ -174,33 +182,14 @@ func (e *Engine) DecodeRoleTimes(rows, steps int) ([]KernelTime, error) {
 			byRole[o.Role] = append(byRole[o.Role], o)
 		}
 	}
-	run := func(ops []*gpu.Op, n int) (time.Duration, error) {
-		r, err := e.begin(stepRows, make([]int, rows))
-		if err != nil {
-			return 0, err
-		}
-		for range n {
-			r.Run(ops...)
-		}
-		start := time.Now()
-		err = r.Submit()
-		return time.Since(start), err
-	}
 	var out []KernelTime
 	for _, role := range order {
 		ops := byRole[role]
-		if _, err := run(ops, 1); err != nil { // pipelines made, caches warm
-			return nil, err
-		}
-		short, err := run(ops, 2)
+		d, err := e.passTime(stepRows, steps, func(r *gpu.Recorder) { r.Run(ops...) })
 		if err != nil {
 			return nil, err
 		}
-		long, err := run(ops, steps+2)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, KernelTime{Role: role, Dispatches: len(ops), Nanos: float64(max(0, long-short).Nanoseconds()) / float64(steps)})
+		out = append(out, KernelTime{Role: role, Dispatches: len(ops), Nanos: float64(max(0, d).Nanoseconds())})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Nanos > out[j].Nanos })
 	return out, nil
