@@ -406,16 +406,17 @@ func cmdBench(args []string) error {
 			return fmt.Errorf("role times in one pass: %w", err)
 		}
 		var batchInPass []engine.KernelTime
-		if b := slices.Max(append([]int{0}, *parallel...)); b > 1 {
-			if batchInPass, err = e.DecodeRoleTimes(b, 10); err != nil {
-				return fmt.Errorf("role times of %d rows in one pass: %w", b, err)
+		batch := slices.Max(append([]int{0}, *parallel...)) // the profiled batch
+		if batch > 1 {
+			if batchInPass, err = e.DecodeRoleTimes(batch, 10); err != nil {
+				return fmt.Errorf("role times of %d rows in one pass: %w", batch, err)
 			}
 		}
 		// A device opened for profiling splits every dispatch into its own
 		// pass; the engine is loaded again on it.
 		e.Close()
 		dev.Close()
-		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, slices.Max(append([]int{0}, *parallel...)), copyBW, readBW, onePass); err != nil {
+		if rep.Profile, err = profileDecode(m, &mf, chunk, *depth, *pp, batch, copyBW, readBW, onePass); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 		rep.Profile.Tune = settings[len(settings)-1]
