@@ -6,7 +6,12 @@
 #
 # with .bin/qwgpu built here by `go build -buildvcs=true -ldflags "-s -w" -o
 # .bin/qwgpu ./cmd/qwgpu` (so that the tables name the commit) and .gl as
-# ../shared/docs/gpu-machine.md makes it. Each part appends its output to
+# ../shared/docs/gpu-machine.md makes it. The tree that travels is near its
+# 64 MiB limit with .bin (22 MB); to carry a second build (.bin2, which part
+# x16 compares against), gzip both into .binz and unpack them first:
+#   run(command: "mkdir -p .bin .bin2 && gunzip -c .binz/new.gz > .bin/qwgpu
+#     && gunzip -c .binz/old.gz > .bin2/qwgpu && chmod +x .bin/qwgpu
+#     .bin2/qwgpu && bash docs/tools/h200.sh x16", carry: [".gl", ".binz"]) Each part appends its output to
 # $OUT/<part>.txt. Parts run in the order given; several parts in one call
 # share a lease, which is what a ratio between them needs. Times on the
 # H200 (run 14): `gqa4 tred` 451 s with the machine's start (~90 s), `base
