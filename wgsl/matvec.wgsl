@@ -126,6 +126,21 @@ var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{if .Wide}}
 {{- template "quant_common" .}}
 {{- template "quant_quad" .QW}}
+{{- if ge .QProbe 1}}
+// qprobe1 and qprobe (timing probes, QWGPU_TUNE=matvec_qprobe, wrong
+// values): the bits of a block's first vec4, or of a quad's quants, as
+// floats in [0.5, 1) or [1, 2) (finite, so that the bench runs on), with
+// no decoding.
+fn qprobe1(h: vec4<u32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>((h & vec4<u32>(0x007fffffu)) | vec4<u32>(0x3f000000u));
+}
+
+fn qprobe(q: vec4<u32>, h: vec4<u32>) -> QQuad {
+    let f = bitcast<vec4<f32>>((q & vec4<u32>(0x007fffffu)) | vec4<u32>(0x3f800000u));
+    let e = qprobe1(h);
+    return QQuad(f, f + e, f * e, f - e, e, e + 1.0, f + 1.0, f * 2.0);
+}
+{{- end}}
 {{else if .Q8Wide}}
 {{- template "quant_common" .}}
 {{else if .Quant}}
@@ -229,6 +244,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // (scales, quants, fifth bits) issued before any is used.
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
     let nq = bpr * 8u;                 // quads per row
+{{- if .QPipe}}
+    // QPipe: a quad's loads are issued one iteration ahead, into pw*/pu*.
+    var pwh: array<vec4<u32>, R>;
+    var pwq: array<vec4<u32>, R>;
+{{- if $swiglu}}
+    var puh: array<vec4<u32>, R>;
+    var puq: array<vec4<u32>, R>;
+{{- end}}
+    {
+        let q0 = min(lane, nq - 1u);
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * bpr + (q0 >> 3u)) * {{div .QBW 4}}u;
+            pwh[rr] = w[wb];
+            pwq[rr] = w[wb + {{.QOff}}u + (q0 & 7u)];
+{{- if $swiglu}}
+            let ub = (ur[rr] * bpr + (q0 >> 3u)) * {{div .QBW 4}}u;
+            puh[rr] = wu[ub];
+            puq[rr] = wu[ub + {{.QOff}}u + (q0 & 7u)];
+{{- end}}
+        }
+    }
+{{- end}}
     for (var q = lane; q < nq; q += TPR) {
         let bi = q >> 3u;              // block of the row
         let j = q & 7u;                // quad of the block
@@ -246,6 +283,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         var uqh: array<vec4<u32>, R>;
 {{- end}}
 {{- end}}
+{{- if .QPipe}}
+        wh = pwh;
+        wq = pwq;
+{{- if $swiglu}}
+        uh = puh;
+        uq = puq;
+{{- end}}
+        let qn = min(q + TPR, nq - 1u); // the last iteration reloads the row's last quad
+        for (var rr = 0u; rr < R; rr++) {
+            let wb = (wr[rr] * bpr + (qn >> 3u)) * {{div .QBW 4}}u;
+            pwh[rr] = w[wb];
+            pwq[rr] = w[wb + {{.QOff}}u + (qn & 7u)];
+{{- if $swiglu}}
+            let ub = (ur[rr] * bpr + (qn >> 3u)) * {{div .QBW 4}}u;
+            puh[rr] = wu[ub];
+            puq[rr] = wu[ub + {{.QOff}}u + (qn & 7u)];
+{{- end}}
+        }
+{{- else}}
         for (var rr = 0u; rr < R; rr++) {
             let wb = (wr[rr] * bpr + bi) * {{div .QBW 4}}u;
             wh[rr] = w[wb];
@@ -262,6 +318,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- end}}
         }
+{{- end}}
 {{- if .Norm}}
         var na: array<vec4<f32>, 4>;
         var nb: array<vec4<f32>, 4>;
@@ -272,9 +329,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
         // One row at a time, decoded once for the B tokens.
         for (var rr = 0u; rr < R; rr++) {
+{{- if eq .QProbe 0}}
             let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[rr], g));
 {{- if $swiglu}}
             let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[rr], g));
+{{- end}}
+{{- else if eq .QProbe 1}}
+            let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qprobe1(wh[rr]));
+{{- if $swiglu}}
+            let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qprobe1(uh[rr]));
+{{- end}}
+{{- else}}
+            let wv = qprobe(wq[rr], wh[rr]);
+{{- if $swiglu}}
+            let uv = qprobe(uq[rr], uh[rr]);
+{{- end}}
 {{- end}}
             for (var b = 0u; b < B; b++) {
                 let xb = b * xrow + xo;
@@ -650,7 +719,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
      0..15 and 32..47 of the quad's columns from xb), scaled by the norm
      weights na, nb with NORM. */}}
 {{define "quadx"}}
-{{- if .Norm}}
+{{- if ge .QProbe 3}}
+        let x0 = x[xb]; // one load of x in eight
+        let x1 = x0 + 1.0;
+        let x2 = x0 + 2.0;
+        let x3 = x0 + 3.0;
+        let x4 = x0 + 4.0;
+        let x5 = x0 + 5.0;
+        let x6 = x0 + 6.0;
+        let x7 = x0 + 7.0;
+{{- else if .Norm}}
         let x0 = x[xb] * na[0];
         let x1 = x[xb + 1u] * na[1];
         let x2 = x[xb + 2u] * na[2];

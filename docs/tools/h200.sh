@@ -51,10 +51,12 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K: one-token quads in 128-thread workgroups (the default since run 16) against
-		# 256, with the profile of the decode step in the default (the last --tune setting is what
+	q4k) # 8B Q4_K: the quads' next loads issued a quad ahead (matvec_qpipe=1), the timing probes
+		# (matvec_qprobe: no scale decoding, no decoding, nor 7 of 8 x loads; wrong values), and
+		# the profile of the decode step in the default (the last --tune setting is what
 		# --profile profiles; issue 11: 2.5x bf16)
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_wg=256;' ;;
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
+			--tune 'matvec_qpipe=1;matvec_qprobe=1;matvec_qprobe=2;matvec_qprobe=3;' ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
 		# test files GPU against the CPU reference, Q8_0 also with every value scaled
 		for g in testdata/golden/*/; do

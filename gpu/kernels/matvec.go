@@ -79,6 +79,13 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
+	// QProbe (quads, QWGPU_TUNE=matvec_qprobe; a timing probe whose results
+	// are wrong): 1 skips the scales' decoding, 2 all decoding, 3 also 7 of
+	// x's 8 loads, to find which of them bounds the quads' matvec.
+	QProbe int
+	// QPipe (Q4_K quads, QWGPU_TUNE=matvec_qpipe=1): each thread issues its
+	// next quad's loads before it decodes the current one.
+	QPipe bool
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -351,6 +358,8 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
 			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
+			v.QProbe = tune.matvecQProbe
+			v.QPipe = tune.matvecQPipe > 0 && !v.Q5
 			if v.Q5 {
 				v.QOff = 3
 			}

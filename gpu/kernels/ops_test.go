@@ -304,6 +304,27 @@ func TestMatVecQ8Sum(t *testing.T) {
 	})
 }
 
+// Q4_K quads with each thread's next quad loaded one iteration ahead
+// (matvec_qpipe=1): threads with several quads of a row, with one, and with
+// none (a row shorter than its group), every epilogue, with and without
+// the fused norm, one token and three.
+func TestMatVecQPipe(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		dt := weights.Q4_K
+		for _, l := range []struct{ r, tpr int }{{1, 4}, {2, 8}, {2, 64}} {
+			for _, c := range []linearCase{{1, 37, quantCols(dt, 5), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
+				{3, 19, quantCols(dt, 2), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
+				t.Run(name(l.r, l.tpr, c.T, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
+					saved := tune
+					tune.matvecQPipe, tune.matvecR, tune.matvecTPR = 1, l.r, l.tpr
+					defer func() { tune = saved }()
+					runLinear(t, s, c, false)
+				})
+			}
+		}
+	})
+}
+
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
