@@ -70,6 +70,7 @@
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
+// QXS, CQ and XSB (quads: x staged, CQ quads a stage, XSB vec4s a token),
 // Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
 // XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types
 // of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
@@ -119,6 +120,11 @@ const XC = {{.XC}}u;      // load units of x staged at a time
 const XPJ = {{.XPJ}}u;    // x vec4s a load unit
 var<workgroup> xs: array<vec4<f32>, {{mul (mul .B .XPJ) .XC}}>;   // [B, XPJ, XC]
 {{- end}}
+{{- if .QXS}}
+const CQ = {{.CQ}}u;      // quads of a row staged at a time
+const XSB = {{.XSB}}u;    // xq's vec4s a token: CQ · 8, padded by one every 16
+var<workgroup> xq: array<vec4<f32>, {{mul .B .XSB}}>;   // [B, XSB]
+{{- end}}
 {{- if eq .Epi "swiglu"}}
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
@@ -126,21 +132,6 @@ var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{if .Wide}}
 {{- template "quant_common" .}}
 {{- template "quant_quad" .QW}}
-{{- if ge .QProbe 1}}
-// qprobe1 and qprobe (timing probes, QWGPU_TUNE=matvec_qprobe, wrong
-// values): the bits of a block's first vec4, or of a quad's quants, as
-// floats in [0.5, 1) or [1, 2) (finite, so that the bench runs on), with
-// no decoding.
-fn qprobe1(h: vec4<u32>) -> vec4<f32> {
-    return bitcast<vec4<f32>>((h & vec4<u32>(0x007fffffu)) | vec4<u32>(0x3f000000u));
-}
-
-fn qprobe(q: vec4<u32>, h: vec4<u32>) -> QQuad {
-    let f = bitcast<vec4<f32>>((q & vec4<u32>(0x007fffffu)) | vec4<u32>(0x3f800000u));
-    let e = qprobe1(h);
-    return QQuad(f, f + e, f * e, f - e, e, e + 1.0, f + 1.0, f * 2.0);
-}
-{{- end}}
 {{else if .Q8Wide}}
 {{- template "quant_common" .}}
 {{else if .Quant}}
@@ -244,33 +235,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // (scales, quants, fifth bits) issued before any is used.
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
     let nq = bpr * 8u;                 // quads per row
-{{- if .QPipe}}
-    // QPipe: a quad's loads are issued one iteration ahead, into pw*/pu*.
-    var pwh: array<vec4<u32>, R>;
-    var pwq: array<vec4<u32>, R>;
-{{- if $swiglu}}
-    var puh: array<vec4<u32>, R>;
-    var puq: array<vec4<u32>, R>;
-{{- end}}
-    {
-        let q0 = min(lane, nq - 1u);
-        for (var rr = 0u; rr < R; rr++) {
-            let wb = (wr[rr] * bpr + (q0 >> 3u)) * {{div .QBW 4}}u;
-            pwh[rr] = w[wb];
-            pwq[rr] = w[wb + {{.QOff}}u + (q0 & 7u)];
-{{- if $swiglu}}
-            let ub = (ur[rr] * bpr + (q0 >> 3u)) * {{div .QBW 4}}u;
-            puh[rr] = wu[ub];
-            puq[rr] = wu[ub + {{.QOff}}u + (q0 & 7u)];
-{{- end}}
+{{- if .QXS}}
+    // QXS: x (times the norm weights with NORM) staged in workgroup memory
+    // xq, CQ quads of the row (8 vec4s each) at a time, read from there by
+    // every row group. A quad's x lies 16 values after its neighbour's, so
+    // the 8 threads of a quarter-warp would read 8 vec4s 64 bytes apart,
+    // two banks four times over; a vec4 of padding every 16 (vec4 i at
+    // i + i / 16) spreads them over all 8. The same products and sums.
+    for (var c0 = 0u; c0 < nq; c0 += CQ) {
+        let cq = min(CQ, nq - c0);     // quads of this stage
+        workgroupBarrier();            // every thread is done with the last stage
+        for (var i = lid; i < cq * 8u; i += WG) {
+            let v = c0 * 8u + i;       // x vec4 of the row
+            for (var b = 0u; b < B; b++) {
+                xq[b * XSB + i + (i >> 4u)] = x[b * xrow + v]{{if .Norm}} * nw[v]{{end}};
+            }
         }
-    }
-{{- end}}
+        workgroupBarrier();
+    for (var q = c0 + lane; q < c0 + cq; q += TPR) {
+{{- else}}
     for (var q = lane; q < nq; q += TPR) {
+{{- end}}
         let bi = q >> 3u;              // block of the row
         let j = q & 7u;                // quad of the block
         let g = j >> 1u;
         let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of a[0]
+{{- if .QXS}}
+        let xi = xo - c0 * 8u;         // its vec4 in the stage
+        let xp = xi + (xi >> 4u);      // padded; its 8 vec4s keep their offsets
+{{- end}}
         var wh: array<vec4<u32>, R>;
         var wq: array<vec4<u32>, R>;
 {{- if .Q5}}
@@ -283,25 +276,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         var uqh: array<vec4<u32>, R>;
 {{- end}}
 {{- end}}
-{{- if .QPipe}}
-        wh = pwh;
-        wq = pwq;
-{{- if $swiglu}}
-        uh = puh;
-        uq = puq;
-{{- end}}
-        let qn = min(q + TPR, nq - 1u); // the last iteration reloads the row's last quad
-        for (var rr = 0u; rr < R; rr++) {
-            let wb = (wr[rr] * bpr + (qn >> 3u)) * {{div .QBW 4}}u;
-            pwh[rr] = w[wb];
-            pwq[rr] = w[wb + {{.QOff}}u + (qn & 7u)];
-{{- if $swiglu}}
-            let ub = (ur[rr] * bpr + (qn >> 3u)) * {{div .QBW 4}}u;
-            puh[rr] = wu[ub];
-            puq[rr] = wu[ub + {{.QOff}}u + (qn & 7u)];
-{{- end}}
-        }
-{{- else}}
         for (var rr = 0u; rr < R; rr++) {
             let wb = (wr[rr] * bpr + bi) * {{div .QBW 4}}u;
             wh[rr] = w[wb];
@@ -318,8 +292,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- end}}
         }
-{{- end}}
-{{- if .Norm}}
+{{- if and .Norm (not .QXS)}}
         var na: array<vec4<f32>, 4>;
         var nb: array<vec4<f32>, 4>;
         for (var k = 0u; k < 4u; k++) {
@@ -329,24 +302,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
         // One row at a time, decoded once for the B tokens.
         for (var rr = 0u; rr < R; rr++) {
-{{- if eq .QProbe 0}}
             let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[rr], g));
 {{- if $swiglu}}
             let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[rr], g));
 {{- end}}
-{{- else if eq .QProbe 1}}
-            let wv = qquad(wq[rr], {{if .Q5}}wqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qprobe1(wh[rr]));
-{{- if $swiglu}}
-            let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qprobe1(uh[rr]));
-{{- end}}
-{{- else}}
-            let wv = qprobe(wq[rr], wh[rr]);
-{{- if $swiglu}}
-            let uv = qprobe(uq[rr], uh[rr]);
-{{- end}}
-{{- end}}
             for (var b = 0u; b < B; b++) {
-                let xb = b * xrow + xo;
+                let xb = {{if .QXS}}b * XSB + xp{{else}}b * xrow + xo{{end}};
 {{- template "quadx" .}}
                 let sw = (dot(wv.a0, x0) + dot(wv.a1, x1)) + (dot(wv.a2, x2) + dot(wv.a3, x3))
                        + ((dot(wv.b0, x4) + dot(wv.b1, x5)) + (dot(wv.b2, x6) + dot(wv.b3, x7)));
@@ -361,6 +322,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
+{{- if .QXS}}
+    }
+{{- end}}
 {{- else if .Q8Wide}}
     // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding
     // the blocks' words 9k … 9k+8 (d, then 32 int8 quants), a thread and row,
@@ -719,15 +683,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
      0..15 and 32..47 of the quad's columns from xb), scaled by the norm
      weights na, nb with NORM. */}}
 {{define "quadx"}}
-{{- if ge .QProbe 3}}
-        let x0 = x[xb]; // one load of x in eight
-        let x1 = x0 + 1.0;
-        let x2 = x0 + 2.0;
-        let x3 = x0 + 3.0;
-        let x4 = x0 + 4.0;
-        let x5 = x0 + 5.0;
-        let x6 = x0 + 6.0;
-        let x7 = x0 + 7.0;
+{{- if .QXS}}
+        let x0 = xq[xb];
+        let x1 = xq[xb + 1u];
+        let x2 = xq[xb + 2u];
+        let x3 = xq[xb + 3u];
+        let x4 = xq[xb + 8u];
+        let x5 = xq[xb + 9u];
+        let x6 = xq[xb + 10u];
+        let x7 = xq[xb + 11u];
 {{- else if .Norm}}
         let x0 = x[xb] * na[0];
         let x1 = x[xb + 1u] * na[1];

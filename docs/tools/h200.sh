@@ -18,7 +18,8 @@
 # q8` 53 s, `q4k bf16` 504 s (the 8B Q4_K quantized at load: 123 s of it);
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
-# defaults, depthtune; run 15: tok, qsum; run 16: batchmm, the x16 sweep, x16xc). Run 15's call (`check tok qsum
+# defaults, depthtune; run 15: tok, qsum; run 16: batchmm, the x16 sweep, x16xc;
+# run 17: the q4k probes and qpipe). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 # Run 16: `check q8 q4k bf16` 360 s, `x16 check bf16 q4k` 385 s, `x16 q8prof
 # serve06` 125 s, `q8 check` 28 s; its five cold starts took 65-110 s each.
@@ -51,12 +52,21 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K: the quads' next loads issued a quad ahead (matvec_qpipe=1), the timing probes
-		# (matvec_qprobe: no scale decoding, no decoding, nor 7 of 8 x loads; wrong values), and
-		# the profile of the decode step in the default (the last --tune setting is what
-		# --profile profiles; issue 11: 2.5x bf16)
+	q4k) # 8B Q4_K: the quads with x staged in workgroup memory (matvec_qxs=1; run 17's
+		# probes found x's loads bound them), alone and with 4 rows a thread or 32 lanes
+		# a row, and the profile of the step in the default (the last --tune setting is
+		# what --profile profiles; issue 11: 2.5x bf16); then the staged path validated
+		# against the CPU reference, and 0.6B Q4_K
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune 'matvec_qpipe=1;matvec_qprobe=1;matvec_qprobe=2;matvec_qprobe=3;' ;;
+			--tune 'matvec_qxs=1;matvec_qxs=1,matvec_rows=4;matvec_qxs=1,matvec_tpr=32;matvec_rows=4;'
+		echo "QWGPU_TUNE=matvec_qxs=1" >>"$out/$part.txt"
+		QWGPU_TUNE=matvec_qxs=1 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf
+		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_qxs=1;' ;;
+	xnorm) # 8 and 4 rows with standalone norms (matvec_norm=1; +6.9% at 16 rows in run 17)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8 --tune 'matvec_norm=1;'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 4 --tune 'matvec_norm=1;' ;;
+	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
+		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
 		# test files GPU against the CPU reference, Q8_0 also with every value scaled
 		for g in testdata/golden/*/; do
@@ -106,7 +116,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, xnorm, bf8b, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

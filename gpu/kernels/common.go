@@ -91,8 +91,7 @@ type tuneKnobs struct {
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	matvecQSum   int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
 	matvecNorm   int          // the largest batch whose matvecs normalise x themselves (MatVecNormRows; 0: every batch)
-	matvecQPipe  int          // Q4_K quads: next quad's loads issued before the current one's decoding
-	matvecQProbe int          // quads: 1 no scale decode, 2 no decode, 3 nor x loads (a timing probe; wrong values)
+	matvecQXS    int          // quads: 1 stages x in workgroup memory (MatVecVars.QXS)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

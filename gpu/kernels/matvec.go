@@ -79,13 +79,11 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
-	// QProbe (quads, QWGPU_TUNE=matvec_qprobe; a timing probe whose results
-	// are wrong): 1 skips the scales' decoding, 2 all decoding, 3 also 7 of
-	// x's 8 loads, to find which of them bounds the quads' matvec.
-	QProbe int
-	// QPipe (Q4_K quads, QWGPU_TUNE=matvec_qpipe=1): each thread issues its
-	// next quad's loads before it decodes the current one.
-	QPipe bool
+	// QXS (quads, QWGPU_TUNE=matvec_qxs=1): x, times the norm weights with
+	// Norm, staged in workgroup memory CQ quads of a row at a time, XSB
+	// vec4s a token (CQ · 8 and a vec4 of padding every 16).
+	QXS     bool
+	CQ, XSB int
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -188,6 +186,12 @@ func matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0 int) (r, tpr, 
 	}
 	return r, tpr, wg
 }
+
+// matvecQXSBytes is the most workgroup memory the quads' staged x (QXS)
+// takes: a 4,096-value row of one token (17 KiB with its padding) in one
+// stage, a 12,288-value row in two. A variable so that tests can make
+// stages short.
+var matvecQXSBytes = 32 << 10
 
 // matvecRedCap is the most floats the reduction arrays take together: 16
 // KiB, the WebGPU default limit (and what most GPUs give a workgroup
@@ -318,6 +322,9 @@ func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batc
 	if v.XStage {
 		red += 16 * batch * v.XPJ * v.XC
 	}
+	if v.QXS {
+		red += 16 * batch * v.XSB
+	}
 	if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
 		return nil, 0, err
 	}
@@ -358,8 +365,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
 			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
-			v.QProbe = tune.matvecQProbe
-			v.QPipe = tune.matvecQPipe > 0 && !v.Q5
 			if v.Q5 {
 				v.QOff = 3
 			}
@@ -434,6 +439,20 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 			v.XC *= 2
 		}
 		v.TPR = min(v.TPR, v.XC)
+	}
+	if v.Wide && tune.matvecQXS > 0 && redCap >= 4096 {
+		// The quads' x staged (timing probes of run 17: x's loads from L1
+		// bound them): as many quads a stage, a multiple of TPR, as keep xq
+		// within matvecQXSBytes, the whole row if they fit.
+		nq := cols / v.QBS * 8
+		xsb := func(cq int) int { return cq*8 + (cq*8+15)/16 }
+		cq := ceilDiv(nq, v.TPR) * v.TPR
+		for cq > v.TPR && 16*batch*xsb(cq) > matvecQXSBytes {
+			cq -= v.TPR
+		}
+		if 16*batch*xsb(cq) <= matvecQXSBytes {
+			v.QXS, v.CQ, v.XSB = true, cq, xsb(cq)
+		}
 	}
 	v.Rows = v.R * v.WG / v.TPR
 	// Partial sums reduced per round: as many as fit in redCap floats (all

@@ -10,6 +10,7 @@ import (
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/weights"
+	"github.com/stretchr/testify/require"
 )
 
 // The op harness: every kernel over shape lists with odd sizes, every
@@ -58,6 +59,16 @@ type linearCase struct {
 
 // runLinear runs the case through MatVec or MatMul and checks it.
 func runLinear(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) {
+	runLinearAs(t, s, c, matmul)
+}
+
+// runLinearOut runs the matvec of c as runLinear does and returns what it
+// wrote.
+func runLinearOut(t *testing.T, s *gpu.Scope, c linearCase) []float32 {
+	return runLinearAs(t, s, c, false)
+}
+
+func runLinearAs(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) []float32 {
 	r := newRand(t)
 	x := randF32(r, c.T*c.cols, 1)
 	var w, up []float32
@@ -105,7 +116,9 @@ func runLinear(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) {
 	if matmul {
 		op = "matmul"
 	}
-	checkNMSE(t, op, readF32(t, s.Device(), l.Out, c.T*c.rows), want)
+	got := readF32(t, s.Device(), l.Out, c.T*c.rows)
+	checkNMSE(t, op, got, want)
+	return got
 }
 
 // testMatrix makes a random [rows, cols] matrix of dt on the device and
@@ -304,21 +317,36 @@ func TestMatVecQ8Sum(t *testing.T) {
 	})
 }
 
-// Q4_K quads with each thread's next quad loaded one iteration ahead
-// (matvec_qpipe=1): threads with several quads of a row, with one, and with
-// none (a row shorter than its group), every epilogue, with and without
-// the fused norm, one token and three.
-func TestMatVecQPipe(t *testing.T) {
+// The quads with x staged in workgroup memory (matvec_qxs=1): Q4_K and
+// Q5_K, whole rows in one stage and (with matvecQXSBytes cut to a few KiB)
+// in several, the last one partial, threads with several quads of a stage and
+// with none, every epilogue, with and without the fused norm, one token and
+// three; each against the float64 reference and, bit for bit, against the
+// same layout reading x from memory.
+func TestMatVecQXS(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		dt := weights.Q4_K
-		for _, l := range []struct{ r, tpr int }{{1, 4}, {2, 8}, {2, 64}} {
-			for _, c := range []linearCase{{1, 37, quantCols(dt, 5), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
-				{3, 19, quantCols(dt, 2), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
-				t.Run(name(l.r, l.tpr, c.T, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
-					saved := tune
-					tune.matvecQPipe, tune.matvecR, tune.matvecTPR = 1, l.r, l.tpr
-					defer func() { tune = saved }()
-					runLinear(t, s, c, false)
+		if smallWorkgroupArrays(s.Device()) {
+			t.Skip("GL keeps workgroup arrays small, so QXS is off there (smallWorkgroupArrays); it runs on Vulkan")
+		}
+		for _, l := range []struct{ r, tpr, bytes int }{{1, 4, 32 << 10}, {2, 8, 3500}, {2, 64, 32 << 10}, {1, 16, 7000}} {
+			for _, c := range []linearCase{{1, 37, quantCols(weights.Q4_K, 5), weights.Q4_K, Store, false},
+				{1, 21, quantCols(weights.Q4_K, 3), weights.Q4_K, SwiGLU, true},
+				{3, 19, quantCols(weights.Q5_K, 7), weights.Q5_K, Add, true},
+				{1, 9, quantCols(weights.Q4_K, 1), weights.Q4_K, SwiGLU, false}} {
+				t.Run(name(l.r, l.tpr, l.bytes, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+					saved, savedBytes := tune, matvecQXSBytes
+					defer func() { tune, matvecQXSBytes = saved, savedBytes }()
+					tune.matvecR, tune.matvecTPR, matvecQXSBytes = l.r, l.tpr, l.bytes
+					tune.matvecQXS = 1
+					v, err := matvecVars(c.dt, c.epi, c.norm, c.T, c.cols, c.rows, matvecRedCap(s.Device()))
+					require.NoError(t, err)
+					require.True(t, v.QXS, "x staged")
+					if nq := c.cols / 32; 16*c.T*(8*nq+nq/2) > l.bytes {
+						require.Less(t, v.CQ, nq, "several stages")
+					}
+					staged := runLinearOut(t, s, c)
+					tune.matvecQXS = 0
+					require.Equal(t, staged, runLinearOut(t, s, c), "the same sums as x read from memory")
 				})
 			}
 		}

@@ -24,12 +24,8 @@ import (
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
 // of the matvec (MatVecNormRows; off until measured).
-// matvec_qprobe=1|2|3 is a timing probe for the quads (Q4_K, Q5_K) whose
-// results are wrong: 1 skips their scales' decoding, 2 all decoding, 3
-// 7 of x's 8 loads too, to find which bounds the quads' matvec (MatVecVars.QProbe).
-// matvec_qpipe=1 makes each thread of the Q4_K quads issue its next
-// quad's loads before it decodes the current one (MatVecVars.QPipe; the
-// same sums).
+// matvec_qxs=1 makes the quads (Q4_K, Q5_K) stage x, times the norm
+// weights, in workgroup memory (MatVecVars.QXS; the same sums).
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -41,7 +37,9 @@ import (
 // matvec_tok, a batched layout of a thread a token (±0 … −19%), and in
 // run 16 matvec_max, 16-token batches through the tiled matmul (−49 …
 // −61%), matvec_qlow, Q4_K quads decoded a word at a time (+0.2%), and
-// matvec_xc, 16 tokens' x staged with 64 lanes a row (−19%).)
+// matvec_xc, 16 tokens' x staged with 64 lanes a row (−19%), and in run
+// 17 matvec_qpipe, the Q4_K quads' next loads issued a quad ahead (−4.1%),
+// and matvec_qprobe, timing probes whose values were wrong.)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -105,10 +103,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_qprobe", "matvec_qpipe", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_qxs", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_qprobe": &tune.matvecQProbe, "matvec_qpipe": &tune.matvecQPipe,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_qxs": &tune.matvecQXS,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
