@@ -58,10 +58,15 @@ for part in "$@"; do
 		# what --profile profiles; issue 11: 2.5x bf16); then the staged path validated
 		# against the CPU reference, and 0.6B Q4_K
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune 'matvec_qxs=1;matvec_qxs=1,matvec_rows=4;matvec_qxs=1,matvec_tpr=32;matvec_rows=4;'
+			--tune 'matvec_qxs=1;matvec_qxs=1,matvec_rows=4;matvec_qxs=1,matvec_tpr=32;matvec_rows=4;qkv_fold=true;matvec_qxs=1,qkv_fold=true;'
 		echo "QWGPU_TUNE=matvec_qxs=1" >>"$out/$part.txt"
 		QWGPU_TUNE=matvec_qxs=1 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf
 		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_qxs=1;' ;;
+	fold) # q/k head norms, RoPE and the cache rows done by decode attention (qkv_fold=true):
+		# 0.6B Q8_0 against bf16 (issue 11: >= bf16), and 16 rows (issue 12), same lease
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --tune 'qkv_fold=true;'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
+			--tune 'matvec_norm=1,qkv_fold=true;matvec_norm=1;' ;;
 	xnorm) # 8 and 4 rows with standalone norms (matvec_norm=1; +6.9% at 16 rows in run 17)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8 --tune 'matvec_norm=1;'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 4 --tune 'matvec_norm=1;' ;;
@@ -116,7 +121,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, xnorm, bf8b, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, fold, xnorm, bf8b, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/qwgpu/qwgpu/gpu"
 )
 
 // QWGPU_TUNE overrides kernel layouts for speed sweeps on a real GPU, so
@@ -49,6 +51,10 @@ import (
 // one-token qkv kernel's workgroup size (512 by default since run 14, 256
 // on GL) and lanes a row.
 //
+// qkv_fold=true leaves the head norms, RoPE and the cache rows of decode
+// steps that project q/k/v with a matvec to the attention kernel
+// (FoldQKVNormRope).
+//
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
 // preparation with the kernel's own error.
@@ -56,10 +62,22 @@ func init() {
 	if s := os.Getenv("QWGPU_TUNE"); s != "" {
 		if err := parseTune(s); err != nil {
 			fmt.Fprintf(os.Stderr, "qwgpu: QWGPU_TUNE=%s: %v (ignored)\n", s, err)
-			tune = tuneKnobs{}
+			tune, FusedQKVDecode, FoldQKVNormRope = tuneKnobs{}, true, false
 		}
 	}
 }
+
+// FoldQKVNormRope makes decode steps whose q/k/v projection is a matvec
+// (block-quantized weights, batches of sequences) leave the head norms,
+// RoPE and the cache rows to the attention kernel (Attention.Fold) instead
+// of a dispatch of qkv_norm_rope's rows variant: 28 dispatches fewer a
+// step at 0.6B. A measuring knob until measured: QWGPU_TUNE=qkv_fold=true.
+var FoldQKVNormRope = false
+
+// CanFoldQKV reports whether decode attention on d can take the fold
+// (Attention.Fold): not on GL, whose compiler takes minutes over the
+// fold's workgroup arrays at Qwen3's head sizes (smallWorkgroupArrays).
+func CanFoldQKV(d *gpu.Device) bool { return !smallWorkgroupArrays(d) }
 
 // FusedQKVDecode selects, for one-token decode steps, the fused
 // qkv_norm_rope kernel (projection, head norms and RoPE in one dispatch of
@@ -74,10 +92,10 @@ var FusedQKVDecode = true
 // those prepared after take the new ones. An invalid s is an error here.
 // Not safe while kernels are being prepared.
 func SetTune(s string) error {
-	tune, FusedQKVDecode = tuneKnobs{}, true
+	tune, FusedQKVDecode, FoldQKVNormRope = tuneKnobs{}, true, false
 	if env := os.Getenv("QWGPU_TUNE"); env != "" {
 		if err := parseTune(env); err != nil {
-			tune, FusedQKVDecode = tuneKnobs{}, true // reported once at start, ignored
+			tune, FusedQKVDecode, FoldQKVNormRope = tuneKnobs{}, true, false // reported once at start, ignored
 		}
 	}
 	if s == "" {
@@ -103,6 +121,8 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
+		case "qkv_fold":
+			_, err = fmt.Sscanf(v, "%t", &FoldQKVNormRope)
 		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_qxs", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
