@@ -63,8 +63,10 @@ for part in "$@"; do
 		QWGPU_TUNE=matvec_qxs=1 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf
 		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_qxs=1;' ;;
 	fold) # q/k head norms, RoPE and the cache rows done by decode attention (qkv_fold=true):
-		# 0.6B Q8_0 against bf16 (issue 11: >= bf16), and 16 rows (issue 12), same lease
+		# 0.6B Q8_0 against bf16 (issue 11: >= bf16), bf16 through a matvec and the fold
+		# instead of the fused one-token kernel, and 16 rows (issue 12), same lease
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --tune 'qkv_fold=true;'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune 'qkv_fused=false,qkv_fold=true;'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
 			--tune 'matvec_norm=1,qkv_fold=true;matvec_norm=1;' ;;
 	xnorm) # 8 and 4 rows with standalone norms (matvec_norm=1; +6.9% at 16 rows in run 17)
