@@ -85,6 +85,17 @@ for part in "$@"; do
 				QWGPU_TUNE=$t show $q validate --model $f
 			done
 		done ;;
+	checknew) # validate with the knobs under trial on: the golden models through the q/k/v
+		# matvec and the fold (qkv_fused=false,qkv_fold=true), the quantized files with the
+		# fold and the quads' staged x (matvec_qxs=1), against transformers / the CPU reference
+		for g in testdata/golden/*/; do
+			echo "QWGPU_TUNE=qkv_fused=false,qkv_fold=true" >>"$out/$part.txt"
+			QWGPU_TUNE=qkv_fused=false,qkv_fold=true show $q validate --model "$g" --golden "$g/golden.safetensors"
+		done
+		for f in testdata/gguf/small-tied-bf16-q4_k_m.gguf testdata/gguf/tiny-tied-f32-q8_0.gguf; do
+			echo "QWGPU_TUNE=qkv_fold=true,matvec_qxs=1" >>"$out/$part.txt"
+			QWGPU_TUNE=qkv_fold=true,matvec_qxs=1 show $q validate --model $f
+		done ;;
 	q8) # 0.6B Q8_0 against bf16 in one call (issue 11: Q8_0 tg128 >= bf16's), Q8_0 with its
 		# blocks' d applied to sums (the default since run 15) and to every value
 		show $q bench --shape 0.6B --dtype q8_0 -p 512 -n 128 --reps 3 --tune ';matvec_qsum=-1'
@@ -123,7 +134,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, fold, xnorm, bf8b, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, depth, q4k, fold, checknew, xnorm, bf8b, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
