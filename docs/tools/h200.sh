@@ -58,7 +58,7 @@ for part in "$@"; do
 		# what --profile profiles; issue 11: 2.5x bf16); then the staged path validated
 		# against the CPU reference, and 0.6B Q4_K
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune 'matvec_qxs=1;matvec_qxs=1,matvec_rows=4;matvec_qxs=1,matvec_tpr=32;matvec_rows=4;qkv_fold=true;matvec_qxs=1,qkv_fold=true;'
+			--tune 'matvec_qxs=1;matvec_qxs=1,matvec_wg=256;matvec_qxs=1,matvec_rows=4;matvec_qxs=1,matvec_tpr=32;matvec_rows=4;qkv_fold=true;matvec_qxs=1,qkv_fold=true;'
 		echo "QWGPU_TUNE=matvec_qxs=1" >>"$out/$part.txt"
 		QWGPU_TUNE=matvec_qxs=1 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf
 		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_qxs=1;' ;;
