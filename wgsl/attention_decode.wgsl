@@ -37,27 +37,13 @@
 //   5 part    [B, NQ, MAXSP, 1 + HD/4] vec4<f32>  out: per record (m, l, 0, 0), then acc
 //   6 out     [B, NQ·HD] f32 as vec4              out, when step.keys ≤ L
 //
-// With FOLD the kernel also does what qkv_norm_rope's rows variant does
-// before it (one dispatch a layer fewer): binding 2 is then the q/k/v
-// projection qkv [B, (NQ + 2·NKV)·HD] f32, before the head norms; each
-// workgroup normalises and rotates its G query heads into workgroup memory
-// (qw), and the split that holds the row's newest position (pos = n − 1)
-// also its kv head's k and v, which it writes to the cache at (slot, pos)
-// before any thread reads the cache (the other splits never read that
-// row). The arithmetic is the rows variant's: the same sums of squares in
-// the same tree, the same scaling and rotation. Bindings with FOLD:
-//   2 qkv     [B, (NQ + 2·NKV)·HD] f32
-//   3 kcache, 4 vcache   read_write
-//   7 qnorm   [HD] f32,  8 knorm [HD] f32
-//   9 rope    [2, MAXPOS, HD/2] f32       the cos table, then the sin table
-//
-// Params: scale  1 / sqrt(HD); eps  rms_norm_eps (FOLD)
+// Params: scale  1 / sqrt(HD)
 //
 // Dispatch: (⌈step.keys / L⌉, NKV, B) workgroups of CH threads.
 
 struct Params {
     scale: f32,
-    eps: f32,
+    pad0: u32,
     pad1: u32,
     pad2: u32,
 }
@@ -86,95 +72,11 @@ const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
-{{- if .FOLD}}
-@group(0) @binding(2) var<storage, read> qkv: array<f32>;
-@group(0) @binding(3) var<storage, read_write> kcache: array<{{.UNIT}}>;
-@group(0) @binding(4) var<storage, read_write> vcache: array<{{.UNIT}}>;
-{{- else}}
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> kcache: array<{{.UNIT}}>;
 @group(0) @binding(4) var<storage, read> vcache: array<{{.UNIT}}>;
-{{- end}}
 @group(0) @binding(5) var<storage, read_write> part: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
-{{- if .FOLD}}
-@group(0) @binding(7) var<storage, read> qnorm: array<f32>;
-@group(0) @binding(8) var<storage, read> knorm: array<f32>;
-@group(0) @binding(9) var<storage, read> rope: array<f32>;
-
-const HD: u32 = {{mul 4 .D4}}u;
-const HALF: u32 = {{.HALF}}u;
-const P2: u32 = {{.P2}}u;             // HALF rounded up to a power of two
-const NKV: u32 = {{.NKV}}u;
-const QKVW: u32 = {{.QKVW}}u;         // (NQ + 2·NKV)·HD: a row of qkv
-const SIN_OFFSET: u32 = {{.SINOFF}}u; // MAXPOS · HALF: where the sin table starts
-var<workgroup> qw: array<vec4<f32>, {{mul .G .D4}}>; // [G, D4] the group's queries, normalised and rotated
-var<workgroup> hv: array<f32, HD>;    // one head's values after the norm and RoPE
-var<workgroup> hs: array<f32, P2>;    // sum-of-squares tree
-
-// norm_rope_head reads one head of qkv at src and leaves in hv its values
-// RoPE(RMSNorm(·) · nw, pos) (nw: 0 q_norm, 1 k_norm), or as they are (nw
-// 2: a v head), as qkv_norm_rope's rows variant computes them.
-fn norm_rope_head(src: u32, nw: u32, pos: u32, tid: u32) {
-    for (var t = tid; t < P2; t += CH) {
-        var s = 0.0;
-        if (t < HALF) {
-            let a = qkv[src + t];
-            let b = qkv[src + t + HALF];
-            s = a * a + b * b;
-        }
-        hs[t] = s;
-    }
-    workgroupBarrier();
-    for (var stride = P2 / 2u; stride > 0u; stride = stride / 2u) {
-        for (var t = tid; t < stride; t += CH) {
-            hs[t] += hs[t + stride];
-        }
-        workgroupBarrier();
-    }
-    for (var t = tid; t < HALF; t += CH) {
-        var a = qkv[src + t];
-        var b = qkv[src + t + HALF];
-        if (nw < 2u) {
-            let scale = 1.0 / sqrt(hs[0] / f32(HD) + p.eps);
-            var wa: f32;
-            var wb: f32;
-            if (nw == 0u) {
-                wa = qnorm[t];
-                wb = qnorm[t + HALF];
-            } else {
-                wa = knorm[t];
-                wb = knorm[t + HALF];
-            }
-            a = a * scale * wa;
-            b = b * scale * wb;
-            let c = rope[pos * HALF + t];
-            let s = rope[SIN_OFFSET + pos * HALF + t];
-            let ra = a * c - b * s;
-            let rb = b * c + a * s;
-            a = ra;
-            b = rb;
-        }
-        hv[t] = a;
-        hv[t + HALF] = b;
-    }
-    workgroupBarrier();
-}
-
-// hv_unit is load unit u of the head in hv, in the cache's format.
-fn hv_unit(u: u32) -> {{.UNIT}} {
-{{- if eq .KV "f32"}}
-    return vec4<f32>(hv[4u * u], hv[4u * u + 1u], hv[4u * u + 2u], hv[4u * u + 3u]);
-{{- else if eq .UW 2}}
-    let e = 8u * u;
-    return vec4<u32>(kv_pack(hv[e], hv[e + 1u]), kv_pack(hv[e + 2u], hv[e + 3u]),
-                     kv_pack(hv[e + 4u], hv[e + 5u]), kv_pack(hv[e + 6u], hv[e + 7u]));
-{{- else}}
-    let e = 4u * u;
-    return vec2<u32>(kv_pack(hv[e], hv[e + 1u]), kv_pack(hv[e + 2u], hv[e + 3u]));
-{{- end}}
-}
-{{- end}}
 
 var<workgroup> sc: array<f32, {{.SCSIZE}}>;       // [G, CH] max tree over the scores, then exp(s − m)
 var<workgroup> red: array<vec4<f32>, {{.REDSIZE}}>; // [SLICES, DU, UW] value sums of the slices
@@ -198,7 +100,7 @@ fn load_unit(u: {{.UNIT}}) -> KV8 {
 // kq: the products of key unit k (eight values) with the query values at
 // vec4s qi and qi + 1.
 fn kq(k: KV8, qi: u32) -> vec4<f32> {
-    return k.a * {{.QS}}[qi] + k.b * {{.QS}}[qi + 1u];
+    return k.a * q[qi] + k.b * q[qi + 1u];
 }
 {{- if .QREG}}
 
@@ -214,7 +116,7 @@ fn load_unit(u: {{.UNIT}}) -> vec4<f32> {
 
 // kq: the products of key unit k (four values) with the query vec4 qi.
 fn kq(k: vec4<f32>, qi: u32) -> vec4<f32> {
-    return k * {{.QS}}[qi];
+    return k * q[qi];
 }
 {{- if .QREG}}
 
@@ -242,37 +144,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let last = min(n, first + slen);
     let single = step.keys <= slen;      // no combine: write the output here
     let col0 = step.row[b].x * CTX * KVDU + kvh * DU; // the kv head's first unit in its slot
-    let q0 = b * NQ * D4 + kvh * G * D4; // the group's first query vec4 (q, out)
+    let q0 = b * NQ * D4 + kvh * G * D4; // the group's first query vec4
     let u = tid % DU;
     let slice = tid / DU;
-{{- if .FOLD}}
-    // FOLD: the group's queries into qw; the newest row's k and v into the
-    // cache by the split that holds it (see the top).
-    let qb = 0u;                         // the group's first query vec4 in qw
-    let pos = n - 1u;
-    for (var g = 0u; g < G; g++) {
-        norm_rope_head(b * QKVW + (kvh * G + g) * HD, 0u, pos, tid);
-        for (var t = tid; t < D4; t += CH) {
-            qw[g * D4 + t] = vec4<f32>(hv[4u * t], hv[4u * t + 1u], hv[4u * t + 2u], hv[4u * t + 3u]);
-        }
-        workgroupBarrier();              // hv is read before the next head
-    }
-    if (last == n) {
-        let dst = pos * KVDU + col0;     // the newest row's units of the kv head
-        norm_rope_head(b * QKVW + (NQ + kvh) * HD, 1u, pos, tid);
-        for (var t = tid; t < DU; t += CH) {
-            kcache[dst + t] = hv_unit(t);
-        }
-        workgroupBarrier();
-        norm_rope_head(b * QKVW + (NQ + NKV + kvh) * HD, 2u, pos, tid);
-        for (var t = tid; t < DU; t += CH) {
-            vcache[dst + t] = hv_unit(t);
-        }
-        storageBarrier();                // the cache row is written before any thread reads it
-    }
-{{- else}}
-    let qb = q0;
-{{- end}}
 
 {{- if .QREG}}
     // A lane reads the same key units of every row (lane, lane + LANES, …),
@@ -286,7 +160,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         for (var i = 0u; i < KU; i++) {
             let c = min(qlane + i * LANES, DU - 1u);
             for (var w = 0u; w < UW; w++) {
-                qr[(g * KU + i) * UW + w] = {{.QS}}[qb + g * D4 + UW * c + w];
+                qr[(g * KU + i) * UW + w] = q[q0 + g * D4 + UW * c + w];
             }
         }
     }
@@ -333,7 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if .QREG}}
                             dots[g] += kqr(k, (g * KU + i) * UW, &qr);
 {{- else}}
-                            dots[g] += kq(k, qb + g * D4 + {{.UW}}u * c);
+                            dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
 {{- end}}
                         }
                     }
@@ -342,7 +216,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 for (var c = lane; c < DU; c += LANES) {
                     let k = load_unit(kcache[base + c]);
                     for (var g = 0u; g < G; g++) {
-                        dots[g] += kq(k, qb + g * D4 + {{.UW}}u * c);
+                        dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
                     }
                 }
 {{- end}}
@@ -366,7 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             for (var c = 0u; c < DU; c++) {
                 let k = load_unit(kcache[base + c]);
                 for (var g = 0u; g < G; g++) {
-                    dots[g] += kq(k, qb + g * D4 + {{.UW}}u * c);
+                    dots[g] += kq(k, q0 + g * D4 + {{.UW}}u * c);
                 }
             }
         }

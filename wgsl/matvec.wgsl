@@ -70,7 +70,6 @@
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// QXS, CQ and XSB (quads: x staged, CQ quads a stage, XSB vec4s a token),
 // Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
 // XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types
 // of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
@@ -119,11 +118,6 @@ var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
 const XC = {{.XC}}u;      // load units of x staged at a time
 const XPJ = {{.XPJ}}u;    // x vec4s a load unit
 var<workgroup> xs: array<vec4<f32>, {{mul (mul .B .XPJ) .XC}}>;   // [B, XPJ, XC]
-{{- end}}
-{{- if .QXS}}
-const CQ = {{.CQ}}u;      // quads of a row staged at a time
-const XSB = {{.XSB}}u;    // xq's vec4s a token: CQ · 8, padded by one every 16
-var<workgroup> xq: array<vec4<f32>, {{mul .B .XSB}}>;   // [B, XSB]
 {{- end}}
 {{- if eq .Epi "swiglu"}}
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
@@ -235,35 +229,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // (scales, quants, fifth bits) issued before any is used.
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
     let nq = bpr * 8u;                 // quads per row
-{{- if .QXS}}
-    // QXS: x (times the norm weights with NORM) staged in workgroup memory
-    // xq, CQ quads of the row (8 vec4s each) at a time, read from there by
-    // every row group. A quad's x lies 16 values after its neighbour's, so
-    // the 8 threads of a quarter-warp would read 8 vec4s 64 bytes apart,
-    // two banks four times over; a vec4 of padding every 16 (vec4 i at
-    // i + i / 16) spreads them over all 8. The same products and sums.
-    for (var c0 = 0u; c0 < nq; c0 += CQ) {
-        let cq = min(CQ, nq - c0);     // quads of this stage
-        workgroupBarrier();            // every thread is done with the last stage
-        for (var i = lid; i < cq * 8u; i += WG) {
-            let v = c0 * 8u + i;       // x vec4 of the row
-            for (var b = 0u; b < B; b++) {
-                xq[b * XSB + i + (i >> 4u)] = x[b * xrow + v]{{if .Norm}} * nw[v]{{end}};
-            }
-        }
-        workgroupBarrier();
-    for (var q = c0 + lane; q < c0 + cq; q += TPR) {
-{{- else}}
     for (var q = lane; q < nq; q += TPR) {
-{{- end}}
         let bi = q >> 3u;              // block of the row
         let j = q & 7u;                // quad of the block
         let g = j >> 1u;
         let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of a[0]
-{{- if .QXS}}
-        let xi = xo - c0 * 8u;         // its vec4 in the stage
-        let xp = xi + (xi >> 4u);      // padded; its 8 vec4s keep their offsets
-{{- end}}
         var wh: array<vec4<u32>, R>;
         var wq: array<vec4<u32>, R>;
 {{- if .Q5}}
@@ -292,7 +262,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- end}}
         }
-{{- if and .Norm (not .QXS)}}
+{{- if .Norm}}
         var na: array<vec4<f32>, 4>;
         var nb: array<vec4<f32>, 4>;
         for (var k = 0u; k < 4u; k++) {
@@ -307,7 +277,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let uv = qquad(uq[rr], {{if .Q5}}uqh[rr]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[rr], g));
 {{- end}}
             for (var b = 0u; b < B; b++) {
-                let xb = {{if .QXS}}b * XSB + xp{{else}}b * xrow + xo{{end}};
+                let xb = b * xrow + xo;
 {{- template "quadx" .}}
                 let sw = (dot(wv.a0, x0) + dot(wv.a1, x1)) + (dot(wv.a2, x2) + dot(wv.a3, x3))
                        + ((dot(wv.b0, x4) + dot(wv.b1, x5)) + (dot(wv.b2, x6) + dot(wv.b3, x7)));
@@ -322,9 +292,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
-{{- if .QXS}}
-    }
-{{- end}}
 {{- else if .Q8Wide}}
     // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding
     // the blocks' words 9k … 9k+8 (d, then 32 int8 quants), a thread and row,
@@ -683,16 +650,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
      0..15 and 32..47 of the quad's columns from xb), scaled by the norm
      weights na, nb with NORM. */}}
 {{define "quadx"}}
-{{- if .QXS}}
-        let x0 = xq[xb];
-        let x1 = xq[xb + 1u];
-        let x2 = xq[xb + 2u];
-        let x3 = xq[xb + 3u];
-        let x4 = xq[xb + 8u];
-        let x5 = xq[xb + 9u];
-        let x6 = xq[xb + 10u];
-        let x7 = xq[xb + 11u];
-{{- else if .Norm}}
+{{- if .Norm}}
         let x0 = x[xb] * na[0];
         let x1 = x[xb + 1u] * na[1];
         let x2 = x[xb + 2u] * na[2];

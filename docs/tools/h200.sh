@@ -19,10 +19,12 @@
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
 # defaults, depthtune; run 15: tok, qsum; run 16: batchmm, the x16 sweep, x16xc;
-# run 17: the q4k probes and qpipe). Run 15's call (`check tok qsum
+# run 17: the q4k probes and qpipe, qxs, fold, checknew, xnorm, x16norm). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 # Run 16: `check q8 q4k bf16` 360 s, `x16 check bf16 q4k` 385 s, `x16 q8prof
 # serve06` 125 s, `q8 check` 28 s; its five cold starts took 65-110 s each.
+# Run 17: `serve06 x16norm x16prof q8prof q4k bf16` 380 s (start ~180 s), `fold xnorm q4k
+# bf8b checknew` 373 s (the q4k part with 8 settings ~250 s of it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -52,26 +54,9 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K: the quads with x staged in workgroup memory (matvec_qxs=1; run 17's
-		# probes found x's loads bound them), alone and with 4 rows a thread or 32 lanes
-		# a row, and the profile of the step in the default (the last --tune setting is
-		# what --profile profiles; issue 11: 2.5x bf16); then the staged path validated
-		# against the CPU reference, and 0.6B Q4_K
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune 'matvec_qxs=1;matvec_qxs=1,matvec_wg=256;matvec_qxs=1,matvec_rows=4;matvec_qxs=1,matvec_tpr=32;matvec_rows=4;qkv_fold=true;matvec_qxs=1,qkv_fold=true;'
-		echo "QWGPU_TUNE=matvec_qxs=1" >>"$out/$part.txt"
-		QWGPU_TUNE=matvec_qxs=1 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf
-		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_qxs=1;' ;;
-	fold) # q/k head norms, RoPE and the cache rows done by decode attention (qkv_fold=true):
-		# 0.6B Q8_0 against bf16 (issue 11: >= bf16), bf16 through a matvec and the fold
-		# instead of the fused one-token kernel, and 16 rows (issue 12), same lease
-		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --tune 'qkv_fold=true;'
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune 'qkv_fused=false,qkv_fold=true;'
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
-			--tune 'matvec_norm=1,qkv_fold=true;matvec_norm=1;' ;;
-	xnorm) # 8 and 4 rows with standalone norms (matvec_norm=1; +6.9% at 16 rows in run 17)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 8 --tune 'matvec_norm=1;'
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 4 --tune 'matvec_norm=1;' ;;
+	q4k) # 8B Q4_K in the default, with its step's profile (issue 11: 2.5x bf16; part bf16
+		# or bf8b gives the ratio's reference in the same lease)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -84,17 +69,6 @@ for part in "$@"; do
 				echo "QWGPU_TUNE=$t" >>"$out/$part.txt"
 				QWGPU_TUNE=$t show $q validate --model $f
 			done
-		done ;;
-	checknew) # validate with the knobs under trial on: the golden models through the q/k/v
-		# matvec and the fold (qkv_fused=false,qkv_fold=true), the quantized files with the
-		# fold and the quads' staged x (matvec_qxs=1), against transformers / the CPU reference
-		for g in testdata/golden/*/; do
-			echo "QWGPU_TUNE=qkv_fused=false,qkv_fold=true" >>"$out/$part.txt"
-			QWGPU_TUNE=qkv_fused=false,qkv_fold=true show $q validate --model "$g" --golden "$g/golden.safetensors"
-		done
-		for f in testdata/gguf/small-tied-bf16-q4_k_m.gguf testdata/gguf/tiny-tied-f32-q8_0.gguf; do
-			echo "QWGPU_TUNE=qkv_fold=true,matvec_qxs=1" >>"$out/$part.txt"
-			QWGPU_TUNE=qkv_fold=true,matvec_qxs=1 show $q validate --model $f
 		done ;;
 	q8) # 0.6B Q8_0 against bf16 in one call (issue 11: Q8_0 tg128 >= bf16's), Q8_0 with its
 		# blocks' d applied to sums (the default since run 15) and to every value
@@ -111,9 +85,6 @@ for part in "$@"; do
 			show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16
 		fi
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --parallel 16 ;;
-	x16norm) # 16 rows with standalone norms before the q/k/v and gate/up matvecs
-		# (matvec_norm=1) against the norms summed in every workgroup (the default; issue 12)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 --tune 'matvec_norm=1;' ;;
 	x16prof) # the matvec's own 16-row step, role by role, in the default layouts (run 16's
 		# 16-row profile was the tiled matmul's: the last --tune setting; issue 12)
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 2 --parallel 16 --profile ;;
@@ -134,7 +105,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, depth, q4k, fold, checknew, xnorm, bf8b, check, q8, q8prof, bf16, x16, x16norm, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q4k, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -273,23 +273,7 @@ type Attention struct {
 	// dispatches: AttentionScratchBytes. Layers that run one after another
 	// may share one. Prefill does not use it.
 	Scratch *gpu.Buffer
-	// Fold, for decode attention, takes the raw q/k/v projection instead of
-	// Q and does qkv_norm_rope's work in the attention kernel (FOLD in
-	// attention_decode.wgsl): one dispatch a layer fewer.
-	Fold  *AttentionFold
-	Label string
-}
-
-// AttentionFold is what decode attention needs to normalise and rotate
-// q and k itself and write the newest k and v rows to the cache: the
-// inputs of qkv_norm_rope's rows variant (QKVNormRope), with the same
-// arithmetic.
-type AttentionFold struct {
-	QKV   *gpu.Buffer // [MaxRows, QKVDim] f32: q_proj, k_proj, v_proj of each row, before the head norms
-	QNorm *gpu.Buffer // [HeadDim] f32
-	KNorm *gpu.Buffer // [HeadDim] f32
-	Rope  *RopeTables
-	Eps   float32
+	Label   string
 }
 
 // AttentionVars are the template variables of wgsl/attention_decode.wgsl,
@@ -311,12 +295,6 @@ type AttentionVars struct {
 	// (the same sums; off with QWGPU_TUNE=attn_qreg=-1). On the H200 in run
 	// 14: 4B at depth 32K +3.3%, tg128 +0.5 to +2.3%, 0.6B at 32K ±0.
 	QREG bool
-	// QS is the array decode attention reads queries from: q, or qw with
-	// FOLD (Attention.Fold), where HALF, P2, NKV, QKVW and SINOFF are as in
-	// QKVVars (QKVW: a row of the projection).
-	QS                          string
-	FOLD                        bool
-	HALF, P2, NKV, QKVW, SINOFF int
 	// prefill
 	QD4, BQ, BK, LANES, CPL, KPL, ST, QSSIZE, KVSIZE, SSIZE int
 }
@@ -325,8 +303,7 @@ type AttentionVars struct {
 // attention_prefill.wgsl.
 type attnParams struct {
 	Scale float32 // 1 / sqrt(head_dim)
-	Eps   float32 // rms_norm_eps (decode with Fold)
-	_     [2]uint32
+	_     [3]uint32
 }
 
 // AttentionScratchBytes is the scratch size decode attention on d needs
@@ -362,36 +339,22 @@ func (a *Attention) check(d *gpu.Device) error {
 		return fmt.Errorf("%d rows outside [1, %d]", a.MaxRows, a.Cache.Ctx)
 	}
 	rowsBytes := uint64(a.MaxRows*s.QDim()) * 4
-	type needs struct {
+	for _, c := range []struct {
 		what string
 		b    *gpu.Buffer
 		size uint64
-	}
-	all := []needs{{"step", a.Step, StepBytes(a.MaxRows)}, {"out", a.Out, rowsBytes}}
-	in := a.Q
-	if f := a.Fold; f != nil {
-		if f.Rope == nil || f.Rope.HeadDim != s.HeadDim {
-			return fmt.Errorf("rope tables missing or not for head_dim %d", s.HeadDim)
-		}
-		hd := uint64(s.HeadDim) * 4
-		all = append(all, needs{"qkv", f.QKV, uint64(a.MaxRows*s.QKVDim()) * 4}, needs{"q_norm", f.QNorm, hd},
-			needs{"k_norm", f.KNorm, hd}, needs{"rope", f.Rope.Buf, uint64(f.Rope.MaxPos) * hd})
-		in = f.QKV
-	} else {
-		all = append(all, needs{"q", a.Q, rowsBytes})
-	}
-	for _, c := range all {
+	}{{"step", a.Step, StepBytes(a.MaxRows)}, {"q", a.Q, rowsBytes}, {"out", a.Out, rowsBytes}} {
 		if err := need(d, c.what, c.b, c.size); err != nil {
 			return err
 		}
 	}
-	return noAlias([]*gpu.Buffer{a.Out, a.Scratch}, in, a.Cache.K, a.Cache.V, a.Out, a.Scratch)
+	return noAlias([]*gpu.Buffer{a.Out, a.Scratch}, a.Q, a.Cache.K, a.Cache.V, a.Out, a.Scratch)
 }
 
 func (a *Attention) baseVars() AttentionVars {
 	s := a.Shape
 	v := AttentionVars{D4: s.HeadDim / 4, G: s.NHeads / s.NKV, NQ: s.NHeads, KVD4: s.KVDim() / 4,
-		CTX: a.Cache.Ctx, MaxRows: a.MaxRows, KV: kvName(a.Cache.DType), UNIT: "vec4<f32>", QS: "q"}
+		CTX: a.Cache.Ctx, MaxRows: a.MaxRows, KV: kvName(a.Cache.DType), UNIT: "vec4<f32>"}
 	if v.KV != "f32" {
 		v.UNIT = "vec2<u32>"
 	}
@@ -426,10 +389,6 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	}
 	v.DU, v.KVDU = v.D4/v.UW, v.KVD4/v.UW
 	v.SPLITS, v.MAXSP = splits, attnMaxSplits(d, sh, a.Cache.Ctx, a.MaxRows)
-	if f := a.Fold; f != nil {
-		half := sh.HeadDim / 2
-		v.FOLD, v.QS, v.HALF, v.P2, v.NKV, v.QKVW, v.SINOFF = true, "qw", half, nextPow2(half), sh.NKV, sh.QKVDim(), f.Rope.MaxPos*half
-	}
 	if err := lanesDecodeVars(d, &v, attnDecodeChunk(d, sh.HeadDim)); err != nil {
 		return fail(err)
 	}
@@ -440,22 +399,13 @@ func AttentionDecode(s *gpu.Scope, a Attention) ([]*gpu.Op, error) {
 	chunk := v.CH
 	rows := uint64(a.MaxRows*sh.QDim()) * 4
 	nkv, batch := uint32(sh.NKV), uint32(a.MaxRows)
-	params := attnParams{Scale: float32(1 / math.Sqrt(float64(sh.HeadDim)))}
-	in := gpu.Binding{Buf: a.Q, Size: rows}
-	if a.Fold != nil {
-		params.Eps, in = a.Fold.Eps, gpu.Binding{Buf: a.Fold.QKV, Size: uint64(a.MaxRows*sh.QKVDim()) * 4}
-	}
-	bindings := []gpu.Binding{gpu.Bind(a.Step), in, gpu.Bind(a.Cache.K), gpu.Bind(a.Cache.V),
-		{Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}}
-	if f := a.Fold; f != nil {
-		bindings = append(bindings, gpu.Bind(f.QNorm), gpu.Bind(f.KNorm), gpu.Bind(f.Rope.Buf))
-	}
 	decode, err := s.Op(kd, gpu.Dispatch{
-		Label:    a.Label,
-		Role:     "attention",
-		Params:   params,
-		Bindings: bindings,
-		Groups:   gpu.Groups{X: uint32(v.MAXSP), Y: nkv, Z: batch},
+		Label:  a.Label,
+		Role:   "attention",
+		Params: attnParams{Scale: float32(1 / math.Sqrt(float64(sh.HeadDim)))},
+		Bindings: []gpu.Binding{gpu.Bind(a.Step), {Buf: a.Q, Size: rows}, gpu.Bind(a.Cache.K), gpu.Bind(a.Cache.V),
+			{Buf: a.Scratch, Size: scratchBytes}, {Buf: a.Out, Size: rows}},
+		Groups: gpu.Groups{X: uint32(v.MAXSP), Y: nkv, Z: batch},
 		Size: func(e gpu.Extent) gpu.Groups {
 			if e.Keys <= 0 {
 				return gpu.Groups{}
@@ -509,11 +459,7 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 	if v.KLANES < 1 || v.KLANES&(v.KLANES-1) != 0 || v.KLANES > chunk {
 		return fmt.Errorf("%d lanes per key row: want a power of two up to the tile's %d rows", v.KLANES, chunk)
 	}
-	fold := 0
-	if v.FOLD {
-		fold = 16*v.G*v.D4 + 16*v.D4 + 4*v.P2 // qw, hv, hs
-	}
-	wgBytes := func() int { return 4*v.SCSIZE + 16*v.REDSIZE + 4*v.LSIZE + 4*v.PSIZE + fold }
+	wgBytes := func() int { return 4*v.SCSIZE + 16*v.REDSIZE + 4*v.LSIZE + 4*v.PSIZE }
 	for {
 		v.PSIZE = 0
 		if v.KLANES > 1 {
@@ -528,11 +474,7 @@ func lanesDecodeVars(d *gpu.Device, v *AttentionVars, chunk int) error {
 		v.AUNROLL, v.KU, v.VU = true, ceilDiv(v.DU, v.KLANES), min(8, ceilDiv(chunk, v.SLICES))
 		v.QREG = tune.decodeQReg >= 0 && v.KLANES > 1
 	}
-	buffers := 5
-	if v.FOLD {
-		buffers = 8
-	}
-	return checkWorkgroup(d, "attention_decode", wgBytes(), buffers)
+	return checkWorkgroup(d, "attention_decode", wgBytes(), 5)
 }
 
 // prefillTiles is the tiling of attention_prefill: bq query rows (token ×

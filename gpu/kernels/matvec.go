@@ -79,11 +79,6 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
-	// QXS (quads, QWGPU_TUNE=matvec_qxs=1): x, times the norm weights with
-	// Norm, staged in workgroup memory CQ quads of a row at a time, XSB
-	// vec4s a token (CQ · 8 and a vec4 of padding every 16).
-	QXS     bool
-	CQ, XSB int
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -127,17 +122,18 @@ func q8Group() []q8Block {
 const MaxMatVecBatch = 32
 
 // MatVecNormRows is the largest decode batch whose matvecs normalise x
-// themselves (Linear.Norm), every workgroup summing each row's x² again:
-// every batch by default, fewer with QWGPU_TUNE=matvec_norm=N, which
-// gives larger batches a standalone rmsnorm dispatch instead. At 16 rows
-// the sums read 16 rows of x a workgroup (64 KiB at 0.6B), as many bytes
-// in all as the weights of gate_up (off until measured: PERFORMANCE.md,
-// "Next measurements", part x16norm).
+// themselves (Linear.Norm), every workgroup summing each row's x² again;
+// larger batches get a standalone rmsnorm dispatch before them instead
+// (QWGPU_TUNE=matvec_norm=N moves the line). At 16 rows the sums read 16
+// rows of x a workgroup (64 KiB at 0.6B), as many bytes in all as the
+// weights of gate_up: on the H200 in run 17 the standalone norms gave the
+// 16-row step +6.9% and +7.0% (two leases), 8 rows +0.2% and 4 rows
+// −0.7%, so the line is at 8.
 func MatVecNormRows() int {
 	if tune.matvecNorm > 0 {
 		return tune.matvecNorm
 	}
-	return MaxMatVecBatch
+	return 8
 }
 
 // matvecTargetGroups is the number of workgroups below which the layout
@@ -186,12 +182,6 @@ func matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0 int) (r, tpr, 
 	}
 	return r, tpr, wg
 }
-
-// matvecQXSBytes is the most workgroup memory the quads' staged x (QXS)
-// takes: a 4,096-value row of one token (17 KiB with its padding) in one
-// stage, a 12,288-value row in two. A variable so that tests can make
-// stages short.
-var matvecQXSBytes = 32 << 10
 
 // matvecRedCap is the most floats the reduction arrays take together: 16
 // KiB, the WebGPU default limit (and what most GPUs give a workgroup
@@ -322,9 +312,6 @@ func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batc
 	if v.XStage {
 		red += 16 * batch * v.XPJ * v.XC
 	}
-	if v.QXS {
-		red += 16 * batch * v.XSB
-	}
 	if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
 		return nil, 0, err
 	}
@@ -439,20 +426,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 			v.XC *= 2
 		}
 		v.TPR = min(v.TPR, v.XC)
-	}
-	if v.Wide && tune.matvecQXS > 0 && redCap >= 4096 {
-		// The quads' x staged (timing probes of run 17: x's loads from L1
-		// bound them): as many quads a stage, a multiple of TPR, as keep xq
-		// within matvecQXSBytes, the whole row if they fit.
-		nq := cols / v.QBS * 8
-		xsb := func(cq int) int { return cq*8 + (cq*8+15)/16 }
-		cq := ceilDiv(nq, v.TPR) * v.TPR
-		for cq > v.TPR && 16*batch*xsb(cq) > matvecQXSBytes {
-			cq -= v.TPR
-		}
-		if 16*batch*xsb(cq) <= matvecQXSBytes {
-			v.QXS, v.CQ, v.XSB = true, cq, xsb(cq)
-		}
 	}
 	v.Rows = v.R * v.WG / v.TPR
 	// Partial sums reduced per round: as many as fit in redCap floats (all

@@ -10,7 +10,6 @@ import (
 
 	"github.com/qwgpu/qwgpu/gpu"
 	"github.com/qwgpu/qwgpu/weights"
-	"github.com/stretchr/testify/require"
 )
 
 // The op harness: every kernel over shape lists with odd sizes, every
@@ -59,16 +58,6 @@ type linearCase struct {
 
 // runLinear runs the case through MatVec or MatMul and checks it.
 func runLinear(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) {
-	runLinearAs(t, s, c, matmul)
-}
-
-// runLinearOut runs the matvec of c as runLinear does and returns what it
-// wrote.
-func runLinearOut(t *testing.T, s *gpu.Scope, c linearCase) []float32 {
-	return runLinearAs(t, s, c, false)
-}
-
-func runLinearAs(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) []float32 {
 	r := newRand(t)
 	x := randF32(r, c.T*c.cols, 1)
 	var w, up []float32
@@ -116,9 +105,7 @@ func runLinearAs(t *testing.T, s *gpu.Scope, c linearCase, matmul bool) []float3
 	if matmul {
 		op = "matmul"
 	}
-	got := readF32(t, s.Device(), l.Out, c.T*c.rows)
-	checkNMSE(t, op, got, want)
-	return got
+	checkNMSE(t, op, readF32(t, s.Device(), l.Out, c.T*c.rows), want)
 }
 
 // testMatrix makes a random [rows, cols] matrix of dt on the device and
@@ -311,42 +298,6 @@ func TestMatVecQ8Sum(t *testing.T) {
 					tune.matvecQSum, tune.matvecCPT, tune.matvecR, tune.matvecTPR = l.qsum, l.cpt, l.r, l.tpr
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
-				})
-			}
-		}
-	})
-}
-
-// The quads with x staged in workgroup memory (matvec_qxs=1): Q4_K and
-// Q5_K, whole rows in one stage and (with matvecQXSBytes cut to a few KiB)
-// in several, the last one partial, threads with several quads of a stage and
-// with none, every epilogue, with and without the fused norm, one token and
-// three; each against the float64 reference and, bit for bit, against the
-// same layout reading x from memory.
-func TestMatVecQXS(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		if smallWorkgroupArrays(s.Device()) {
-			t.Skip("GL keeps workgroup arrays small, so QXS is off there (smallWorkgroupArrays); it runs on Vulkan")
-		}
-		for _, l := range []struct{ r, tpr, bytes int }{{1, 4, 32 << 10}, {2, 8, 3500}, {2, 64, 32 << 10}, {1, 16, 7000}} {
-			for _, c := range []linearCase{{1, 37, quantCols(weights.Q4_K, 5), weights.Q4_K, Store, false},
-				{1, 21, quantCols(weights.Q4_K, 3), weights.Q4_K, SwiGLU, true},
-				{3, 19, quantCols(weights.Q5_K, 7), weights.Q5_K, Add, true},
-				{1, 9, quantCols(weights.Q4_K, 1), weights.Q4_K, SwiGLU, false}} {
-				t.Run(name(l.r, l.tpr, l.bytes, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
-					saved, savedBytes := tune, matvecQXSBytes
-					defer func() { tune, matvecQXSBytes = saved, savedBytes }()
-					tune.matvecR, tune.matvecTPR, matvecQXSBytes = l.r, l.tpr, l.bytes
-					tune.matvecQXS = 1
-					v, err := matvecVars(c.dt, c.epi, c.norm, c.T, c.cols, c.rows, matvecRedCap(s.Device()))
-					require.NoError(t, err)
-					require.True(t, v.QXS, "x staged")
-					if nq := c.cols / 32; 16*c.T*(8*nq+nq/2) > l.bytes {
-						require.Less(t, v.CQ, nq, "several stages")
-					}
-					staged := runLinearOut(t, s, c)
-					tune.matvecQXS = 0
-					require.Equal(t, staged, runLinearOut(t, s, c), "the same sums as x read from memory")
 				})
 			}
 		}
@@ -737,19 +688,14 @@ func TestAttention(t *testing.T) {
 		// tiles a split. GL (one lane a row: only the value loads change)
 		// takes its small-tile cases in the second layout and none in the
 		// third.
-		// The fourth layout folds qkv_norm_rope into the decode kernel
-		// (Attention.Fold), for the steps a decode step can be: each row
-		// in its own slot; not on GL, which does not take it (CanFoldQKV).
 		for _, layout := range []struct {
 			prefix       string
 			unroll, qreg int
-			fold         bool
-		}{{"", 0, 0, false}, {"serial-loads/", -1, 0, false}, {"no-qreg/", 0, -1, false}, {"fold/", 0, 0, true}} {
+		}{{"", 0, 0}, {"serial-loads/", -1, 0}, {"no-qreg/", 0, -1}} {
 			for _, c := range cases {
 				switch {
 				case layout.unroll == -1 && (c.prefill || gl && c.chunk == 0),
-					layout.qreg == -1 && (c.prefill || gl || c.lanes == 1),
-					layout.fold && (c.prefill || !ownSlots(c.rows) || !CanFoldQKV(s.Device())):
+					layout.qreg == -1 && (c.prefill || gl || c.lanes == 1):
 					continue
 				}
 				if c.kv == 0 {
@@ -761,10 +707,6 @@ func TestAttention(t *testing.T) {
 					tune.decodeSplits, tune.decodeLanes, tune.decodeChunk = c.splits, c.lanes, c.chunk
 					tune.decodeUnroll, tune.decodeQReg = layout.unroll, layout.qreg
 					defer func() { tune = saved }()
-					if layout.fold {
-						runAttentionFold(t, s, c)
-						return
-					}
 					runAttention(t, s, c)
 				})
 			}
@@ -807,73 +749,6 @@ func runAttention(t *testing.T, s *gpu.Scope, c attnCase) {
 		want = append(want, attention64(q[i*sh.QDim():][:sh.QDim()], k, v, row.Pos+1, sh)...)
 	}
 	checkNMSE(t, "attention", readF32(t, d, a.Out, T*sh.QDim()), want)
-}
-
-// ownSlots reports whether every row of a step is in a slot of its own.
-func ownSlots(rows []StepRow) bool {
-	seen := map[int]bool{}
-	for _, r := range rows {
-		if seen[r.Slot] {
-			return false
-		}
-		seen[r.Slot] = true
-	}
-	return true
-}
-
-// runAttentionFold runs decode attention with qkv_norm_rope folded in
-// (Attention.Fold) against the two dispatches it replaces (the rows
-// variant, then attention reading q), from the same random projection
-// (k_norm weights near 100, as Qwen3's) and the same cache: the same
-// output within float32 rounding, and the same cache words (the newest
-// rows written by the folded kernel) bit for bit.
-func runAttentionFold(t *testing.T, s *gpu.Scope, c attnCase) {
-	r := newRand(t)
-	const slots, eps = 3, 1e-6
-	sh, T, d := c.sh, len(c.rows), s.Device()
-	kv := slots * c.ctx * sh.KVDim()
-	keys, values := must[[]byte](t)(EncodeF32(c.kv, randF32(r, kv, 1))), must[[]byte](t)(EncodeF32(c.kv, randF32(r, kv, 1)))
-	qkv := upload(t, s, "qkv", randF32(r, T*sh.QKVDim(), 1))
-	knormW := randF32(r, sh.HeadDim, 1)
-	for i := range knormW {
-		knormW[i] += 100
-	}
-	qnorm, knorm := upload(t, s, "q_norm", randF32(r, sh.HeadDim, 2)), upload(t, s, "k_norm", knormW)
-	half := sh.HeadDim / 2
-	rope := must[*RopeTables](t)(UploadRope(s, "rope", sh.HeadDim, c.ctx, randF32(r, c.ctx*half, 1), randF32(r, c.ctx*half, 1)))
-	step := stepBuffer(t, s, T, c.rows)
-	scratch := must[*gpu.Buffer](t)(s.Buffer("scratch", AttentionScratchBytes(d, sh, c.ctx, T)))
-	run := func(fold bool) (out []float32, kc, vc []uint32) {
-		cache := must[*KVCache](t)(NewKVCache(s, "cache", slots, c.ctx, sh.NKV, sh.HeadDim, c.kv))
-		require.NoError(t, d.Write(cache.K, 0, keys))
-		require.NoError(t, d.Write(cache.V, 0, values))
-		a := Attention{Shape: sh, Cache: cache, Out: poisoned(t, s, "out", T*sh.QDim()), Step: step, MaxRows: T,
-			Scratch: scratch, Label: "attention"}
-		var ops []*gpu.Op
-		if fold {
-			a.Fold = &AttentionFold{QKV: qkv, QNorm: qnorm, KNorm: knorm, Rope: rope, Eps: eps}
-		} else {
-			a.Q = poisoned(t, s, "q", T*sh.QDim())
-			ops = append(ops, must[*gpu.Op](t)(QKVRows(s, QKVNormRope{Shape: sh, QKV: qkv, QNorm: qnorm, KNorm: knorm, Rope: rope,
-				Q: a.Q, Cache: cache, Step: step, MaxRows: T, Eps: eps, Label: "qkv_norm_rope", Role: "qkv_norm_rope"})))
-		}
-		ops = append(ops, must[[]*gpu.Op](t)(AttentionDecode(s, a))...)
-		runStep(t, d, c.rows, ops...)
-		bits := func(b *gpu.Buffer) []uint32 {
-			w := readF32(t, d, b, len(keys)/4)
-			u := make([]uint32, len(w))
-			for i, f := range w {
-				u[i] = math.Float32bits(f)
-			}
-			return u
-		}
-		return readF32(t, d, a.Out, T*sh.QDim()), bits(cache.K), bits(cache.V)
-	}
-	want, wantK, wantV := run(false)
-	got, gotK, gotV := run(true)
-	require.Equal(t, wantK, gotK, "key cache")
-	require.Equal(t, wantV, gotV, "value cache")
-	checkNMSE(t, "attention", got, widen(want))
 }
 
 // The embedding gathers rows exactly (bf16 and f16 widen exactly) and

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"github.com/qwgpu/qwgpu/gpu"
 )
 
 // QWGPU_TUNE overrides kernel layouts for speed sweeps on a real GPU, so
@@ -25,9 +23,7 @@ import (
 // same sums), -1 for none; by default one-token steps stage it.
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
-// of the matvec (MatVecNormRows; off until measured).
-// matvec_qxs=1 makes the quads (Q4_K, Q5_K) stage x, times the norm
-// weights, in workgroup memory (MatVecVars.QXS; the same sums).
+// of the matvec (MatVecNormRows; 8 by default since run 17).
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -41,7 +37,10 @@ import (
 // −61%), matvec_qlow, Q4_K quads decoded a word at a time (+0.2%), and
 // matvec_xc, 16 tokens' x staged with 64 lanes a row (−19%), and in run
 // 17 matvec_qpipe, the Q4_K quads' next loads issued a quad ahead (−4.1%),
-// and matvec_qprobe, timing probes whose values were wrong.)
+// matvec_qprobe, timing probes whose values were wrong, matvec_qxs, the
+// quads' x staged in padded workgroup memory (−38%; −14.5% with 256
+// threads), and qkv_fold, qkv_norm_rope folded into decode attention
+// (−2.6% at 0.6B Q8_0 and 8B Q4_K, −7.2% for bf16 one token).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -51,10 +50,6 @@ import (
 // one-token qkv kernel's workgroup size (512 by default since run 14, 256
 // on GL) and lanes a row.
 //
-// qkv_fold=true leaves the head norms, RoPE and the cache rows of decode
-// steps that project q/k/v with a matvec to the attention kernel
-// (FoldQKVNormRope).
-//
 // It is a measuring tool, not a setting: an invalid value is reported on
 // stderr and ignored; a layout a kernel cannot take fails that kernel's
 // preparation with the kernel's own error.
@@ -62,22 +57,10 @@ func init() {
 	if s := os.Getenv("QWGPU_TUNE"); s != "" {
 		if err := parseTune(s); err != nil {
 			fmt.Fprintf(os.Stderr, "qwgpu: QWGPU_TUNE=%s: %v (ignored)\n", s, err)
-			tune, FusedQKVDecode, FoldQKVNormRope = tuneKnobs{}, true, false
+			tune = tuneKnobs{}
 		}
 	}
 }
-
-// FoldQKVNormRope makes decode steps whose q/k/v projection is a matvec
-// (block-quantized weights, batches of sequences) leave the head norms,
-// RoPE and the cache rows to the attention kernel (Attention.Fold) instead
-// of a dispatch of qkv_norm_rope's rows variant: 28 dispatches fewer a
-// step at 0.6B. A measuring knob until measured: QWGPU_TUNE=qkv_fold=true.
-var FoldQKVNormRope = false
-
-// CanFoldQKV reports whether decode attention on d can take the fold
-// (Attention.Fold): not on GL, whose compiler takes minutes over the
-// fold's workgroup arrays at Qwen3's head sizes (smallWorkgroupArrays).
-func CanFoldQKV(d *gpu.Device) bool { return !smallWorkgroupArrays(d) }
 
 // FusedQKVDecode selects, for one-token decode steps, the fused
 // qkv_norm_rope kernel (projection, head norms and RoPE in one dispatch of
@@ -92,10 +75,10 @@ var FusedQKVDecode = true
 // those prepared after take the new ones. An invalid s is an error here.
 // Not safe while kernels are being prepared.
 func SetTune(s string) error {
-	tune, FusedQKVDecode, FoldQKVNormRope = tuneKnobs{}, true, false
+	tune, FusedQKVDecode = tuneKnobs{}, true
 	if env := os.Getenv("QWGPU_TUNE"); env != "" {
 		if err := parseTune(env); err != nil {
-			tune, FusedQKVDecode, FoldQKVNormRope = tuneKnobs{}, true, false // reported once at start, ignored
+			tune, FusedQKVDecode = tuneKnobs{}, true // reported once at start, ignored
 		}
 	}
 	if s == "" {
@@ -121,12 +104,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "qkv_fold":
-			_, err = fmt.Sscanf(v, "%t", &FoldQKVNormRope)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_qxs", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_qxs": &tune.matvecQXS,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:

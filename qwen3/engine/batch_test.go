@@ -16,8 +16,7 @@ import (
 // and on the matmul path (one more), with sequences at different
 // positions in their own slots, and greedy continuations stay identical;
 // and so with the matvec's x staged in workgroup memory (matvec_xstage)
-// and with standalone norms in front of a batch's matvecs (matvec_norm),
-// and with qkv_norm_rope folded into decode attention (qkv_fold).
+// and with standalone norms in front of a batch's matvecs (matvec_norm).
 func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
@@ -28,7 +27,7 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
 		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
-		{"matvec_norm=1", 10}, {"qkv_fold=true", 3}, {"qkv_fold=true,matvec_norm=1", kernels.MaxMatVecBatch}}
+		{"matvec_norm=1", 3}, {"matvec_norm=32", 10}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
 		if r.tune != "" {
@@ -40,10 +39,10 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 			e, err := Load(d, g.cfg, g.ck, Options{Ctx: 96, PrefillChunk: 32, Slots: batch})
 			require.NoError(t, err)
 			defer e.Close()
-			if r.tune == "matvec_norm=1" || r.tune == "qkv_fold=true" {
+			if r.tune == "matvec_norm=1" || r.tune == "matvec_norm=32" {
 				// the knob is in the graph: a standalone norm before the
-				// q/k/v and gate/up matvecs of each layer, or no rows
-				// variant of qkv_norm_rope (decode attention does its work)
+				// q/k/v and gate/up matvecs of each layer (by default from
+				// 9 rows on: matvec_norm=32 takes them away at 10)
 				g1, err := e.decodeGraph(batch)
 				require.NoError(t, err)
 				ops := g1.ops()
@@ -51,11 +50,11 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 				require.NoError(t, e.Rebuild())
 				g0, err := e.decodeGraph(batch)
 				require.NoError(t, err)
-				if r.tune == "qkv_fold=true" {
-					require.Equal(t, g0.ops()-g.cfg.NumHiddenLayers, ops)
-				} else {
-					require.Equal(t, g0.ops()+2*g.cfg.NumHiddenLayers, ops)
+				want := g0.ops() + 2*g.cfg.NumHiddenLayers
+				if r.tune == "matvec_norm=32" {
+					want = g0.ops() - 2*g.cfg.NumHiddenLayers
 				}
+				require.Equal(t, want, ops)
 				require.NoError(t, kernels.SetTune(r.tune))
 				require.NoError(t, e.Rebuild())
 			}

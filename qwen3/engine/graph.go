@@ -113,9 +113,9 @@ func (e *Engine) build(m mode) (*graph, error) {
 		b.layer = fmt.Sprintf("layer %d ", i)
 		// h = input_layernorm(x); q, k, v = q_proj(h), k_proj(h), v_proj(h);
 		// q, k = RoPE(q_norm(q)), RoPE(k_norm(k)); K[pos], V[pos] = k, v
-		fold := b.normQKVRope(l)
+		b.normQKVRope(l)
 		// attn = softmax(q·Kᵀ / √head_dim) · V over the sequence's cache rows
-		b.attention(l, fold)
+		b.attention(l)
 		// x += o_proj(attn)
 		b.linear(kernels.Linear{Out: a.x, X: a.attn, W: l.o, Epi: kernels.Add, Role: "o_proj"})
 		// act = SiLU(gate_proj(n)) · up_proj(n), n = post_attention_layernorm(x)
@@ -209,10 +209,8 @@ func (b *builder) normLinear(norm *gpu.Buffer, l kernels.Linear) {
 // in one dispatch per layer (the norm inside too where the device allows
 // a ninth storage buffer); other steps, and block-quantized weights
 // (which the fused kernel does not decode), project with a matvec or
-// matmul first. With kernels.FoldQKVNormRope, decode steps that project
-// with a matvec leave the head norms, RoPE and the cache rows to the
-// attention kernel, and normQKVRope reports that it did (fold).
-func (b *builder) normQKVRope(l *layer) (fold bool) {
+// matmul first.
+func (b *builder) normQKVRope(l *layer) {
 	e, a := b.e, &b.e.a
 	args := kernels.QKVNormRope{Shape: e.shape, X: a.x, W: l.qkv, QKV: a.qkv, QNorm: l.qNorm, KNorm: l.kNorm,
 		Rope: e.rope, Q: a.q, Cache: l.cache, Step: a.step, MaxRows: b.m.rows, Eps: float32(e.cfg.RMSNormEps),
@@ -230,26 +228,16 @@ func (b *builder) normQKVRope(l *layer) (fold bool) {
 		b.one(kernels.QKVDecode(e.scope, args))
 	default:
 		b.normLinear(l.attnNorm, kernels.Linear{Out: a.qkv, X: a.x, W: l.qkv, Epi: kernels.Store, Role: "qkv_proj"})
-		if !b.m.prefill && kernels.FoldQKVNormRope && kernels.CanFoldQKV(e.dev) {
-			return true
-		}
 		b.one(kernels.QKVRows(e.scope, args))
 	}
-	return false
 }
 
 // attention: decode attention (each row against its own slot) or prefill
-// attention (a chunk of one sequence, causal). With fold, decode attention
-// reads the q/k/v projection and does the head norms, RoPE and the cache
-// rows itself (normQKVRope).
-func (b *builder) attention(l *layer, fold bool) {
+// attention (a chunk of one sequence, causal).
+func (b *builder) attention(l *layer) {
 	e, a := b.e, &b.e.a
 	args := kernels.Attention{Shape: e.shape, Q: a.q, Cache: l.cache, Out: a.attn, Step: a.step,
 		MaxRows: b.m.rows, Scratch: a.scratch, Label: b.layer + "attention"}
-	if fold {
-		args.Q = nil
-		args.Fold = &kernels.AttentionFold{QKV: a.qkv, QNorm: l.qNorm, KNorm: l.kNorm, Rope: e.rope, Eps: float32(e.cfg.RMSNormEps)}
-	}
 	if b.m.prefill {
 		args.Scratch = nil
 		b.one(kernels.AttentionPrefill(e.scope, args))
