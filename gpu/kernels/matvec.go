@@ -79,6 +79,12 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
+	// QXO are the x vec4s of a quad's 8 loads from its first (0-3, 8-11);
+	// QProbe 4 (QWGPU_TUNE=matvec_qprobe=4, a timing probe whose values
+	// are wrong) reads them 8 apart from vec4 j of the block instead, as
+	// quants repacked for whole-line x loads would.
+	QXO    [8]int
+	QProbe int
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -352,6 +358,10 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
 			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
+			v.QXO = [8]int{0, 1, 2, 3, 8, 9, 10, 11}
+			if tune.matvecQProbe == 4 {
+				v.QProbe, v.QXO = 4, [8]int{0, 8, 16, 24, 32, 40, 48, 56}
+			}
 			if v.Q5 {
 				v.QOff = 3
 			}
