@@ -59,6 +59,8 @@ for part in "$@"; do
 		# with its step's profile (the last --tune setting is what --profile profiles;
 		# issue 11: 2.5x bf16; part bf16 or bf8b gives the ratio's reference)
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_qprobe=4;' ;;
+	q4kp) # the same comparison alone, short (one rep, no profile: ~115 s with the load)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 1 --tune 'matvec_qprobe=4;' ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -107,7 +109,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q4k, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q4k, q4kp, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
