@@ -233,15 +233,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let bi = q >> 3u;              // block of the row
         let j = q & 7u;                // quad of the block
         let g = j >> 1u;
-{{- if eq .QProbe 4}}
-        // QProbe 4 (a timing probe, wrong values): x and the norm weights read
-        // where a block repacked for whole-line loads would have them: the
-        // quad's 8 vec4s 8 apart from vec4 j of the block, so that a block's
-        // 8 threads read 128 contiguous bytes a load.
-        let xo = bi * {{div .QBS 4}}u + j;
-{{- else}}
         let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of a[0]
-{{- end}}
         var wh: array<vec4<u32>, R>;
         var wq: array<vec4<u32>, R>;
 {{- if .Q5}}
@@ -273,13 +265,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if .Norm}}
         var na: array<vec4<f32>, 4>;
         var nb: array<vec4<f32>, 4>;
-{{- range $k, $o := .QXO}}
-{{- if lt $k 4}}
-        na[{{$k}}] = nw[xo + {{$o}}u];
-{{- else}}
-        nb[{{sub $k 4}}] = nw[xo + {{$o}}u];
-{{- end}}
-{{- end}}
+        for (var k = 0u; k < 4u; k++) {
+            na[k] = nw[xo + k];
+            nb[k] = nw[xo + 8u + k];
+        }
 {{- end}}
         // One row at a time, decoded once for the B tokens.
         for (var rr = 0u; rr < R; rr++) {
@@ -662,22 +651,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
      weights na, nb with NORM. */}}
 {{define "quadx"}}
 {{- if .Norm}}
-        let x0 = x[xb + {{index .QXO 0}}u] * na[0];
-        let x1 = x[xb + {{index .QXO 1}}u] * na[1];
-        let x2 = x[xb + {{index .QXO 2}}u] * na[2];
-        let x3 = x[xb + {{index .QXO 3}}u] * na[3];
-        let x4 = x[xb + {{index .QXO 4}}u] * nb[0];
-        let x5 = x[xb + {{index .QXO 5}}u] * nb[1];
-        let x6 = x[xb + {{index .QXO 6}}u] * nb[2];
-        let x7 = x[xb + {{index .QXO 7}}u] * nb[3];
+        let x0 = x[xb] * na[0];
+        let x1 = x[xb + 1u] * na[1];
+        let x2 = x[xb + 2u] * na[2];
+        let x3 = x[xb + 3u] * na[3];
+        let x4 = x[xb + 8u] * nb[0];
+        let x5 = x[xb + 9u] * nb[1];
+        let x6 = x[xb + 10u] * nb[2];
+        let x7 = x[xb + 11u] * nb[3];
 {{- else}}
-        let x0 = x[xb + {{index .QXO 0}}u];
-        let x1 = x[xb + {{index .QXO 1}}u];
-        let x2 = x[xb + {{index .QXO 2}}u];
-        let x3 = x[xb + {{index .QXO 3}}u];
-        let x4 = x[xb + {{index .QXO 4}}u];
-        let x5 = x[xb + {{index .QXO 5}}u];
-        let x6 = x[xb + {{index .QXO 6}}u];
-        let x7 = x[xb + {{index .QXO 7}}u];
+        let x0 = x[xb];
+        let x1 = x[xb + 1u];
+        let x2 = x[xb + 2u];
+        let x3 = x[xb + 3u];
+        let x4 = x[xb + 8u];
+        let x5 = x[xb + 9u];
+        let x6 = x[xb + 10u];
+        let x7 = x[xb + 11u];
 {{- end}}
 {{- end}}

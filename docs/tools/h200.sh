@@ -19,12 +19,13 @@
 # a call takes 1-2 minutes more to start a cold machine. Parts that measured
 # knobs since removed are in git history (run 14: batch, rows, tred,
 # defaults, depthtune; run 15: tok, qsum; run 16: batchmm, the x16 sweep, x16xc;
-# run 17: the q4k probes and qpipe, qxs, fold, checknew, xnorm, x16norm). Run 15's call (`check tok qsum
+# run 17: the q4k probes and qpipe, qxs, fold, checknew, xnorm, x16norm, q4kp). Run 15's call (`check tok qsum
 # q4k bf16`) found only 225 s of device time left after a start of ~275 s.
 # Run 16: `check q8 q4k bf16` 360 s, `x16 check bf16 q4k` 385 s, `x16 q8prof
 # serve06` 125 s, `q8 check` 28 s; its five cold starts took 65-110 s each.
 # Run 17: `serve06 x16norm x16prof q8prof q4k bf16` 380 s (start ~180 s), `fold xnorm q4k
-# bf8b checknew` 373 s (the q4k part with 8 settings ~250 s of it).
+# bf8b checknew` 373 s (the q4k part with 8 settings ~250 s of it), `q4kp` 122 s (the
+# 8B quantized at load in 115 s of it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -54,13 +55,12 @@ for part in "$@"; do
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
-	q4k) # 8B Q4_K: x and the norm weights read where quants repacked for whole-line loads
-		# would put them (matvec_qprobe=4, a timing probe, wrong values), and the default
-		# with its step's profile (the last --tune setting is what --profile profiles;
-		# issue 11: 2.5x bf16; part bf16 or bf8b gives the ratio's reference)
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_qprobe=4;' ;;
-	q4kp) # the same comparison alone, short (one rep, no profile: ~115 s with the load)
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 1 --tune 'matvec_qprobe=4;' ;;
+	q4k) # 8B Q4_K: one token with standalone norms before its normalising matvecs
+		# (matvec_norm=-1: the quads' loads of the norm weights go), then the default with
+		# its step's profile (the last --tune setting is what --profile profiles; issue 11:
+		# 2.5x bf16; part bf16 or bf8b gives the ratio's reference); and 0.6B bf16 likewise
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_norm=-1;'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune 'matvec_norm=-1;' ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -109,7 +109,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q4k, q4kp, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q4k, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -90,8 +90,7 @@ type tuneKnobs struct {
 	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	matvecQSum   int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
-	matvecNorm   int          // the largest batch whose matvecs normalise x themselves (MatVecNormRows; 0: every batch)
-	matvecQProbe int          // 4: the quads read x where repacked quants would have it (a timing probe; wrong values)
+	matvecNorm   int          // the largest batch whose matvecs normalise x themselves (MatVecNormRows; 0: 8, -1: none)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

@@ -79,12 +79,6 @@ type MatVecVars struct {
 	Wide bool
 	Q5   bool
 	QOff int
-	// QXO are the x vec4s of a quad's 8 loads from its first (0-3, 8-11);
-	// QProbe 4 (QWGPU_TUNE=matvec_qprobe=4, a timing probe whose values
-	// are wrong) reads them 8 apart from vec4 j of the block instead, as
-	// quants repacked for whole-line x loads would.
-	QXO    [8]int
-	QProbe int
 	// Q8Sum (Q8_0, one token): each block's d applied to its sums of q·x,
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
@@ -130,7 +124,8 @@ const MaxMatVecBatch = 32
 // MatVecNormRows is the largest decode batch whose matvecs normalise x
 // themselves (Linear.Norm), every workgroup summing each row's x² again;
 // larger batches get a standalone rmsnorm dispatch before them instead
-// (QWGPU_TUNE=matvec_norm=N moves the line). At 16 rows the sums read 16
+// (QWGPU_TUNE=matvec_norm=N moves the line; -1 gives one token standalone
+// norms too). At 16 rows the sums read 16
 // rows of x a workgroup (64 KiB at 0.6B), as many bytes in all as the
 // weights of gate_up: on the H200 in run 17 the standalone norms gave the
 // 16-row step +6.9% and +7.0% (two leases), 8 rows +0.2% and 4 rows
@@ -138,6 +133,9 @@ const MaxMatVecBatch = 32
 func MatVecNormRows() int {
 	if tune.matvecNorm > 0 {
 		return tune.matvecNorm
+	}
+	if tune.matvecNorm < 0 {
+		return 0 // QWGPU_TUNE=matvec_norm=-1: standalone norms for one token too
 	}
 	return 8
 }
@@ -358,10 +356,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
 			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
-			v.QXO = [8]int{0, 1, 2, 3, 8, 9, 10, 11}
-			if tune.matvecQProbe == 4 {
-				v.QProbe, v.QXO = 4, [8]int{0, 8, 16, 24, 32, 40, 48, 56}
-			}
 			if v.Q5 {
 				v.QOff = 3
 			}

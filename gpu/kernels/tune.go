@@ -23,10 +23,8 @@ import (
 // same sums), -1 for none; by default one-token steps stage it.
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
-// of the matvec (MatVecNormRows; 8 by default since run 17).
-// matvec_qprobe=4 is a timing probe for the Q4_K/Q5_K quads whose results
-// are wrong: x and the norm weights read at the addresses quants repacked
-// for whole-line x loads would give (MatVecVars.QProbe).
+// of the matvec (MatVecNormRows; 8 by default since run 17); -1 gives one
+// token standalone norms too.
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -42,8 +40,10 @@ import (
 // 17 matvec_qpipe, the Q4_K quads' next loads issued a quad ahead (−4.1%),
 // matvec_qprobe, timing probes whose values were wrong, matvec_qxs, the
 // quads' x staged in padded workgroup memory (−38%; −14.5% with 256
-// threads), and qkv_fold, qkv_norm_rope folded into decode attention
-// (−2.6% at 0.6B Q8_0 and 8B Q4_K, −7.2% for bf16 one token).)
+// threads), qkv_fold, qkv_norm_rope folded into decode attention (−2.6%
+// at 0.6B Q8_0 and 8B Q4_K, −7.2% for bf16 one token), and matvec_qprobe=4,
+// x read at the addresses of quants repacked for whole-line loads (+8.8%,
+// a probe with wrong values).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -107,10 +107,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_qprobe", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_qprobe": &tune.matvecQProbe,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:

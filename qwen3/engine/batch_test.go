@@ -135,6 +135,35 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	require.ErrorContains(t, err, "decode of 1 slots without tokens")
 }
 
+// One token with standalone norms before its normalising matvecs
+// (matvec_norm=-1, for measurements: the quads' loads of the norm weights
+// go) gives the default's logits within float32 rounding, with one more
+// dispatch a layer (gate_up's; the fused q/k/v kernel keeps its own norm).
+func TestOneTokenStandaloneNorm(t *testing.T) {
+	d := testDevice(t)
+	g := loadGolden(t, "gqa-untied-extremek-f32")
+	prompt := g.cases[0].InputIDs
+	run := func(tune string) ([]float32, int) {
+		require.NoError(t, kernels.SetTune(tune))
+		defer func() { require.NoError(t, kernels.SetTune("")) }()
+		e, err := Load(d, g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 32})
+		require.NoError(t, err)
+		defer e.Close()
+		_, err = e.Feed(prompt)
+		require.NoError(t, err)
+		logits, err := e.Feed([]int{prompt[0]})
+		require.NoError(t, err)
+		g1, err := e.decodeGraph(1)
+		require.NoError(t, err)
+		return logits, g1.ops()
+	}
+	inside, ops := run("")
+	standalone, ops1 := run("matvec_norm=-1")
+	require.Equal(t, ops+g.cfg.NumHiddenLayers, ops1)
+	rel := qwen3.RelErr(standalone, inside)
+	require.LessOrEqualf(t, rel, 1e-4, "standalone and fused norms differ by %.3g", rel)
+}
+
 // The unfused one-token qkv path (matvec, then the rows variant; chosen by
 // QWGPU_TUNE=qkv_fused=false for measurements) computes what the fused
 // kernel does.
