@@ -394,21 +394,29 @@ func cmdBench(args []string) error {
 				return err
 			}
 		}
-		onePass, err := e.DecodePassTime(50)
+		// Copies of the step in one pass: fewer on a CPU adapter, whose
+		// times say nothing about a GPU (a tiny profile there took a minute).
+		steps := func(n int) int {
+			if info.Type == "cpu" {
+				return 2
+			}
+			return n
+		}
+		onePass, err := e.DecodePassTime(steps(50))
 		if err != nil {
 			return fmt.Errorf("one-pass decode time: %w", err)
 		}
 		// Each role's time inside one pass, for the step of one row and of
 		// the largest batch (the activations are left undefined: the
 		// engine is closed below).
-		inPass, err := e.DecodeRoleTimes(1, 20)
+		inPass, err := e.DecodeRoleTimes(1, steps(20))
 		if err != nil {
 			return fmt.Errorf("role times in one pass: %w", err)
 		}
 		var batchInPass []engine.KernelTime
 		batch := slices.Max(append([]int{0}, *parallel...)) // the profiled batch
 		if batch > 1 {
-			if batchInPass, err = e.DecodeRoleTimes(batch, 10); err != nil {
+			if batchInPass, err = e.DecodeRoleTimes(batch, steps(10)); err != nil {
 				return fmt.Errorf("role times of %d rows in one pass: %w", batch, err)
 			}
 		}
