@@ -140,25 +140,11 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 // go) gives the default's logits within float32 rounding, with one more
 // dispatch a layer (gate_up's; the fused q/k/v kernel keeps its own norm).
 func TestOneTokenStandaloneNorm(t *testing.T) {
-	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
-	prompt := g.cases[0].InputIDs
-	run := func(tune string) ([]float32, int) {
-		require.NoError(t, kernels.SetTune(tune))
-		defer func() { require.NoError(t, kernels.SetTune("")) }()
-		e, err := Load(d, g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 32})
-		require.NoError(t, err)
-		defer e.Close()
-		_, err = e.Feed(prompt)
-		require.NoError(t, err)
-		logits, err := e.Feed([]int{prompt[0]})
-		require.NoError(t, err)
-		g1, err := e.decodeGraph(1)
-		require.NoError(t, err)
-		return logits, g1.ops()
-	}
-	inside, ops := run("")
-	standalone, ops1 := run("matvec_norm=-1")
+	inside, ops := oneTokenLogits(t, g)
+	require.NoError(t, kernels.SetTune("matvec_norm=-1"))
+	defer func() { require.NoError(t, kernels.SetTune("")) }()
+	standalone, ops1 := oneTokenLogits(t, g)
 	require.Equal(t, ops+g.cfg.NumHiddenLayers, ops1)
 	rel := qwen3.RelErr(standalone, inside)
 	require.LessOrEqualf(t, rel, 1e-4, "standalone and fused norms differ by %.3g", rel)
@@ -168,26 +154,32 @@ func TestOneTokenStandaloneNorm(t *testing.T) {
 // QWGPU_TUNE=qkv_fused=false for measurements) computes what the fused
 // kernel does.
 func TestUnfusedQKVDecode(t *testing.T) {
-	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
-	prompt := g.cases[0].InputIDs
-	run := func() []float32 {
-		e, err := Load(d, g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 32})
-		require.NoError(t, err)
-		defer e.Close()
-		_, err = e.Feed(prompt)
-		require.NoError(t, err)
-		logits, err := e.Feed([]int{prompt[0]})
-		require.NoError(t, err)
-		return logits
-	}
-	fused := run()
+	fused, _ := oneTokenLogits(t, g)
 	kernels.FusedQKVDecode = false
 	defer func() { kernels.FusedQKVDecode = true }()
-	unfused := run()
+	unfused, _ := oneTokenLogits(t, g)
 	rel := qwen3.RelErr(unfused, fused)
 	require.LessOrEqualf(t, rel, 1e-4, "fused and unfused qkv differ by %.3g", rel)
 	require.Greater(t, rel, 0.0, "the two paths sum in different orders; identical results mean the knob did nothing")
+}
+
+// oneTokenLogits loads g in the kernels' layouts as they are now, feeds
+// its first case's prompt and then one token, and returns that token's
+// logits and the one-token decode graph's dispatch count.
+func oneTokenLogits(t *testing.T, g *goldenModel) ([]float32, int) {
+	t.Helper()
+	prompt := g.cases[0].InputIDs
+	e, err := Load(testDevice(t), g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 32})
+	require.NoError(t, err)
+	defer e.Close()
+	_, err = e.Feed(prompt)
+	require.NoError(t, err)
+	logits, err := e.Feed([]int{prompt[0]})
+	require.NoError(t, err)
+	g1, err := e.decodeGraph(1)
+	require.NoError(t, err)
+	return logits, g1.ops()
 }
 
 func lastTokens(toks [][]int) []int {
