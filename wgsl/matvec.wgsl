@@ -105,9 +105,14 @@ const WG = {{.WG}}u;
 const B = {{.B}}u;
 const NA = {{mul .R .B}}u; // partial sums per thread: [R, B]
 const RC = {{.RC}}u;      // partial sums reduced per round
+const NRC = {{.NRC}}u;    // tokens whose x² sums are reduced per round (NORM)
 const GROUPS = {{div .WG .TPR}}u; // row groups per workgroup
 {{- if .Quant}}
 const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
+{{- end}}
+{{- if .XReg}}
+const XG = {{.XG}}u;      // rows whose loads are issued together (XReg)
+const XS = {{div .WG .R}}u; // threads that sum one row's partials (XReg)
 {{- end}}
 {{- if .Q8Sum}}
 const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625); // x's scaling for q8half's bytes
@@ -133,6 +138,10 @@ var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- template "quant_chunk_common" .QW}}
 {{- template "quant_chunk" .QW}}
 {{- if eq .Epi "swiglu"}}{{template "quant_chunk" .QU}}{{end}}
+{{- if and .XReg (not .Q8Sum)}}
+{{- template "quant" .QW}}
+{{- if eq .Epi "swiglu"}}{{template "quant" .QU}}{{end}}
+{{- end}}
 {{end}}
 {{if .Vec}}{{if eq .DType "BF16"}}
 // dot8 multiplies 8 packed bf16 weights by x values xa (elements 0-3) and xb (4-7).
@@ -165,6 +174,18 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 {{end}}
+// emit writes output element o of a row whose sum is y (yu: the up row's
+// sum with SwiGLU), both scaled by the norm's factor.
+fn emit(o: u32, y: f32, yu: f32) {
+{{- if eq .Epi "store"}}
+    out[o] = y;
+{{- else if eq .Epi "add"}}
+    out[o] = out[o] + y;
+{{- else}}
+    out[o] = silu(y) * yu;
+{{- end}}
+}
+
 {{- $swiglu := eq .Epi "swiglu"}}
 @compute @workgroup_size({{.WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -191,7 +212,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- range .NormRounds}}
     {
         let b0 = {{.}}u;
-        for (var i = 0u; i < RC; i++) {
+        for (var i = 0u; i < NRC; i++) {
             var ss = 0.0;
             if (b0 + i < B) {
                 for (var j = lid; j < xrow; j += WG) {
@@ -204,13 +225,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
         for (var s = WG / 2u; s > 0u; s >>= 1u) {
             if (lid < s) {
-                for (var i = 0u; i < RC; i++) {
+                for (var i = 0u; i < NRC; i++) {
                     red[i * WG + lid] += red[i * WG + lid + s];
                 }
             }
             workgroupBarrier();
         }
-        for (var i = 0u; i < RC; i++) {
+        for (var i = 0u; i < NRC; i++) {
             if (b0 + i < B) {
                 scale[b0 + i] = inverseSqrt(red[i * WG] / f32(p.cols) + p.eps);
             }
@@ -223,7 +244,147 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if $swiglu}}
     var acc2: array<f32, NA>;
 {{- end}}
+{{- if .XReg}}
+    // x in registers (XReg, one token): the WG threads of the workgroup
+    // share its R rows, thread lid taking units lid, lid + WG, … of every
+    // row (32 values: a quad with Wide, a Q8_0 block, lib_quant's unit
+    // otherwise), so that it loads a unit's x (times the norm weights) once
+    // for all R rows and then only weights, XG rows' loads issued before any
+    // is used. (The other layouts load x again for every R rows: with Q4_K,
+    // whose 32 values a load are 16 bytes, the loads of x outnumber those of
+    // weights four to one, and their number bounds the step: PERFORMANCE.md,
+    // run 17.)
+    let nu = p.cols / 32u;             // units per row
+    let bpr = p.cols / {{.QBS}}u;      // blocks per row
+    for (var u = lid; u < nu; u += WG) {
+        let bi = u / {{div .QBS 32}}u;             // block of the row
+        let j = u % {{div .QBS 32}}u;              // unit of the block
+        var xv: array<vec4<f32>, 8>;
 {{- if .Wide}}
+        let g = j >> 1u;
+        let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of the quad's a0
+        for (var k = 0u; k < 4u; k++) {
+            xv[k] = x[xo + k]{{if .Norm}} * nw[xo + k]{{end}};
+            xv[k + 4u] = x[xo + 8u + k]{{if .Norm}} * nw[xo + 8u + k]{{end}};
+        }
+{{- else}}
+        for (var k = 0u; k < 8u; k++) {
+            xv[k] = x[8u * u + k]{{if .Norm}} * nw[8u * u + k]{{end}}{{if .Q8Sum}} * SL{{end}};
+        }
+{{- end}}
+        for (var r0 = 0u; r0 < R; r0 += XG) {
+{{- if .Wide}}
+            var wh: array<vec4<u32>, XG>;
+            var wq: array<vec4<u32>, XG>;
+{{- if .Q5}}
+            var wqh: array<vec4<u32>, XG>;
+{{- end}}
+{{- if $swiglu}}
+            var uh: array<vec4<u32>, XG>;
+            var uq: array<vec4<u32>, XG>;
+{{- if .Q5}}
+            var uqh: array<vec4<u32>, XG>;
+{{- end}}
+{{- end}}
+            for (var k = 0u; k < XG; k++) {
+                let wb = (wr[r0 + k] * bpr + bi) * {{div .QBW 4}}u;
+                wh[k] = w[wb];
+                wq[k] = w[wb + {{.QOff}}u + j];
+{{- if .Q5}}
+                wqh[k] = w[wb + 1u + (j & 1u)];
+{{- end}}
+{{- if $swiglu}}
+                let ub = (ur[r0 + k] * bpr + bi) * {{div .QBW 4}}u;
+                uh[k] = wu[ub];
+                uq[k] = wu[ub + {{.QOff}}u + j];
+{{- if .Q5}}
+                uqh[k] = wu[ub + 1u + (j & 1u)];
+{{- end}}
+{{- end}}
+            }
+            for (var k = 0u; k < XG; k++) {
+                let wv = qquad(wq[k], {{if .Q5}}wqh[k]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[k], g));
+                acc[r0 + k] += (dot(wv.a0, xv[0]) + dot(wv.a1, xv[1])) + (dot(wv.a2, xv[2]) + dot(wv.a3, xv[3]))
+                             + ((dot(wv.b0, xv[4]) + dot(wv.b1, xv[5])) + (dot(wv.b2, xv[6]) + dot(wv.b3, xv[7])));
+{{- if $swiglu}}
+                let uv = qquad(uq[k], {{if .Q5}}uqh[k]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[k], g));
+                acc2[r0 + k] += (dot(uv.a0, xv[0]) + dot(uv.a1, xv[1])) + (dot(uv.a2, xv[2]) + dot(uv.a3, xv[3]))
+                              + ((dot(uv.b0, xv[4]) + dot(uv.b1, xv[5])) + (dot(uv.b2, xv[6]) + dot(uv.b3, xv[7])));
+{{- end}}
+            }
+{{- else if .Q8Sum}}
+            // Q8_0 as Q8Sum reads it: d applied to the block's sum of q·x
+            var wd: array<u32, XG>;
+            var wv: array<array<u32, 8>, XG>;
+{{- if $swiglu}}
+            var ud: array<u32, XG>;
+            var uv: array<array<u32, 8>, XG>;
+{{- end}}
+            for (var k = 0u; k < XG; k++) {
+                let wb = (wr[r0 + k] * bpr + bi) * 9u;
+                wd[k] = w[wb];
+{{- if $swiglu}}
+                let ub = (ur[r0 + k] * bpr + bi) * 9u;
+                ud[k] = wu[ub];
+{{- end}}
+                for (var i = 0u; i < 8u; i++) {
+                    wv[k][i] = w[wb + 1u + i];
+{{- if $swiglu}}
+                    uv[k][i] = wu[ub + 1u + i];
+{{- end}}
+                }
+            }
+            for (var k = 0u; k < XG; k++) {
+                var sw = 0.0;
+{{- if $swiglu}}
+                var su = 0.0;
+{{- end}}
+                for (var i = 0u; i < 8u; i++) {
+                    sw += dot(q8half(wv[k][i]), xv[i]);
+{{- if $swiglu}}
+                    su += dot(q8half(uv[k][i]), xv[i]);
+{{- end}}
+                }
+                acc[r0 + k] += qf16(wd[k]) * sw;
+{{- if $swiglu}}
+                acc2[r0 + k] += qf16(ud[k]) * su;
+{{- end}}
+            }
+{{- else}}
+            var wb: array<u32, XG>;
+            var wh: array<QHead, XG>;
+{{- if $swiglu}}
+            var ub: array<u32, XG>;
+            var uh: array<QHead, XG>;
+{{- end}}
+            for (var k = 0u; k < XG; k++) {
+                wb[k] = (wr[r0 + k] * bpr + bi) * {{.QBW}}u;
+                wh[k] = qhead_w(wb[k], j);
+{{- if $swiglu}}
+                ub[k] = (ur[r0 + k] * bpr + bi) * {{.QBW}}u;
+                uh[k] = qhead_wu(ub[k], j);
+{{- end}}
+            }
+            for (var k = 0u; k < XG; k++) {
+                var sw = 0.0;
+{{- if $swiglu}}
+                var su = 0.0;
+{{- end}}
+                for (var i = 0u; i < 8u; i++) {
+                    sw += dot(qvals_w(wb[k], j, i, wh[k]), xv[i]);
+{{- if $swiglu}}
+                    su += dot(qvals_wu(ub[k], j, i, uh[k]), xv[i]);
+{{- end}}
+                }
+                acc[r0 + k] += sw;
+{{- if $swiglu}}
+                acc2[r0 + k] += su;
+{{- end}}
+            }
+{{- end}}
+        }
+    }
+{{- else if .Wide}}
     // Quads (lib_quant's quant_quad): 16-byte loads of quants, consecutive
     // threads on consecutive vec4s of a row; every load of the R rows
     // (scales, quants, fifth bits) issued before any is used.
@@ -584,6 +745,49 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 {{- end}}
+{{- if .XReg}}
+    // Each row's partials, one a thread: the XS threads of row lid / XS sum
+    // a strided share each (WG / XS = R of them, so that a warp's reads of
+    // red fall on different banks but for rows WG floats apart), then thread
+    // r < R sums row r's XS shares and writes the output.
+    for (var rr = 0u; rr < R; rr++) {
+        red[rr * WG + lid] = acc[rr];
+{{- if $swiglu}}
+        red2[rr * WG + lid] = acc2[rr];
+{{- end}}
+    }
+    workgroupBarrier();
+    let row = lid / XS;
+    var part = 0.0;
+{{- if $swiglu}}
+    var part2 = 0.0;
+{{- end}}
+    for (var i = 0u; i < R; i++) {
+        part += red[row * WG + i * XS + lid % XS];
+{{- if $swiglu}}
+        part2 += red2[row * WG + i * XS + lid % XS];
+{{- end}}
+    }
+    workgroupBarrier(); // every partial is read before red is reused
+    red[lid] = part;
+{{- if $swiglu}}
+    red2[lid] = part2;
+{{- end}}
+    workgroupBarrier();
+    if (lid < R && r0 + lid < p.rows) {
+        var y = 0.0;
+{{- if $swiglu}}
+        var yu = 0.0;
+{{- end}}
+        for (var i = 0u; i < XS; i++) {
+            y += red[lid * XS + i];
+{{- if $swiglu}}
+            yu += red2[lid * XS + i];
+{{- end}}
+        }
+        emit(p.out0 + r0 + lid, y{{if .Norm}} * scale[0]{{end}}, {{if $swiglu}}yu{{if .Norm}} * scale[0]{{end}}{{else}}0.0{{end}});
+    }
+{{- else}}
     // Sum each partial over the group, RC a round (the rounds written out,
     // so that every index into acc is a constant once the loops over i are
     // unrolled and acc can stay in registers), through a tree; lane 0 keeps
@@ -631,19 +835,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let r = r0 + rr;
             if (r < p.rows) {
                 for (var b = 0u; b < B; b++) {
-                    let o = b * p.out_stride + p.out0 + r;
-                    let y = acc[rr * B + b]{{if .Norm}} * scale[b]{{end}};
-{{- if eq .Epi "store"}}
-                    out[o] = y;
-{{- else if eq .Epi "add"}}
-                    out[o] = out[o] + y;
-{{- else if $swiglu}}
-                    out[o] = silu(y) * acc2[rr * B + b]{{if .Norm}} * scale[b]{{end}};
-{{- end}}
+                    emit(b * p.out_stride + p.out0 + r, acc[rr * B + b]{{if .Norm}} * scale[b]{{end}},
+                         {{if $swiglu}}acc2[rr * B + b]{{if .Norm}} * scale[b]{{end}}{{else}}0.0{{end}});
                 }
             }
         }
     }
+{{- end}}
 }
 
 {{/* quadx loads the eight vec4s of x a quad multiplies (x0..x7: values

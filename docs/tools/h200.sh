@@ -61,6 +61,20 @@ for part in "$@"; do
 		# 2.5x bf16; part bf16 or bf8b gives the ratio's reference); and 0.6B bf16 likewise
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_norm=-1;'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune 'matvec_norm=-1;' ;;
+	xreg) # one-token matvecs of block types with x in registers (matvec_xreg=R rows a
+		# workgroup, MatVecVars.XReg; issue 11): 8B Q4_K against the default and standalone
+		# norms, R = 8 and 16, the last profiled; 0.6B Q8_0 with R = 4, 8, 16 and 0.6B bf16,
+		# the reference for Q8_0 >= bf16; then GPU against CPU on the quantized test files
+		# with R = 8 (Q4_K quads, Q6_K and Q8_0 through the new loops)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
+			--tune ';matvec_norm=-1;matvec_xreg=8;matvec_xreg=16'
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
+			--tune ';matvec_xreg=4;matvec_xreg=8;matvec_xreg=16'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3
+		for f in testdata/gguf/small-tied-bf16-q4_k_m.gguf testdata/gguf/tiny-tied-f32-q8_0.gguf; do
+			echo "QWGPU_TUNE=matvec_xreg=8" >>"$out/$part.txt"
+			QWGPU_TUNE=matvec_xreg=8 show $q validate --model $f
+		done ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -109,7 +123,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q4k, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

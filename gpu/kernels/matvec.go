@@ -87,6 +87,14 @@ type MatVecVars struct {
 	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
 	XStage  bool
 	XC, XPJ int
+	// XReg (block types, one token): the workgroup's WG threads share its R
+	// rows, each thread keeping the x of its units of 32 values in registers
+	// for all of them; XG rows' loads are issued together.
+	XReg bool
+	XG   int
+	// NRC: the tokens whose sums of x² are reduced per round (NORM): RC, at
+	// most B.
+	NRC int
 	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
 	// group's blocks are Q8Blocks.
 	Q8Wide   bool
@@ -409,6 +417,9 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
+	if v.Quant && batch == 1 && tune.matvecXReg > 0 {
+		return matvecXRegVars(v, dt, epi, norm, cols, arrays, redCap)
+	}
 	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0)
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
@@ -438,7 +449,13 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	for i := 0; i < v.R*batch; i += v.RC {
 		v.Rounds = append(v.Rounds, i)
 	}
-	for b := 0; norm && b < batch; b += v.RC {
+	return matvecBindings(v, epi, norm), nil
+}
+
+// matvecBindings completes v with the norm's rounds and the binding numbers.
+func matvecBindings(v MatVecVars, epi Epilogue, norm bool) MatVecVars {
+	v.NRC = min(v.RC, v.B)
+	for b := 0; norm && b < v.B; b += v.NRC {
 		v.NormRounds = append(v.NormRounds, b)
 	}
 	if epi == SwiGLU {
@@ -448,5 +465,42 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if norm {
 		v.BOut++
 	}
-	return v, nil
+	return v
+}
+
+// matvecXRegVars lays out the x-in-registers matvec (MatVecVars.XReg) of a
+// block type for one token: QWGPU_TUNE=matvec_xreg=R rows a workgroup, of
+// 128 threads (fewer for rows of fewer than 128 units of 32 values, or as
+// the reduction arrays' redCap floats require), matvec_xg rows' loads
+// issued together (4 by default, at most R). Q4_K and Q5_K read quads
+// (Wide), Q8_0 applies each block's d to its sums (Q8Sum, unless
+// matvec_qsum=-1), the other types read lib_quant's units of 32 values.
+func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, cols, arrays, redCap int) (MatVecVars, error) {
+	v.XReg, v.CPT, v.Q8Sum = true, 1, dt == weights.Q8_0 && tune.matvecQSum >= 0
+	if quadLoads(dt) {
+		v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 1
+		if v.Q5 {
+			v.QOff = 3
+		}
+	}
+	units := cols / 32
+	v.R, v.WG = tune.matvecXReg, 128
+	for v.WG > 32 && v.WG/2 >= units {
+		v.WG /= 2
+	}
+	if tune.matvecWG > 0 {
+		v.WG = tune.matvecWG
+	}
+	for v.WG > 32 && v.R*v.WG*arrays > redCap {
+		v.WG /= 2
+	}
+	v.XG = min(4, v.R)
+	if tune.matvecXG > 0 {
+		v.XG = tune.matvecXG
+	}
+	if v.R*v.WG*arrays > redCap || v.WG&(v.WG-1) != 0 || v.R > v.WG || v.WG%v.R != 0 || v.R%v.XG != 0 {
+		return v, fmt.Errorf("bad layout: %d rows of %d threads (%d rows' loads together), reduction arrays of at most %d floats (rows a power of two, at most the threads; a multiple of the rows together)", v.R, v.WG, v.XG, redCap)
+	}
+	v.TPR, v.Rows, v.RC = v.WG, v.R, v.R
+	return matvecBindings(v, epi, norm), nil
 }

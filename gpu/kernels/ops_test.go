@@ -304,6 +304,52 @@ func TestMatVecQ8Sum(t *testing.T) {
 	})
 }
 
+// The x-in-registers matvec of one token (QWGPU_TUNE=matvec_xreg, MatVecVars.XReg)
+// for every block type: every epilogue, with and without the fused norm,
+// rows that leave the last workgroup partial, rows of more units than a
+// workgroup has threads (so a thread takes two, the second only some) and
+// of fewer; several rows' loads together or one; Q8_0 with its blocks' d
+// on the sums and on every value. Q4_K and Q8_0 in every layout, the other
+// types in one each (GL, whose reduction arrays hold 256 floats, in the
+// layouts that fit them, one a case: each compiles for seconds).
+func TestMatVecXReg(t *testing.T) {
+	type layout struct{ xreg, wg, xg, qsum int }
+	layouts := []layout{{4, 32, 2, 0}, {2, 32, 1, -1}, {8, 64, 4, 0}, {16, 0, 0, 0}, {4, 128, 4, -1}}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		gl := s.Device().Info().Backend == "gl"
+		n := 0
+		for _, dt := range quantTypes {
+			for _, c := range []linearCase{{1, 37, quantCols(dt, 5), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
+				{1, 19, 32 * 41, dt, Add, true}} {
+				if c.cols%dt.BlockSize() != 0 {
+					c.cols = quantCols(dt, 2)
+				}
+				use := []int{n % len(layouts)}
+				switch {
+				case gl:
+					use = []int{n % 2}
+				case dt == weights.Q4_K || dt == weights.Q8_0:
+					use = []int{0, 1, 2, 3, 4}
+				}
+				n++
+				for _, i := range use {
+					l := layouts[i]
+					t.Run(name(l.xreg, l.wg, l.xg, l.qsum, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+						saved := tune
+						tune.matvecXReg, tune.matvecWG, tune.matvecXG, tune.matvecQSum = l.xreg, l.wg, l.xg, l.qsum
+						defer func() { tune = saved }()
+						v := must[MatVecVars](t)(matvecVars(dt, c.epi, c.norm, 1, c.cols, c.rows, matvecRedCap(s.Device())))
+						if !v.XReg || v.Rows != l.xreg {
+							t.Fatalf("layout: XReg %v, %d rows a workgroup; want the x-in-registers layout with %d", v.XReg, v.Rows, l.xreg)
+						}
+						runLinear(t, s, c, false)
+					})
+				}
+			}
+		}
+	})
+}
+
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
