@@ -325,6 +325,7 @@ the fifth bits (Q5_K) are in qh vec4 j % 2, word k.
       qqscales(h, g) -> vec4<f32>        d·sc, dmin·m of unit 2g, then of 2g+1 (h: the block's vec4 0)
       qquad(q, qh, g, s) -> QQuad        the 32 values of quad q (qh: 0 for Q4_K)
       qword(q, qh, g, s) -> QWord        the 8 values of one of its words
+      qnib(q) -> QWord                   a Q4_K word's nibbles in place, unscaled
 */}}
 
 {{define "quant_quad"}}
@@ -365,6 +366,18 @@ fn qword(q: u32, qh: u32, g: u32, s: vec4<f32>) -> QWord {
     let lo = (q & 0x0f0f0f0fu) | (((qh >> (2u * g)) & 0x01010101u) << 4u);
     let hi = ((q >> 4u) & 0x0f0f0f0fu) | (((qh >> (2u * g + 1u)) & 0x01010101u) << 4u);
     return QWord(qbytes(lo) * s.x - s.y, qbytes(hi) * s.z - s.w);
+}
+
+// qnib: the 8 nibbles of Q4_K quant word q in their places, unscaled and
+// without shifts: a (low nibbles, unit 2g) times (1, 256, 1, 256), b (high
+// nibbles, unit 2g + 1) times (16, 4096, 16, 4096). Each is masked in place
+// into the mantissa of 2²³, and 2²³ comes off: exact. The matvec's XFold
+// scales x by the inverse places, also exactly.
+fn qnib(q: u32) -> QWord {
+    let v = vec4<u32>(q, q, q >> 16u, q >> 16u);
+    let a = (v & vec4<u32>(0xfu, 0xf00u, 0xfu, 0xf00u)) | vec4<u32>(0x4b000000u);
+    let b = (v & vec4<u32>(0xf0u, 0xf000u, 0xf0u, 0xf000u)) | vec4<u32>(0x4b000000u);
+    return QWord(bitcast<vec4<f32>>(a) - 8388608.0, bitcast<vec4<f32>>(b) - 8388608.0);
 }
 
 // qquad: the values of quad words q of group g, scaled by s (qqscales);

@@ -174,6 +174,21 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 {{end}}
+{{- if .XFold}}
+// qfold: a Q4_K quad's part of a row's sum, its words q read unscaled
+// (qnib) against x scaled to their places (xv), its scales s (qqscales)
+// applied to the two units' sums, the minimums to the quad's sums of x
+// (xsa, xsb).
+fn qfold(q: vec4<u32>, s: vec4<f32>, xv: array<vec4<f32>, 8>, xsa: f32, xsb: f32) -> f32 {
+    let n0 = qnib(q.x);
+    let n1 = qnib(q.y);
+    let n2 = qnib(q.z);
+    let n3 = qnib(q.w);
+    let sa = (dot(n0.a, xv[0]) + dot(n1.a, xv[1])) + (dot(n2.a, xv[2]) + dot(n3.a, xv[3]));
+    let sb = (dot(n0.b, xv[4]) + dot(n1.b, xv[5])) + (dot(n2.b, xv[6]) + dot(n3.b, xv[7]));
+    return (s.x * sa - s.y * xsa) + (s.z * sb - s.w * xsb);
+}
+{{end}}
 // emit writes output element o of a row whose sum is y (yu: the up row's
 // sum with SwiGLU), both scaled by the norm's factor.
 fn emit(o: u32, y: f32, yu: f32) {
@@ -267,6 +282,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             xv[k] = x[xo + k]{{if .Norm}} * nw[xo + k]{{end}};
             xv[k + 4u] = x[xo + 8u + k]{{if .Norm}} * nw[xo + 8u + k]{{end}};
         }
+{{- if .XFold}}
+        // XFold (Q4_K): the quad's sums of x for the minimums, then x scaled
+        // to the places of lib_quant's qnib, so that a row's quants are
+        // summed unscaled and its scales applied once a unit
+        var xsa = 0.0;
+        var xsb = 0.0;
+        for (var k = 0u; k < 4u; k++) {
+            xsa += dot(xv[k], vec4<f32>(1.0));
+            xsb += dot(xv[k + 4u], vec4<f32>(1.0));
+            xv[k] *= vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625);
+            xv[k + 4u] *= vec4<f32>(0.0625, 0.000244140625, 0.0625, 0.000244140625);
+        }
+{{- end}}
 {{- else}}
         for (var k = 0u; k < 8u; k++) {
             xv[k] = x[8u * u + k]{{if .Norm}} * nw[8u * u + k]{{end}}{{if .Q8Sum}} * SL{{end}};
@@ -302,6 +330,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- end}}
             }
+{{- if .XFold}}
+            for (var k = 0u; k < XG; k++) {
+                acc[r0 + k] += qfold(wq[k], qqscales(wh[k], g), xv, xsa, xsb);
+{{- if $swiglu}}
+                acc2[r0 + k] += qfold(uq[k], qqscales(uh[k], g), xv, xsa, xsb);
+{{- end}}
+            }
+{{- else}}
             for (var k = 0u; k < XG; k++) {
                 let wv = qquad(wq[k], {{if .Q5}}wqh[k]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[k], g));
                 acc[r0 + k] += (dot(wv.a0, xv[0]) + dot(wv.a1, xv[1])) + (dot(wv.a2, xv[2]) + dot(wv.a3, xv[3]))
@@ -312,6 +348,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                               + ((dot(uv.b0, xv[4]) + dot(uv.b1, xv[5])) + (dot(uv.b2, xv[6]) + dot(uv.b3, xv[7])));
 {{- end}}
             }
+{{- end}}
 {{- else if .Q8Sum}}
             // Q8_0 as Q8Sum reads it: d applied to the block's sum of q·x
             var wd: array<u32, XG>;

@@ -63,11 +63,12 @@ for part in "$@"; do
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune 'matvec_norm=-1;' ;;
 	xreg) # one-token matvecs of block types with x in registers (matvec_xreg=R rows a
 		# workgroup, MatVecVars.XReg; issue 11): 8B Q4_K against the default and standalone
-		# norms, R = 8 and 16, the last profiled; 0.6B Q8_0 with R = 4, 8, 16 and 0.6B bf16,
+		# norms, R = 8 and 16, 16 with Q4_K's quants summed unscaled (matvec_xfold), R = 16
+		# profiled; 0.6B Q8_0 with R = 4, 8, 16 and 0.6B bf16,
 		# the reference for Q8_0 >= bf16; then GPU against CPU on the quantized test files
 		# with R = 8 (Q4_K quads, Q6_K and Q8_0 through the new loops)
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune ';matvec_norm=-1;matvec_xreg=8;matvec_xreg=16'
+			--tune ';matvec_norm=-1;matvec_xreg=8;matvec_xreg=16,matvec_xfold=1;matvec_xreg=16'
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
 			--tune ';matvec_xreg=4;matvec_xreg=8;matvec_xreg=16'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3

@@ -93,6 +93,7 @@ type tuneKnobs struct {
 	matvecNorm   int          // the largest batch whose matvecs normalise x themselves (MatVecNormRows; 0: 8, -1: none)
 	matvecXReg   int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: off)
 	matvecXG     int          // rows whose loads the XReg matvec issues together (0: 4)
+	matvecXFold  int          // 1: the XReg matvec sums Q4_K quants unscaled (MatVecVars.XFold)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

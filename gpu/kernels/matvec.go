@@ -92,6 +92,9 @@ type MatVecVars struct {
 	// for all of them; XG rows' loads are issued together.
 	XReg bool
 	XG   int
+	// XFold (XReg, Q4_K; QWGPU_TUNE=matvec_xfold=1): quants summed unscaled
+	// against x scaled to their places, scales applied once a unit.
+	XFold bool
 	// NRC: the tokens whose sums of x² are reduced per round (NORM): RC, at
 	// most B.
 	NRC int
@@ -482,6 +485,7 @@ func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, col
 		if v.Q5 {
 			v.QOff = 3
 		}
+		v.XFold = dt == weights.Q4_K && tune.matvecXFold > 0
 	}
 	units := cols / 32
 	v.R, v.WG = tune.matvecXReg, 128

@@ -309,12 +309,13 @@ func TestMatVecQ8Sum(t *testing.T) {
 // rows that leave the last workgroup partial, rows of more units than a
 // workgroup has threads (so a thread takes two, the second only some) and
 // of fewer; several rows' loads together or one; Q8_0 with its blocks' d
-// on the sums and on every value. Q4_K and Q8_0 in every layout, the other
+// on the sums and on every value, Q4_K with its quants summed unscaled
+// (XFold) and scaled. Q4_K and Q8_0 in every layout, the other
 // types in one each (GL, whose reduction arrays hold 256 floats, in the
 // layouts that fit them, one a case: each compiles for seconds).
 func TestMatVecXReg(t *testing.T) {
-	type layout struct{ xreg, wg, xg, qsum int }
-	layouts := []layout{{4, 32, 2, 0}, {2, 32, 1, -1}, {8, 64, 4, 0}, {16, 0, 0, 0}, {4, 128, 4, -1}}
+	type layout struct{ xreg, wg, xg, qsum, xfold int }
+	layouts := []layout{{4, 32, 2, 0, 1}, {2, 32, 1, -1, 0}, {8, 64, 4, 0, 1}, {16, 0, 0, 0, 0}, {4, 128, 4, -1, 1}}
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		gl := s.Device().Info().Backend == "gl"
 		n := 0
@@ -334,9 +335,9 @@ func TestMatVecXReg(t *testing.T) {
 				n++
 				for _, i := range use {
 					l := layouts[i]
-					t.Run(name(l.xreg, l.wg, l.xg, l.qsum, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+					t.Run(name(l.xreg, l.wg, l.xg, l.qsum, l.xfold, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 						saved := tune
-						tune.matvecXReg, tune.matvecWG, tune.matvecXG, tune.matvecQSum = l.xreg, l.wg, l.xg, l.qsum
+						tune.matvecXReg, tune.matvecWG, tune.matvecXG, tune.matvecQSum, tune.matvecXFold = l.xreg, l.wg, l.xg, l.qsum, l.xfold
 						defer func() { tune = saved }()
 						v := must[MatVecVars](t)(matvecVars(dt, c.epi, c.norm, 1, c.cols, c.rows, matvecRedCap(s.Device())))
 						if !v.XReg || v.Rows != l.xreg {
