@@ -268,7 +268,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // is used. (The other layouts load x again for every R rows: with Q4_K,
     // whose 32 values a load are 16 bytes, the loads of x outnumber those of
     // weights four to one, and their number bounds the step: PERFORMANCE.md,
-    // run 17.)
+    // run 17.) Every loop over rows and over a unit's vec4s is written out by
+    // the template, so that each index into xv and acc is a constant and they
+    // stay in registers: the first build, with loops, lost 27–36% (run 18).
     let nu = p.cols / 32u;             // units per row
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
     for (var u = lid; u < nu; u += WG) {
@@ -278,148 +280,106 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- if .Wide}}
         let g = j >> 1u;
         let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of the quad's a0
-        for (var k = 0u; k < 4u; k++) {
-            xv[k] = x[xo + k]{{if .Norm}} * nw[xo + k]{{end}};
-            xv[k + 4u] = x[xo + 8u + k]{{if .Norm}} * nw[xo + 8u + k]{{end}};
-        }
+{{- range $k := seq 4}}
+        xv[{{$k}}] = x[xo + {{$k}}u]{{if $.Norm}} * nw[xo + {{$k}}u]{{end}};
+        xv[{{add $k 4}}] = x[xo + {{add $k 8}}u]{{if $.Norm}} * nw[xo + {{add $k 8}}u]{{end}};
+{{- end}}
 {{- if .XFold}}
         // XFold (Q4_K): the quad's sums of x for the minimums, then x scaled
         // to the places of lib_quant's qnib, so that a row's quants are
         // summed unscaled and its scales applied once a unit
-        var xsa = 0.0;
-        var xsb = 0.0;
-        for (var k = 0u; k < 4u; k++) {
-            xsa += dot(xv[k], vec4<f32>(1.0));
-            xsb += dot(xv[k + 4u], vec4<f32>(1.0));
-            xv[k] *= vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625);
-            xv[k + 4u] *= vec4<f32>(0.0625, 0.000244140625, 0.0625, 0.000244140625);
-        }
+        let xsa = (dot(xv[0], vec4<f32>(1.0)) + dot(xv[1], vec4<f32>(1.0))) + (dot(xv[2], vec4<f32>(1.0)) + dot(xv[3], vec4<f32>(1.0)));
+        let xsb = (dot(xv[4], vec4<f32>(1.0)) + dot(xv[5], vec4<f32>(1.0))) + (dot(xv[6], vec4<f32>(1.0)) + dot(xv[7], vec4<f32>(1.0)));
+{{- range $k := seq 4}}
+        xv[{{$k}}] *= vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625);
+        xv[{{add $k 4}}] *= vec4<f32>(0.0625, 0.000244140625, 0.0625, 0.000244140625);
+{{- end}}
 {{- end}}
 {{- else}}
-        for (var k = 0u; k < 8u; k++) {
-            xv[k] = x[8u * u + k]{{if .Norm}} * nw[8u * u + k]{{end}}{{if .Q8Sum}} * SL{{end}};
-        }
-{{- end}}
-        for (var r0 = 0u; r0 < R; r0 += XG) {
-{{- if .Wide}}
-            var wh: array<vec4<u32>, XG>;
-            var wq: array<vec4<u32>, XG>;
-{{- if .Q5}}
-            var wqh: array<vec4<u32>, XG>;
-{{- end}}
-{{- if $swiglu}}
-            var uh: array<vec4<u32>, XG>;
-            var uq: array<vec4<u32>, XG>;
-{{- if .Q5}}
-            var uqh: array<vec4<u32>, XG>;
+{{- range $k := seq 8}}
+        xv[{{$k}}] = x[8u * u + {{$k}}u]{{if $.Norm}} * nw[8u * u + {{$k}}u]{{end}}{{if $.Q8Sum}} * SL{{end}};
 {{- end}}
 {{- end}}
-            for (var k = 0u; k < XG; k++) {
-                let wb = (wr[r0 + k] * bpr + bi) * {{div .QBW 4}}u;
-                wh[k] = w[wb];
-                wq[k] = w[wb + {{.QOff}}u + j];
-{{- if .Q5}}
-                wqh[k] = w[wb + 1u + (j & 1u)];
+{{- range $g := seq (div .R .XG)}}
+        { // rows {{mul $g $.XG}} … {{add (mul $g $.XG) (add $.XG -1)}}: their loads, then their sums
+{{- range $k := seq $.XG}}{{$r := add (mul $g $.XG) $k}}
+{{- if $.Wide}}
+            let wb{{$k}} = ((p.w_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * {{div $.QBW 4}}u;
+            let wh{{$k}} = w[wb{{$k}}];
+            let wq{{$k}} = w[wb{{$k}} + {{$.QOff}}u + j];
+{{- if $.Q5}}
+            let wqh{{$k}} = w[wb{{$k}} + 1u + (j & 1u)];
 {{- end}}
 {{- if $swiglu}}
-                let ub = (ur[r0 + k] * bpr + bi) * {{div .QBW 4}}u;
-                uh[k] = wu[ub];
-                uq[k] = wu[ub + {{.QOff}}u + j];
-{{- if .Q5}}
-                uqh[k] = wu[ub + 1u + (j & 1u)];
+            let ub{{$k}} = ((p.u_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * {{div $.QBW 4}}u;
+            let uh{{$k}} = wu[ub{{$k}}];
+            let uq{{$k}} = wu[ub{{$k}} + {{$.QOff}}u + j];
+{{- if $.Q5}}
+            let uqh{{$k}} = wu[ub{{$k}} + 1u + (j & 1u)];
 {{- end}}
 {{- end}}
-            }
-{{- if .XFold}}
-            for (var k = 0u; k < XG; k++) {
-                acc[r0 + k] += qfold(wq[k], qqscales(wh[k], g), xv, xsa, xsb);
+{{- else if $.Q8Sum}}
+            // Q8_0 as Q8Sum reads it: d applied to the block's sum of q·x
+            let wb{{$k}} = ((p.w_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * 9u;
+            let wd{{$k}} = w[wb{{$k}}];
+{{- range $i := seq 8}}
+            let wv{{$k}}_{{$i}} = w[wb{{$k}} + {{add $i 1}}u];
+{{- end}}
 {{- if $swiglu}}
-                acc2[r0 + k] += qfold(uq[k], qqscales(uh[k], g), xv, xsa, xsb);
+            let ub{{$k}} = ((p.u_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * 9u;
+            let ud{{$k}} = wu[ub{{$k}}];
+{{- range $i := seq 8}}
+            let uv{{$k}}_{{$i}} = wu[ub{{$k}} + {{add $i 1}}u];
 {{- end}}
-            }
+{{- end}}
 {{- else}}
-            for (var k = 0u; k < XG; k++) {
-                let wv = qquad(wq[k], {{if .Q5}}wqh[k]{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh[k], g));
-                acc[r0 + k] += (dot(wv.a0, xv[0]) + dot(wv.a1, xv[1])) + (dot(wv.a2, xv[2]) + dot(wv.a3, xv[3]))
+            let wb{{$k}} = ((p.w_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * {{$.QBW}}u;
+            let wh{{$k}} = qhead_w(wb{{$k}}, j);
+{{- if $swiglu}}
+            let ub{{$k}} = ((p.u_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * {{$.QBW}}u;
+            let uh{{$k}} = qhead_wu(ub{{$k}}, j);
+{{- end}}
+{{- end}}
+{{- end}}
+{{- range $k := seq $.XG}}{{$r := add (mul $g $.XG) $k}}
+{{- if $.XFold}}
+            acc[{{$r}}] += qfold(wq{{$k}}, qqscales(wh{{$k}}, g), xv, xsa, xsb);
+{{- if $swiglu}}
+            acc2[{{$r}}] += qfold(uq{{$k}}, qqscales(uh{{$k}}, g), xv, xsa, xsb);
+{{- end}}
+{{- else if $.Wide}}
+            {
+                let wv = qquad(wq{{$k}}, {{if $.Q5}}wqh{{$k}}{{else}}vec4<u32>(0u){{end}}, g, qqscales(wh{{$k}}, g));
+                acc[{{$r}}] += (dot(wv.a0, xv[0]) + dot(wv.a1, xv[1])) + (dot(wv.a2, xv[2]) + dot(wv.a3, xv[3]))
                              + ((dot(wv.b0, xv[4]) + dot(wv.b1, xv[5])) + (dot(wv.b2, xv[6]) + dot(wv.b3, xv[7])));
 {{- if $swiglu}}
-                let uv = qquad(uq[k], {{if .Q5}}uqh[k]{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh[k], g));
-                acc2[r0 + k] += (dot(uv.a0, xv[0]) + dot(uv.a1, xv[1])) + (dot(uv.a2, xv[2]) + dot(uv.a3, xv[3]))
+                let uv = qquad(uq{{$k}}, {{if $.Q5}}uqh{{$k}}{{else}}vec4<u32>(0u){{end}}, g, qqscales(uh{{$k}}, g));
+                acc2[{{$r}}] += (dot(uv.a0, xv[0]) + dot(uv.a1, xv[1])) + (dot(uv.a2, xv[2]) + dot(uv.a3, xv[3]))
                               + ((dot(uv.b0, xv[4]) + dot(uv.b1, xv[5])) + (dot(uv.b2, xv[6]) + dot(uv.b3, xv[7])));
 {{- end}}
             }
-{{- end}}
-{{- else if .Q8Sum}}
-            // Q8_0 as Q8Sum reads it: d applied to the block's sum of q·x
-            var wd: array<u32, XG>;
-            var wv: array<array<u32, 8>, XG>;
+{{- else if $.Q8Sum}}
+            acc[{{$r}}] += qf16(wd{{$k}}) * (((dot(q8half(wv{{$k}}_0), xv[0]) + dot(q8half(wv{{$k}}_1), xv[1])) + (dot(q8half(wv{{$k}}_2), xv[2]) + dot(q8half(wv{{$k}}_3), xv[3])))
+                + ((dot(q8half(wv{{$k}}_4), xv[4]) + dot(q8half(wv{{$k}}_5), xv[5])) + (dot(q8half(wv{{$k}}_6), xv[6]) + dot(q8half(wv{{$k}}_7), xv[7]))));
 {{- if $swiglu}}
-            var ud: array<u32, XG>;
-            var uv: array<array<u32, 8>, XG>;
+            acc2[{{$r}}] += qf16(ud{{$k}}) * (((dot(q8half(uv{{$k}}_0), xv[0]) + dot(q8half(uv{{$k}}_1), xv[1])) + (dot(q8half(uv{{$k}}_2), xv[2]) + dot(q8half(uv{{$k}}_3), xv[3])))
+                + ((dot(q8half(uv{{$k}}_4), xv[4]) + dot(q8half(uv{{$k}}_5), xv[5])) + (dot(q8half(uv{{$k}}_6), xv[6]) + dot(q8half(uv{{$k}}_7), xv[7]))));
 {{- end}}
-            for (var k = 0u; k < XG; k++) {
-                let wb = (wr[r0 + k] * bpr + bi) * 9u;
-                wd[k] = w[wb];
-{{- if $swiglu}}
-                let ub = (ur[r0 + k] * bpr + bi) * 9u;
-                ud[k] = wu[ub];
-{{- end}}
-                for (var i = 0u; i < 8u; i++) {
-                    wv[k][i] = w[wb + 1u + i];
-{{- if $swiglu}}
-                    uv[k][i] = wu[ub + 1u + i];
-{{- end}}
-                }
-            }
-            for (var k = 0u; k < XG; k++) {
-                var sw = 0.0;
-{{- if $swiglu}}
-                var su = 0.0;
-{{- end}}
-                for (var i = 0u; i < 8u; i++) {
-                    sw += dot(q8half(wv[k][i]), xv[i]);
-{{- if $swiglu}}
-                    su += dot(q8half(uv[k][i]), xv[i]);
-{{- end}}
-                }
-                acc[r0 + k] += qf16(wd[k]) * sw;
-{{- if $swiglu}}
-                acc2[r0 + k] += qf16(ud[k]) * su;
-{{- end}}
-            }
 {{- else}}
-            var wb: array<u32, XG>;
-            var wh: array<QHead, XG>;
+            acc[{{$r}}] += ((dot(qvals_w(wb{{$k}}, j, 0u, wh{{$k}}), xv[0]) + dot(qvals_w(wb{{$k}}, j, 1u, wh{{$k}}), xv[1]))
+                + (dot(qvals_w(wb{{$k}}, j, 2u, wh{{$k}}), xv[2]) + dot(qvals_w(wb{{$k}}, j, 3u, wh{{$k}}), xv[3])))
+                + ((dot(qvals_w(wb{{$k}}, j, 4u, wh{{$k}}), xv[4]) + dot(qvals_w(wb{{$k}}, j, 5u, wh{{$k}}), xv[5]))
+                + (dot(qvals_w(wb{{$k}}, j, 6u, wh{{$k}}), xv[6]) + dot(qvals_w(wb{{$k}}, j, 7u, wh{{$k}}), xv[7])));
 {{- if $swiglu}}
-            var ub: array<u32, XG>;
-            var uh: array<QHead, XG>;
+            acc2[{{$r}}] += ((dot(qvals_wu(ub{{$k}}, j, 0u, uh{{$k}}), xv[0]) + dot(qvals_wu(ub{{$k}}, j, 1u, uh{{$k}}), xv[1]))
+                + (dot(qvals_wu(ub{{$k}}, j, 2u, uh{{$k}}), xv[2]) + dot(qvals_wu(ub{{$k}}, j, 3u, uh{{$k}}), xv[3])))
+                + ((dot(qvals_wu(ub{{$k}}, j, 4u, uh{{$k}}), xv[4]) + dot(qvals_wu(ub{{$k}}, j, 5u, uh{{$k}}), xv[5]))
+                + (dot(qvals_wu(ub{{$k}}, j, 6u, uh{{$k}}), xv[6]) + dot(qvals_wu(ub{{$k}}, j, 7u, uh{{$k}}), xv[7])));
 {{- end}}
-            for (var k = 0u; k < XG; k++) {
-                wb[k] = (wr[r0 + k] * bpr + bi) * {{.QBW}}u;
-                wh[k] = qhead_w(wb[k], j);
-{{- if $swiglu}}
-                ub[k] = (ur[r0 + k] * bpr + bi) * {{.QBW}}u;
-                uh[k] = qhead_wu(ub[k], j);
 {{- end}}
-            }
-            for (var k = 0u; k < XG; k++) {
-                var sw = 0.0;
-{{- if $swiglu}}
-                var su = 0.0;
-{{- end}}
-                for (var i = 0u; i < 8u; i++) {
-                    sw += dot(qvals_w(wb[k], j, i, wh[k]), xv[i]);
-{{- if $swiglu}}
-                    su += dot(qvals_wu(ub[k], j, i, uh[k]), xv[i]);
-{{- end}}
-                }
-                acc[r0 + k] += sw;
-{{- if $swiglu}}
-                acc2[r0 + k] += su;
-{{- end}}
-            }
 {{- end}}
         }
+{{- end}}
     }
 {{- else if .Wide}}
     // Quads (lib_quant's quant_quad): 16-byte loads of quants, consecutive
@@ -787,12 +747,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // a strided share each (WG / XS = R of them, so that a warp's reads of
     // red fall on different banks but for rows WG floats apart), then thread
     // r < R sums row r's XS shares and writes the output.
-    for (var rr = 0u; rr < R; rr++) {
-        red[rr * WG + lid] = acc[rr];
+{{- range $r := seq .R}}
+    red[{{$r}}u * WG + lid] = acc[{{$r}}];
 {{- if $swiglu}}
-        red2[rr * WG + lid] = acc2[rr];
+    red2[{{$r}}u * WG + lid] = acc2[{{$r}}];
 {{- end}}
-    }
+{{- end}}
     workgroupBarrier();
     let row = lid / XS;
     var part = 0.0;

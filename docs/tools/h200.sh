@@ -25,7 +25,8 @@
 # serve06` 125 s, `q8 check` 28 s; its five cold starts took 65-110 s each.
 # Run 17: `serve06 x16norm x16prof q8prof q4k bf16` 380 s (start ~180 s), `fold xnorm q4k
 # bf8b checknew` 373 s (the q4k part with 8 settings ~250 s of it), `q4kp` 122 s (the
-# 8B quantized at load in 115 s of it).
+# 8B quantized at load in 115 s of it). Run 18: `xreg bf8b` 300 s with the start (the
+# 8B quantized at load in 103 s).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -62,19 +63,21 @@ for part in "$@"; do
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile --tune 'matvec_norm=-1;'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune 'matvec_norm=-1;' ;;
 	xreg) # one-token matvecs of block types with x in registers (matvec_xreg=R rows a
-		# workgroup, MatVecVars.XReg; issue 11): 8B Q4_K against the default and standalone
-		# norms, R = 8 and 16, 16 with Q4_K's quants summed unscaled (matvec_xfold), R = 16
-		# profiled; 0.6B Q8_0 with R = 4, 8, 16 and 0.6B bf16,
-		# the reference for Q8_0 >= bf16; then GPU against CPU on the quantized test files
-		# with R = 8 (Q4_K quads, Q6_K and Q8_0 through the new loops)
+		# workgroup, MatVecVars.XReg; issue 11), its loops over rows written out by the
+		# template since run 18 (where the looped build lost 27-36%): 8B Q4_K against the
+		# default and standalone norms, R = 4, 8, 16 with Q4_K's quants summed unscaled
+		# (matvec_xfold), R = 8 without, R = 16 with 2 rows' loads together; the last
+		# profiled; 0.6B Q8_0 with standalone norms and R = 2, 4, 8, and 0.6B bf16, the
+		# reference for Q8_0 >= bf16; then GPU against CPU on the quantized test files
+		# with R = 16 and xfold (Q4_K quads, Q6_K and Q8_0 through the new code)
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 2 --profile \
-			--tune ';matvec_norm=-1;matvec_xreg=8;matvec_xreg=16,matvec_xfold=1;matvec_xreg=16'
+			--tune ';matvec_norm=-1;matvec_xreg=8;matvec_xreg=4,matvec_xfold=1;matvec_xreg=8,matvec_xfold=1;matvec_xreg=16,matvec_xfold=1,matvec_xg=2;matvec_xreg=16,matvec_xfold=1'
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
-			--tune ';matvec_xreg=4;matvec_xreg=8;matvec_xreg=16'
+			--tune ';matvec_norm=-1;matvec_xreg=2;matvec_xreg=4;matvec_xreg=8'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3
 		for f in testdata/gguf/small-tied-bf16-q4_k_m.gguf testdata/gguf/tiny-tied-f32-q8_0.gguf; do
-			echo "QWGPU_TUNE=matvec_xreg=8" >>"$out/$part.txt"
-			QWGPU_TUNE=matvec_xreg=8 show $q validate --model $f
+			echo "QWGPU_TUNE=matvec_xreg=16,matvec_xfold=1" >>"$out/$part.txt"
+			QWGPU_TUNE=matvec_xreg=16,matvec_xfold=1 show $q validate --model $f
 		done ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
