@@ -79,6 +79,15 @@ for part in "$@"; do
 			echo "QWGPU_TUNE=matvec_xreg=16,matvec_xfold=1" >>"$out/$part.txt"
 			QWGPU_TUNE=matvec_xreg=16,matvec_xfold=1 show $q validate --model $f
 		done ;;
+	q4kdef) # the Q4_K default of run 18 (x in registers, 4 rows a workgroup, quants summed
+		# unscaled, standalone norms) against the old quads with fused norms and against 64
+		# threads, at 8B, 1.7B and 0.6B, then the Q4_K_M test file validated in the defaults
+		# (issue 11)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 --profile \
+			--tune 'matvec_xreg=-1;matvec_xreg=4,matvec_wg=64;'
+		show $q bench --shape 1.7B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_xreg=-1;'
+		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_xreg=-1;'
+		show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized

@@ -91,9 +91,9 @@ type tuneKnobs struct {
 	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
 	matvecQSum   int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
 	matvecNorm   int          // the largest batch whose matvecs normalise x themselves (MatVecNormRows; 0: 8, -1: none)
-	matvecXReg   int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: off)
+	matvecXReg   int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: 4 for Q4_K, off for the others; -1: off)
 	matvecXG     int          // rows whose loads the XReg matvec issues together (0: 4)
-	matvecXFold  int          // 1: the XReg matvec sums Q4_K quants unscaled (MatVecVars.XFold)
+	matvecXFold  int          // -1: the XReg matvec scales every Q4_K value instead of summing the quants unscaled (MatVecVars.XFold)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

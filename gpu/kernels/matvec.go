@@ -151,6 +151,21 @@ func MatVecNormRows() int {
 	return 8
 }
 
+// MatVecFusedNorm says whether a decode step of rows tokens normalises x
+// inside its matvecs of dt (Linear.Norm) rather than in a standalone
+// rmsnorm before them: up to MatVecNormRows rows, except one token of the
+// x-in-registers layout, whose R rows a workgroup already share each load
+// of x and the norm weights, so the dispatch saved costs more than it
+// gives (8B Q4_K tg128 on the H200, run 18: 244.2 tok/s with standalone
+// norms against 231.9 fused, +5.3%; 0.6B Q8_0 in its own layout lost
+// 10.4% by them). QWGPU_TUNE=matvec_norm sets the line for every type.
+func MatVecFusedNorm(dt weights.DType, rows int) bool {
+	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt) > 0 {
+		return false
+	}
+	return rows <= MatVecNormRows()
+}
+
 // matvecTargetGroups is the number of workgroups below which the layout
 // stops giving a thread group more rows: about two per SM of a large GPU
 // (132 on the H200), so that a 1024-row matrix still fills the device; half
@@ -420,7 +435,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
-	if v.Quant && batch == 1 && tune.matvecXReg > 0 {
+	if v.Quant && batch == 1 && xregRows(dt) > 0 {
 		return matvecXRegVars(v, dt, epi, norm, cols, arrays, redCap)
 	}
 	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0)
@@ -471,13 +486,31 @@ func matvecBindings(v MatVecVars, epi Epilogue, norm bool) MatVecVars {
 	return v
 }
 
+// xregRows is the rows a workgroup of the x-in-registers matvec
+// (MatVecVars.XReg) for one token of dt, 0 where dt takes the other
+// layouts: Q4_K by default, 4 rows (on the H200 in run 18, with its quants
+// summed unscaled, XFold: 8B tg128 +11.0% on the quads, 231.9 against
+// 208.9 tok/s; R = 8 +10.2%, R = 2 −8%, R = 16 −33%), other block types
+// only through QWGPU_TUNE=matvec_xreg=R (0.6B Q8_0 lost 6.7% at R = 4);
+// matvec_xreg=-1 turns it off.
+func xregRows(dt weights.DType) int {
+	switch {
+	case tune.matvecXReg > 0:
+		return tune.matvecXReg
+	case tune.matvecXReg == 0 && dt == weights.Q4_K:
+		return 4
+	}
+	return 0
+}
+
 // matvecXRegVars lays out the x-in-registers matvec (MatVecVars.XReg) of a
-// block type for one token: QWGPU_TUNE=matvec_xreg=R rows a workgroup, of
+// block type for one token: xregRows rows a workgroup, of
 // 128 threads (fewer for rows of fewer than 128 units of 32 values, or as
 // the reduction arrays' redCap floats require), matvec_xg rows' loads
 // issued together (4 by default, at most R). Q4_K and Q5_K read quads
 // (Wide), Q8_0 applies each block's d to its sums (Q8Sum, unless
-// matvec_qsum=-1), the other types read lib_quant's units of 32 values.
+// matvec_qsum=-1), the other types read lib_quant's units of 32 values;
+// Q4_K sums its quants unscaled (XFold) unless matvec_xfold=-1.
 func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, cols, arrays, redCap int) (MatVecVars, error) {
 	v.XReg, v.CPT, v.Q8Sum = true, 1, dt == weights.Q8_0 && tune.matvecQSum >= 0
 	if quadLoads(dt) {
@@ -485,10 +518,10 @@ func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, col
 		if v.Q5 {
 			v.QOff = 3
 		}
-		v.XFold = dt == weights.Q4_K && tune.matvecXFold > 0
+		v.XFold = dt == weights.Q4_K && tune.matvecXFold >= 0
 	}
 	units := cols / 32
-	v.R, v.WG = tune.matvecXReg, 128
+	v.R, v.WG = xregRows(dt), 128
 	for v.WG > 32 && v.WG/2 >= units {
 		v.WG /= 2
 	}

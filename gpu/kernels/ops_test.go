@@ -310,12 +310,12 @@ func TestMatVecQ8Sum(t *testing.T) {
 // workgroup has threads (so a thread takes two, the second only some) and
 // of fewer; several rows' loads together or one; Q8_0 with its blocks' d
 // on the sums and on every value, Q4_K with its quants summed unscaled
-// (XFold) and scaled. Q4_K and Q8_0 in every layout, the other
+// (XFold, its default) and scaled (matvec_xfold=-1). Q4_K and Q8_0 in every layout, the other
 // types in one each (GL, whose reduction arrays hold 256 floats, in the
 // layouts that fit them, one a case: each compiles for seconds).
 func TestMatVecXReg(t *testing.T) {
 	type layout struct{ xreg, wg, xg, qsum, xfold int }
-	layouts := []layout{{4, 32, 2, 0, 1}, {2, 32, 1, -1, 0}, {8, 64, 4, 0, 1}, {16, 0, 0, 0, 0}, {4, 128, 4, -1, 1}}
+	layouts := []layout{{4, 32, 2, 0, 0}, {2, 32, 1, -1, -1}, {8, 64, 4, 0, 0}, {16, 0, 0, 0, -1}, {4, 128, 4, -1, 0}}
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		gl := s.Device().Info().Backend == "gl"
 		n := 0
@@ -402,6 +402,7 @@ func TestMatVecLayouts(t *testing.T) {
 					saved := tune
 					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide = l.r, l.tpr, l.wg, l.cpt, l.wide
 					tune.matvecXStage = l.xstage
+					tune.matvecXReg = -1 // one token of Q4_K in these layouts, not its default XReg
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})

@@ -144,8 +144,8 @@ func TestMatVecXStageLayout(t *testing.T) {
 
 // The matvec's measured layout defaults (run 16 on the H200): one token of
 // 16-byte half loads takes 32 threads a row on matrices of 4,096 rows or
-// more and 64 below (or in a batch); one-token Q4_K quads take 128-thread
-// workgroups, batched ones 256.
+// more and 64 below (or in a batch); one-token Q5_K quads take 128-thread
+// workgroups, batched Q4_K ones 256.
 func TestMatVecLayoutDefaults(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
@@ -159,7 +159,7 @@ func TestMatVecLayoutDefaults(t *testing.T) {
 		{weights.BF16, 1, 12288, 4096, 32, 256}, // 8B down
 		{weights.BF16, 1, 3072, 1024, 64, 256},  // 0.6B down
 		{weights.BF16, 16, 4096, 12288, 64, 256},
-		{weights.Q4_K, 1, 4096, 12288, 64, 128},
+		{weights.Q5_K, 1, 4096, 12288, 64, 128},
 		{weights.Q4_K, 4, 4096, 12288, 64, 256},
 	} {
 		v, err := matvecVars(c.dt, Store, false, c.batch, c.cols, c.rows, 4096)
@@ -170,4 +170,63 @@ func TestMatVecLayoutDefaults(t *testing.T) {
 	v, err := matvecVars(weights.BF16, Store, false, 1, 4096, 12288, 4096)
 	require.NoError(t, err)
 	require.Equal(t, []int{64, 256}, []int{v.TPR, v.WG}, "QWGPU_TUNE overrides")
+}
+
+// The x-in-registers layout's defaults (run 18 on the H200): one token of
+// Q4_K takes it with 4 rows a workgroup and the quants summed unscaled,
+// 128 threads where rows have 128 units of 32 values or more, fewer on
+// shorter rows or where GL's reduction arrays need it, and its normalising
+// matvecs read x from a standalone rmsnorm; the other block types, and
+// batches, keep their layouts and the fused norm up to 8 rows; QWGPU_TUNE
+// turns it off and on.
+func TestMatVecXRegDefaults(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	tune = tuneKnobs{}
+	for _, c := range []struct {
+		epi                 Epilogue
+		cols, redCap, r, wg int
+	}{
+		{SwiGLU, 4096, 4096, 4, 128}, // 8B gate_up: 128 units a row
+		{Store, 12288, 4096, 4, 128}, // 8B down: 384
+		{Store, 1024, 4096, 4, 32},   // 0.6B q/k/v: 32 units, one warp
+		{Store, 2048, 4096, 4, 64},   // 1.7B: 64
+		{SwiGLU, 4096, 256, 4, 32},   // GL: 4 rows · 2 arrays · 32 threads = 256 floats
+	} {
+		v, err := matvecVars(weights.Q4_K, c.epi, true, 1, c.cols, 12288, c.redCap)
+		require.NoError(t, err)
+		require.True(t, v.XReg && v.XFold, "Q4_K cols=%d: XReg %v XFold %v", c.cols, v.XReg, v.XFold)
+		require.Equal(t, []int{c.r, c.wg, 4}, []int{v.Rows, v.WG, v.XG}, "Q4_K %s cols=%d redCap=%d", c.epi, c.cols, c.redCap)
+	}
+	for _, dt := range []weights.DType{weights.Q8_0, weights.Q5_K, weights.Q6_K, weights.Q4_0} {
+		v, err := matvecVars(dt, Store, true, 1, 4096, 4096, 4096)
+		require.NoError(t, err)
+		require.False(t, v.XReg, "%v one token", dt)
+	}
+	v, err := matvecVars(weights.Q4_K, Store, true, 2, 4096, 4096, 4096)
+	require.NoError(t, err)
+	require.False(t, v.XReg, "Q4_K two tokens")
+
+	require.False(t, MatVecFusedNorm(weights.Q4_K, 1), "Q4_K one token: standalone norm")
+	for _, dt := range []weights.DType{weights.BF16, weights.Q8_0, weights.Q6_K} {
+		require.True(t, MatVecFusedNorm(dt, 1), "%v one token: fused norm", dt)
+	}
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 8))
+	require.False(t, MatVecFusedNorm(weights.Q4_K, 9))
+	require.False(t, MatVecFusedNorm(weights.BF16, 16))
+
+	tune.matvecXReg, tune.matvecXFold = -1, 0
+	v, err = matvecVars(weights.Q4_K, Store, true, 1, 4096, 4096, 4096)
+	require.NoError(t, err)
+	require.False(t, v.XReg, "matvec_xreg=-1")
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 1), "matvec_xreg=-1: the fused norm again")
+	tune.matvecXReg, tune.matvecXFold = 8, -1
+	v, err = matvecVars(weights.Q8_0, Store, true, 1, 4096, 4096, 4096)
+	require.NoError(t, err)
+	require.True(t, v.XReg && v.Rows == 8, "matvec_xreg=8 on Q8_0")
+	v, err = matvecVars(weights.Q4_K, Store, true, 1, 4096, 4096, 4096)
+	require.NoError(t, err)
+	require.True(t, v.XReg && !v.XFold && v.Rows == 8, "matvec_xfold=-1")
+	tune.matvecXReg, tune.matvecNorm = 0, 4
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 1), "matvec_norm sets the line for every type")
 }

@@ -23,14 +23,17 @@ import (
 // same sums), -1 for none; by default one-token steps stage it.
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
-// of the matvec (MatVecNormRows; 8 by default since run 17); -1 gives one
-// token standalone norms too.
+// of the matvec (MatVecNormRows; 8 by default since run 17, and one token
+// of the x-in-registers layout since run 18: MatVecFusedNorm); -1 gives
+// one token standalone norms too.
 // matvec_xreg=R gives one-token matvecs of block types the x-in-registers
 // layout, R rows a workgroup whose threads each keep a unit's x for all R
 // rows (MatVecVars.XReg; the same sums as each format's other one-token
-// layout, in another order), matvec_xg=N issuing N rows' loads together;
-// matvec_xfold=1 makes it sum Q4_K's quants unscaled against x scaled to
-// their places and apply the scales once a unit (MatVecVars.XFold).
+// layout, in another order; Q4_K's default since run 18, R = 4), -1 none;
+// matvec_xg=N issuing N rows' loads together; matvec_xfold=-1 makes it
+// scale every Q4_K value instead of summing the quants unscaled against x
+// scaled to their places and applying the scales once a unit
+// (MatVecVars.XFold, the default).
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different

@@ -191,10 +191,10 @@ func (b *builder) linear(l kernels.Linear) {
 
 // normLinear: l.Out = epilogue(RMSNorm(l.X) · norm · Wᵀ). A matvec
 // normalises inside the projection (each workgroup sums x² itself, a few
-// KiB from cache), which saves a dispatch; the matmul, and matvecs of
-// more rows than kernels.MatVecNormRows(), read a normalised copy.
+// KiB from cache), which saves a dispatch; the matmul, and matvecs that
+// kernels.MatVecFusedNorm does not give the norm, read a normalised copy.
 func (b *builder) normLinear(norm *gpu.Buffer, l kernels.Linear) {
-	if b.m.matvec() && b.m.rows <= kernels.MatVecNormRows() {
+	if b.m.matvec() && kernels.MatVecFusedNorm(l.W.DType, b.m.rows) {
 		l.Norm, l.Eps = norm, float32(b.e.cfg.RMSNormEps)
 		l.Role = "norm+" + l.Role
 	} else {
