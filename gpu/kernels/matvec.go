@@ -152,15 +152,15 @@ func MatVecNormRows() int {
 }
 
 // MatVecFusedNorm says whether a decode step of rows tokens normalises x
-// inside its matvecs of dt (Linear.Norm) rather than in a standalone
+// inside its matvecs of dt and cols columns (Linear.Norm) rather than in a standalone
 // rmsnorm before them: up to MatVecNormRows rows, except one token of the
 // x-in-registers layout, whose R rows a workgroup already share each load
 // of x and the norm weights, so the dispatch saved costs more than it
 // gives (8B Q4_K tg128 on the H200, run 18: 244.2 tok/s with standalone
 // norms against 231.9 fused, +5.3%; 0.6B Q8_0 in its own layout lost
 // 10.4% by them). QWGPU_TUNE=matvec_norm sets the line for every type.
-func MatVecFusedNorm(dt weights.DType, rows int) bool {
-	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt) > 0 {
+func MatVecFusedNorm(dt weights.DType, cols, rows int) bool {
+	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt, cols) > 0 {
 		return false
 	}
 	return rows <= MatVecNormRows()
@@ -435,7 +435,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
-	if v.Quant && batch == 1 && xregRows(dt) > 0 {
+	if v.Quant && batch == 1 && xregRows(dt, cols) > 0 {
 		return matvecXRegVars(v, dt, epi, norm, cols, arrays, redCap)
 	}
 	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0)
@@ -487,17 +487,19 @@ func matvecBindings(v MatVecVars, epi Epilogue, norm bool) MatVecVars {
 }
 
 // xregRows is the rows a workgroup of the x-in-registers matvec
-// (MatVecVars.XReg) for one token of dt, 0 where dt takes the other
-// layouts: Q4_K by default, 4 rows (on the H200 in run 18, with its quants
-// summed unscaled, XFold: 8B tg128 +11.0% on the quads, 231.9 against
-// 208.9 tok/s; R = 8 +10.2%, R = 2 −8%, R = 16 −33%), other block types
-// only through QWGPU_TUNE=matvec_xreg=R (0.6B Q8_0 lost 6.7% at R = 4);
-// matvec_xreg=-1 turns it off.
-func xregRows(dt weights.DType) int {
+// (MatVecVars.XReg) for one token of dt and rows of cols values, 0 where
+// the other layouts serve: Q4_K rows of 2,048 values or more by default,
+// 4 rows (on the H200 in run 18, with its quants summed unscaled, XFold,
+// and standalone norms: 8B tg128 +16.9% and +16.2% on the quads in two
+// leases; R = 8 +10.2%, R = 2 −8%, R = 16 −33%; 1.7B +0.4%, and 0.6B
+// −5.9% with its 1,024-wide rows in 32-thread workgroups); other block
+// types only through QWGPU_TUNE=matvec_xreg=R, which takes every row
+// length (0.6B Q8_0 lost 6.7% at R = 4); matvec_xreg=-1 turns it off.
+func xregRows(dt weights.DType, cols int) int {
 	switch {
 	case tune.matvecXReg > 0:
 		return tune.matvecXReg
-	case tune.matvecXReg == 0 && dt == weights.Q4_K:
+	case tune.matvecXReg == 0 && dt == weights.Q4_K && cols >= 2048:
 		return 4
 	}
 	return 0
@@ -521,7 +523,7 @@ func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, col
 		v.XFold = dt == weights.Q4_K && tune.matvecXFold >= 0
 	}
 	units := cols / 32
-	v.R, v.WG = xregRows(dt), 128
+	v.R, v.WG = xregRows(dt, cols), 128
 	for v.WG > 32 && v.WG/2 >= units {
 		v.WG /= 2
 	}

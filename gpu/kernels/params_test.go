@@ -173,12 +173,12 @@ func TestMatVecLayoutDefaults(t *testing.T) {
 }
 
 // The x-in-registers layout's defaults (run 18 on the H200): one token of
-// Q4_K takes it with 4 rows a workgroup and the quants summed unscaled,
-// 128 threads where rows have 128 units of 32 values or more, fewer on
-// shorter rows or where GL's reduction arrays need it, and its normalising
-// matvecs read x from a standalone rmsnorm; the other block types, and
-// batches, keep their layouts and the fused norm up to 8 rows; QWGPU_TUNE
-// turns it off and on.
+// Q4_K rows of 2,048 values or more takes it with 4 rows a workgroup and
+// the quants summed unscaled, 128 threads where rows have 128 units of 32
+// values or more, fewer on shorter rows or where GL's reduction arrays
+// need it, and its normalising matvecs read x from a standalone rmsnorm;
+// shorter rows, the other block types, and batches keep their layouts and
+// the fused norm up to 8 rows; QWGPU_TUNE turns it off and on.
 func TestMatVecXRegDefaults(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
@@ -189,8 +189,8 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	}{
 		{SwiGLU, 4096, 4096, 4, 128}, // 8B gate_up: 128 units a row
 		{Store, 12288, 4096, 4, 128}, // 8B down: 384
-		{Store, 1024, 4096, 4, 32},   // 0.6B q/k/v: 32 units, one warp
-		{Store, 2048, 4096, 4, 64},   // 1.7B: 64
+		{Store, 3072, 4096, 4, 128},  // 0.6B down: 96 units, 128 threads
+		{Store, 2048, 4096, 4, 64},   // 1.7B gate_up: 64 units, 64 threads
 		{SwiGLU, 4096, 256, 4, 32},   // GL: 4 rows · 2 arrays · 32 threads = 256 floats
 	} {
 		v, err := matvecVars(weights.Q4_K, c.epi, true, 1, c.cols, 12288, c.redCap)
@@ -206,20 +206,24 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	v, err := matvecVars(weights.Q4_K, Store, true, 2, 4096, 4096, 4096)
 	require.NoError(t, err)
 	require.False(t, v.XReg, "Q4_K two tokens")
+	v, err = matvecVars(weights.Q4_K, SwiGLU, true, 1, 1024, 3072, 4096)
+	require.NoError(t, err)
+	require.False(t, v.XReg, "Q4_K rows of 1,024 values (0.6B's gate_up)")
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 1024, 1), "Q4_K rows of 1,024 values: fused norm")
 
-	require.False(t, MatVecFusedNorm(weights.Q4_K, 1), "Q4_K one token: standalone norm")
+	require.False(t, MatVecFusedNorm(weights.Q4_K, 4096, 1), "Q4_K one token: standalone norm")
 	for _, dt := range []weights.DType{weights.BF16, weights.Q8_0, weights.Q6_K} {
-		require.True(t, MatVecFusedNorm(dt, 1), "%v one token: fused norm", dt)
+		require.True(t, MatVecFusedNorm(dt, 4096, 1), "%v one token: fused norm", dt)
 	}
-	require.True(t, MatVecFusedNorm(weights.Q4_K, 8))
-	require.False(t, MatVecFusedNorm(weights.Q4_K, 9))
-	require.False(t, MatVecFusedNorm(weights.BF16, 16))
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 4096, 8))
+	require.False(t, MatVecFusedNorm(weights.Q4_K, 4096, 9))
+	require.False(t, MatVecFusedNorm(weights.BF16, 4096, 16))
 
 	tune.matvecXReg, tune.matvecXFold = -1, 0
 	v, err = matvecVars(weights.Q4_K, Store, true, 1, 4096, 4096, 4096)
 	require.NoError(t, err)
 	require.False(t, v.XReg, "matvec_xreg=-1")
-	require.True(t, MatVecFusedNorm(weights.Q4_K, 1), "matvec_xreg=-1: the fused norm again")
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 4096, 1), "matvec_xreg=-1: the fused norm again")
 	tune.matvecXReg, tune.matvecXFold = 8, -1
 	v, err = matvecVars(weights.Q8_0, Store, true, 1, 4096, 4096, 4096)
 	require.NoError(t, err)
@@ -228,5 +232,5 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, v.XReg && !v.XFold && v.Rows == 8, "matvec_xfold=-1")
 	tune.matvecXReg, tune.matvecNorm = 0, 4
-	require.True(t, MatVecFusedNorm(weights.Q4_K, 1), "matvec_norm sets the line for every type")
+	require.True(t, MatVecFusedNorm(weights.Q4_K, 4096, 1), "matvec_norm sets the line for every type")
 }

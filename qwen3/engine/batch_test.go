@@ -9,6 +9,7 @@ import (
 
 	"github.com/qwgpu/qwgpu/gpu/kernels"
 	"github.com/qwgpu/qwgpu/qwen3"
+	"github.com/qwgpu/qwgpu/weights"
 )
 
 // A batched decode step gives each sequence the logits it gets decoded
@@ -148,6 +149,49 @@ func TestOneTokenStandaloneNorm(t *testing.T) {
 	require.Equal(t, ops+g.cfg.NumHiddenLayers, ops1)
 	rel := qwen3.RelErr(standalone, inside)
 	require.LessOrEqualf(t, rel, 1e-4, "standalone and fused norms differ by %.3g", rel)
+}
+
+// One token of Q4_K weights in the x-in-registers layout with standalone
+// norms (the default for rows of 2,048 values or more; forced here with
+// matvec_xreg=4, the test model's rows being 256 and 768 values) gives the
+// quads' logits (matvec_xreg=-1, fused norms) within float32 rounding,
+// with a standalone norm before each layer's gate_up and q/k/v.
+func TestOneTokenXRegQ4K(t *testing.T) {
+	d := testDevice(t)
+	g := loadGolden(t, "small-tied-bf16")
+	src := qwen3.QuantizedSource{Source: g.ck, DType: weights.Q4_K}
+	logits := func(tune string) ([]float32, int) {
+		require.NoError(t, kernels.SetTune(tune))
+		defer func() { require.NoError(t, kernels.SetTune("")) }()
+		prompt := g.cases[0].InputIDs
+		e, err := Load(d, g.cfg, src, Options{Ctx: 64, PrefillChunk: 32})
+		require.NoError(t, err)
+		defer e.Close()
+		_, err = e.Feed(prompt)
+		require.NoError(t, err)
+		out, err := e.Feed([]int{prompt[0]})
+		require.NoError(t, err)
+		g1, err := e.decodeGraph(1)
+		require.NoError(t, err)
+		return out, g1.ops()
+	}
+	quads, ops := logits("matvec_xreg=-1")
+	xreg, ops1 := logits("matvec_xreg=4")
+	require.Equal(t, ops+2*g.cfg.NumHiddenLayers, ops1)
+	rel := qwen3.RelErr(xreg, quads)
+	require.LessOrEqualf(t, rel, 1e-4, "x in registers and the quads differ by %.3g", rel)
+	// and both are the model: against the CPU reference on the same blocks
+	// within the bound of validate (GPU against CPU on quantized weights)
+	w, err := qwen3.LoadWeights(g.cfg, src)
+	require.NoError(t, err)
+	ref := qwen3.NewModel(g.cfg, w, 64)
+	c := ref.NewCache(64)
+	_, err = ref.Prefill(c, g.cases[0].InputIDs, false)
+	require.NoError(t, err)
+	want, err := ref.Step(c, g.cases[0].InputIDs[0])
+	require.NoError(t, err)
+	rel = qwen3.RelErr(xreg, want)
+	require.LessOrEqualf(t, rel, gpuTol, "x in registers against the CPU reference: %.3g", rel)
 }
 
 // The unfused one-token qkv path (matvec, then the rows variant; chosen by

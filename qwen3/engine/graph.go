@@ -194,7 +194,7 @@ func (b *builder) linear(l kernels.Linear) {
 // KiB from cache), which saves a dispatch; the matmul, and matvecs that
 // kernels.MatVecFusedNorm does not give the norm, read a normalised copy.
 func (b *builder) normLinear(norm *gpu.Buffer, l kernels.Linear) {
-	if b.m.matvec() && kernels.MatVecFusedNorm(l.W.DType, b.m.rows) {
+	if b.m.matvec() && kernels.MatVecFusedNorm(l.W.DType, l.W.Cols, b.m.rows) {
 		l.Norm, l.Eps = norm, float32(b.e.cfg.RMSNormEps)
 		l.Role = "norm+" + l.Role
 	} else {
