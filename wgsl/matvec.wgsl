@@ -127,6 +127,9 @@ var<workgroup> xs: array<vec4<f32>, {{mul (mul .B .XPJ) .XC}}>;   // [B, XPJ, XC
 {{- if eq .Epi "swiglu"}}
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
+{{- if and .XReg .Norm}}
+var<workgroup> rss: array<f32, {{.WG}}>;  // the threads' sums of x² (XReg's norm)
+{{- end}}
 
 {{if .Wide}}
 {{- template "quant_common" .}}
@@ -220,7 +223,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         ur[rr] = p.u_row0 + min(r0 + rr, p.rows - 1u);
 {{- end}}
     }
-{{- if .Norm}}
+{{- if and .Norm (not .XReg)}}
     // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup,
     // RC tokens a round (the rounds written out).
     var scale: array<f32, B>;
@@ -271,8 +274,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // run 17.) Every loop over rows and over a unit's vec4s is written out by
     // the template, so that each index into xv and acc is a constant and they
     // stay in registers: the first build, with loops, lost 27–36% (run 18).
+    // With the norm, the threads' units cover the row once, so the sum of
+    // x² comes from the same loads: each thread sums its units' squares
+    // before the norm weights multiply them, and the workgroup's total
+    // scales the rows' sums at the end (no pass over x before the loop).
     let nu = p.cols / 32u;             // units per row
     let bpr = p.cols / {{.QBS}}u;      // blocks per row
+{{- if .Norm}}
+    var ss = 0.0;
+{{- end}}
     for (var u = lid; u < nu; u += WG) {
         let bi = u / {{div .QBS 32}}u;             // block of the row
         let j = u % {{div .QBS 32}}u;              // unit of the block
@@ -281,8 +291,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let g = j >> 1u;
         let xo = bi * {{div .QBS 4}}u + 16u * g + 4u * (j & 1u); // x vec4 of the quad's a0
 {{- range $k := seq 4}}
-        xv[{{$k}}] = x[xo + {{$k}}u]{{if $.Norm}} * nw[xo + {{$k}}u]{{end}};
-        xv[{{add $k 4}}] = x[xo + {{add $k 8}}u]{{if $.Norm}} * nw[xo + {{add $k 8}}u]{{end}};
+        xv[{{$k}}] = x[xo + {{$k}}u];
+        xv[{{add $k 4}}] = x[xo + {{add $k 8}}u];
+{{- end}}
+{{- if .Norm}}
+        ss += ((dot(xv[0], xv[0]) + dot(xv[1], xv[1])) + (dot(xv[2], xv[2]) + dot(xv[3], xv[3])))
+            + ((dot(xv[4], xv[4]) + dot(xv[5], xv[5])) + (dot(xv[6], xv[6]) + dot(xv[7], xv[7])));
+{{- range $k := seq 4}}
+        xv[{{$k}}] *= nw[xo + {{$k}}u];
+        xv[{{add $k 4}}] *= nw[xo + {{add $k 8}}u];
+{{- end}}
 {{- end}}
 {{- if .XFold}}
         // XFold (Q4_K): the quad's sums of x for the minimums, then x scaled
@@ -297,7 +315,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- else}}
 {{- range $k := seq 8}}
-        xv[{{$k}}] = x[8u * u + {{$k}}u]{{if $.Norm}} * nw[8u * u + {{$k}}u]{{end}}{{if $.Q8Sum}} * SL{{end}};
+        xv[{{$k}}] = x[8u * u + {{$k}}u];
+{{- end}}
+{{- if .Norm}}
+        ss += ((dot(xv[0], xv[0]) + dot(xv[1], xv[1])) + (dot(xv[2], xv[2]) + dot(xv[3], xv[3])))
+            + ((dot(xv[4], xv[4]) + dot(xv[5], xv[5])) + (dot(xv[6], xv[6]) + dot(xv[7], xv[7])));
+{{- end}}
+{{- if or .Norm .Q8Sum}}
+{{- range $k := seq 8}}
+        xv[{{$k}}] *= {{if $.Norm}}nw[8u * u + {{$k}}u]{{end}}{{if and $.Norm $.Q8Sum}} * {{end}}{{if $.Q8Sum}}SL{{end}};
+{{- end}}
 {{- end}}
 {{- end}}
 {{- range $g := seq (div .R .XG)}}
@@ -753,6 +780,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     red2[{{$r}}u * WG + lid] = acc2[{{$r}}];
 {{- end}}
 {{- end}}
+{{- if .Norm}}
+    rss[lid] = ss;
+{{- end}}
     workgroupBarrier();
     let row = lid / XS;
     var part = 0.0;
@@ -765,10 +795,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         part2 += red2[row * WG + i * XS + lid % XS];
 {{- end}}
     }
+{{- if .Norm}}
+    // x²: the first XS threads sum a strided share of the WG sums each
+    var pss = 0.0;
+    if (lid < XS) {
+        for (var i = 0u; i < R; i++) {
+            pss += rss[i * XS + lid];
+        }
+    }
+{{- end}}
     workgroupBarrier(); // every partial is read before red is reused
     red[lid] = part;
 {{- if $swiglu}}
     red2[lid] = part2;
+{{- end}}
+{{- if .Norm}}
+    if (lid < XS) {
+        rss[lid] = pss;
+    }
 {{- end}}
     workgroupBarrier();
     if (lid < R && r0 + lid < p.rows) {
@@ -782,7 +826,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             yu += red2[lid * XS + i];
 {{- end}}
         }
-        emit(p.out0 + r0 + lid, y{{if .Norm}} * scale[0]{{end}}, {{if $swiglu}}yu{{if .Norm}} * scale[0]{{end}}{{else}}0.0{{end}});
+{{- if .Norm}}
+        var tss = 0.0;
+        for (var i = 0u; i < XS; i++) {
+            tss += rss[i];
+        }
+        let sc = inverseSqrt(tss / f32(p.cols) + p.eps);
+{{- end}}
+        emit(p.out0 + r0 + lid, y{{if .Norm}} * sc{{end}}, {{if $swiglu}}yu{{if .Norm}} * sc{{end}}{{else}}0.0{{end}});
     }
 {{- else}}
     // Sum each partial over the group, RC a round (the rounds written out,

@@ -92,6 +92,13 @@ for part in "$@"; do
 		# 5.9% with every matrix in XReg), at 1.7B and 0.6B (issue 11)
 		show $q bench --shape 1.7B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_xreg=-1;'
 		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_xreg=-1;' ;;
+	xnorm2) # the x-in-registers matvec with the norm inside, x² summed from its own loads
+		# (matvec_norm=8 for one token), against the default's standalone norms, at R = 4 and 8;
+		# the default profiled (the last setting); the Q4_K_M test file validated with it (issue 11)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 --profile \
+			--tune 'matvec_norm=8;matvec_norm=8,matvec_xreg=8;'
+		echo "QWGPU_TUNE=matvec_xreg=4,matvec_norm=8" >>"$out/$part.txt"
+		QWGPU_TUNE=matvec_xreg=4,matvec_norm=8 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized

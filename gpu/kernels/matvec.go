@@ -159,6 +159,9 @@ func MatVecNormRows() int {
 // gives (8B Q4_K tg128 on the H200, run 18: 244.2 tok/s with standalone
 // norms against 231.9 fused, +5.3%; 0.6B Q8_0 in its own layout lost
 // 10.4% by them). QWGPU_TUNE=matvec_norm sets the line for every type.
+// (Since run 18 the x-in-registers layout sums x² from its own loads of x
+// instead of a pass over the row first; whether that makes the fused norm
+// the faster is the next measurement, PERFORMANCE.md.)
 func MatVecFusedNorm(dt weights.DType, cols, rows int) bool {
 	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt, cols) > 0 {
 		return false

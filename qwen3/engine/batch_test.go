@@ -155,7 +155,8 @@ func TestOneTokenStandaloneNorm(t *testing.T) {
 // norms (the default for rows of 2,048 values or more; forced here with
 // matvec_xreg=4, the test model's rows being 256 and 768 values) gives the
 // quads' logits (matvec_xreg=-1, fused norms) within float32 rounding,
-// with a standalone norm before each layer's gate_up and q/k/v.
+// with a standalone norm before each layer's gate_up and q/k/v; so does
+// the layout with the norm inside (matvec_norm=8), with the quads' ops.
 func TestOneTokenXRegQ4K(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "small-tied-bf16")
@@ -180,6 +181,11 @@ func TestOneTokenXRegQ4K(t *testing.T) {
 	require.Equal(t, ops+2*g.cfg.NumHiddenLayers, ops1)
 	rel := qwen3.RelErr(xreg, quads)
 	require.LessOrEqualf(t, rel, 1e-4, "x in registers and the quads differ by %.3g", rel)
+	// the norm inside (matvec_norm=8): x² summed from the units' own loads
+	fused, ops2 := logits("matvec_xreg=4,matvec_norm=8")
+	require.Equal(t, ops, ops2)
+	rel = qwen3.RelErr(fused, quads)
+	require.LessOrEqualf(t, rel, 1e-4, "x in registers with the norm inside and the quads differ by %.3g", rel)
 	// and both are the model: against the CPU reference on the same blocks
 	// within the bound of validate (GPU against CPU on quantized weights)
 	w, err := qwen3.LoadWeights(g.cfg, src)
