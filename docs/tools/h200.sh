@@ -26,7 +26,8 @@
 # Run 17: `serve06 x16norm x16prof q8prof q4k bf16` 380 s (start ~180 s), `fold xnorm q4k
 # bf8b checknew` 373 s (the q4k part with 8 settings ~250 s of it), `q4kp` 122 s (the
 # 8B quantized at load in 115 s of it). Run 18: `xreg bf8b` 300 s with the start (the
-# 8B quantized at load in 103 s).
+# 8B quantized at load in 103 s), `q4kdef bf8b` 310 s, `q4ksmall` 44 s (starts of
+# 60-90 s included).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
