@@ -12,7 +12,9 @@
 // read from cache), then y = scale_b · Σ_c W[r, c] · x[b, c] · nw[c]
 // with scale_b = 1 / sqrt(mean(x_b²) + eps). That saves the standalone
 // rmsnorm dispatch in front of the projection, which costs more in dispatch
-// latency than the repeated sum does.
+// latency than the repeated sum does (for up to 8 tokens; one token of
+// the x-in-registers layout, XReg, sums x² from the loads its loop makes
+// anyway, and takes a standalone norm by default: kernels.MatVecFusedNorm).
 //
 // Bindings (store, add):                  (swiglu):
 //   0 p    uniform Params                   0 p
