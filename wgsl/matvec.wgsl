@@ -214,7 +214,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let lane = lid % TPR;
     let r0 = ((wid.x + wid.y * nwg.x) * (WG / TPR) + lid / TPR) * R; // the group's first row
     let xrow = p.cols / {{.XW}}u;   // x elements (of XT) per token
-    // The rows the group reads, inside the bindings (past the end: the last row).
+{{- if not .XReg}}
+    // The rows the group reads, inside the bindings (past the end: the last
+    // row). XReg clamps them in its written-out loads instead, so that no
+    // array is indexed by a loop variable.
     var wr: array<u32, R>;
 {{- if $swiglu}}
     var ur: array<u32, R>;
@@ -225,6 +228,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         ur[rr] = p.u_row0 + min(r0 + rr, p.rows - 1u);
 {{- end}}
     }
+{{- end}}
 {{- if and .Norm (not .XReg)}}
     // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup,
     // RC tokens a round (the rounds written out).

@@ -132,7 +132,7 @@ func q8Group() []q8Block {
 // batches run through MatMul.
 const MaxMatVecBatch = 32
 
-// MatVecNormRows is the largest decode batch whose matvecs normalise x
+// matvecNormRows is the largest decode batch whose matvecs normalise x
 // themselves (Linear.Norm), every workgroup summing each row's x² again;
 // larger batches get a standalone rmsnorm dispatch before them instead
 // (QWGPU_TUNE=matvec_norm=N moves the line; -1 gives one token standalone
@@ -141,7 +141,7 @@ const MaxMatVecBatch = 32
 // weights of gate_up: on the H200 in run 17 the standalone norms gave the
 // 16-row step +6.9% and +7.0% (two leases), 8 rows +0.2% and 4 rows
 // −0.7%, so the line is at 8.
-func MatVecNormRows() int {
+func matvecNormRows() int {
 	if tune.matvecNorm > 0 {
 		return tune.matvecNorm
 	}
@@ -153,7 +153,7 @@ func MatVecNormRows() int {
 
 // MatVecFusedNorm says whether a decode step of rows tokens normalises x
 // inside its matvecs of dt and cols columns (Linear.Norm) rather than in a standalone
-// rmsnorm before them: up to MatVecNormRows rows, except one token of the
+// rmsnorm before them: up to matvecNormRows rows, except one token of the
 // x-in-registers layout, whose R rows a workgroup already share each load
 // of x and the norm weights, so the dispatch saved costs more than it
 // gives (8B Q4_K tg128 on the H200, run 18: 244.2 tok/s with standalone
@@ -166,7 +166,7 @@ func MatVecFusedNorm(dt weights.DType, cols, rows int) bool {
 	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt, cols) > 0 {
 		return false
 	}
-	return rows <= MatVecNormRows()
+	return rows <= matvecNormRows()
 }
 
 // matvecTargetGroups is the number of workgroups below which the layout

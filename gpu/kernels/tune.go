@@ -23,7 +23,7 @@ import (
 // same sums), -1 for none; by default one-token steps stage it.
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
-// of the matvec (MatVecNormRows; 8 by default since run 17, and one token
+// of the matvec (matvecNormRows; 8 by default since run 17, and one token
 // of the x-in-registers layout since run 18: MatVecFusedNorm); -1 gives
 // one token standalone norms too.
 // matvec_xreg=R gives one-token matvecs of block types the x-in-registers

@@ -142,10 +142,10 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 // dispatch a layer (gate_up's; the fused q/k/v kernel keeps its own norm).
 func TestOneTokenStandaloneNorm(t *testing.T) {
 	g := loadGolden(t, "gqa-untied-extremek-f32")
-	inside, ops := oneTokenLogits(t, g)
+	inside, ops := oneTokenLogits(t, g, g.ck)
 	require.NoError(t, kernels.SetTune("matvec_norm=-1"))
 	defer func() { require.NoError(t, kernels.SetTune("")) }()
-	standalone, ops1 := oneTokenLogits(t, g)
+	standalone, ops1 := oneTokenLogits(t, g, g.ck)
 	require.Equal(t, ops+g.cfg.NumHiddenLayers, ops1)
 	rel := qwen3.RelErr(standalone, inside)
 	require.LessOrEqualf(t, rel, 1e-4, "standalone and fused norms differ by %.3g", rel)
@@ -158,23 +158,12 @@ func TestOneTokenStandaloneNorm(t *testing.T) {
 // with a standalone norm before each layer's gate_up and q/k/v; so does
 // the layout with the norm inside (matvec_norm=8), with the quads' ops.
 func TestOneTokenXRegQ4K(t *testing.T) {
-	d := testDevice(t)
 	g := loadGolden(t, "small-tied-bf16")
 	src := qwen3.QuantizedSource{Source: g.ck, DType: weights.Q4_K}
 	logits := func(tune string) ([]float32, int) {
 		require.NoError(t, kernels.SetTune(tune))
 		defer func() { require.NoError(t, kernels.SetTune("")) }()
-		prompt := g.cases[0].InputIDs
-		e, err := Load(d, g.cfg, src, Options{Ctx: 64, PrefillChunk: 32})
-		require.NoError(t, err)
-		defer e.Close()
-		_, err = e.Feed(prompt)
-		require.NoError(t, err)
-		out, err := e.Feed([]int{prompt[0]})
-		require.NoError(t, err)
-		g1, err := e.decodeGraph(1)
-		require.NoError(t, err)
-		return out, g1.ops()
+		return oneTokenLogits(t, g, src)
 	}
 	quads, ops := logits("matvec_xreg=-1")
 	xreg, ops1 := logits("matvec_xreg=4")
@@ -205,22 +194,23 @@ func TestOneTokenXRegQ4K(t *testing.T) {
 // kernel does.
 func TestUnfusedQKVDecode(t *testing.T) {
 	g := loadGolden(t, "gqa-untied-extremek-f32")
-	fused, _ := oneTokenLogits(t, g)
+	fused, _ := oneTokenLogits(t, g, g.ck)
 	kernels.FusedQKVDecode = false
 	defer func() { kernels.FusedQKVDecode = true }()
-	unfused, _ := oneTokenLogits(t, g)
+	unfused, _ := oneTokenLogits(t, g, g.ck)
 	rel := qwen3.RelErr(unfused, fused)
 	require.LessOrEqualf(t, rel, 1e-4, "fused and unfused qkv differ by %.3g", rel)
 	require.Greater(t, rel, 0.0, "the two paths sum in different orders; identical results mean the knob did nothing")
 }
 
-// oneTokenLogits loads g in the kernels' layouts as they are now, feeds
+// oneTokenLogits loads g's model with the weights of src (g.ck, or a
+// quantized view of it) in the kernels' layouts as they are now, feeds
 // its first case's prompt and then one token, and returns that token's
 // logits and the one-token decode graph's dispatch count.
-func oneTokenLogits(t *testing.T, g *goldenModel) ([]float32, int) {
+func oneTokenLogits(t *testing.T, g *goldenModel, src qwen3.Source) ([]float32, int) {
 	t.Helper()
 	prompt := g.cases[0].InputIDs
-	e, err := Load(testDevice(t), g.cfg, g.ck, Options{Ctx: 64, PrefillChunk: 32})
+	e, err := Load(testDevice(t), g.cfg, src, Options{Ctx: 64, PrefillChunk: 32})
 	require.NoError(t, err)
 	defer e.Close()
 	_, err = e.Feed(prompt)
