@@ -185,10 +185,18 @@ fn silu(v: f32) -> f32 {
 // applied to the two units' sums, the minimums to the quad's sums of x
 // (xsa, xsb).
 fn qfold(q: vec4<u32>, s: vec4<f32>, xv: array<vec4<f32>, 8>, xsa: f32, xsb: f32) -> f32 {
+{{- if eq .Probe 5}}
+    // probe 5 (wrong values): the quants not decoded
+    let n0 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.x & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.x & 0x3f0fffffu)));
+    let n1 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.y & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.y & 0x3f0fffffu)));
+    let n2 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.z & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.z & 0x3f0fffffu)));
+    let n3 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.w & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.w & 0x3f0fffffu)));
+{{- else}}
     let n0 = qnib(q.x);
     let n1 = qnib(q.y);
     let n2 = qnib(q.z);
     let n3 = qnib(q.w);
+{{- end}}
     let sa = (dot(n0.a, xv[0]) + dot(n1.a, xv[1])) + (dot(n2.a, xv[2]) + dot(n3.a, xv[3]));
     let sb = (dot(n0.b, xv[4]) + dot(n1.b, xv[5])) + (dot(n2.b, xv[6]) + dot(n3.b, xv[7]));
     return (s.x * sa - s.y * xsa) + (s.z * sb - s.w * xsb);
@@ -376,9 +384,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- range $k := seq $.XG}}{{$r := add (mul $g $.XG) $k}}
 {{- if $.XFold}}
+{{- if eq $.Probe 4}}
+            // probe 4 (wrong values): the scales not decoded
+            acc[{{$r}}] += qfold(wq{{$k}}, bitcast<vec4<f32>>(wh{{$k}} & vec4<u32>(0x3f7fffffu)), xv, xsa, xsb);
+{{- if $swiglu}}
+            acc2[{{$r}}] += qfold(uq{{$k}}, bitcast<vec4<f32>>(uh{{$k}} & vec4<u32>(0x3f7fffffu)), xv, xsa, xsb);
+{{- end}}
+{{- else}}
             acc[{{$r}}] += qfold(wq{{$k}}, qqscales(wh{{$k}}, g), xv, xsa, xsb);
 {{- if $swiglu}}
             acc2[{{$r}}] += qfold(uq{{$k}}, qqscales(uh{{$k}}, g), xv, xsa, xsb);
+{{- end}}
 {{- end}}
 {{- else if $.Wide}}
             {
@@ -690,9 +706,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             var uv: array<{{.WT}}, R>;
 {{- end}}
             for (var rr = 0u; rr < R; rr++) {
+{{- if eq .Probe 3}}
+                // probe 3 (wrong values): no weight loads but one word a row group, the same for all
+                wv[rr] = {{.WT}}(j, rr, j ^ rr, 7u) ^ w[rr];
+{{- if $swiglu}}
+                uv[rr] = {{.WT}}(rr, j, 3u, j ^ rr) ^ wu[rr];
+{{- end}}
+{{- else}}
                 wv[rr] = w[wr[rr] * nc + j];
 {{- if $swiglu}}
                 uv[rr] = wu[ur[rr] * nc + j];
+{{- end}}
 {{- end}}
             }
 {{- if and .Norm (not .XStage)}}
@@ -724,8 +748,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 let xa = xs[xo];
                 let xb = xs[xo + XC];
 {{- else}}
-                let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
-                let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
+                let xa = x[{{if ne $.Probe 1}}b * xrow + {{end}}2u * j]{{if .Norm}} * na{{end}};   // probe 1 (wrong values): token 0's x
+                let xb = x[{{if ne $.Probe 1}}b * xrow + {{end}}2u * j + 1u]{{if .Norm}} * nb{{end}};
 {{- end}}
                 for (var rr = 0u; rr < R; rr++) {
                     acc[rr * B + b] += dot8(wv[rr], xa, xb);
@@ -848,6 +872,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // the totals in acc and writes the outputs. (Summing each output in one
     // thread after one barrier instead, matvec_tred, lost 8% at 16 tokens
     // on the H200 in run 14 and is gone.)
+{{- if eq .Probe 2}}
+    // probe 2 (wrong values): the partials stored, no tree; lane 0 writes its own
+{{- range $i := seq (mul .R .B)}}
+    red[({{$i}}u % RC) * WG + lid] = acc[{{$i}}];
+{{- end}}
+{{- else}}
 {{- range .Rounds}}
     {
         let i0 = {{.}}u;
@@ -883,6 +913,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         workgroupBarrier(); // every partial is read before red is reused
     }
+{{- end}}
 {{- end}}
     if (lane == 0u) {
         for (var rr = 0u; rr < R; rr++) {

@@ -102,6 +102,8 @@ type MatVecVars struct {
 	// group's blocks are Q8Blocks.
 	Q8Wide   bool
 	Q8Blocks []q8Block
+	// Probe: QWGPU_TUNE=matvec_probe's timing probe (tune.go), wrong values; 0 none.
+	Probe int
 }
 
 // q8Block is where block K of a group of 4 Q8_0 blocks (9 vec4<u32>) keeps
@@ -373,7 +375,7 @@ func quadLoads(dt weights.DType) bool {
 // matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
 // rows of weights of dt, with reduction arrays of at most redCap floats.
 func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
-	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2}
+	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2, Probe: tune.matvecProbe}
 	loads, per, maxR := cols, 4, 2
 	maxTPR, wg0 := 64, 256
 	switch {
