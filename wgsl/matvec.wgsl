@@ -872,7 +872,50 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // the totals in acc and writes the outputs. (Summing each output in one
     // thread after one barrier instead, matvec_tred, lost 8% at 16 tokens
     // on the H200 in run 14 and is gone.)
-{{- if eq .Probe 2}}
+{{- if .Red1}}
+    // Red1 (QWGPU_TUNE=matvec_red1=1): each round, every thread's RC partials
+    // go to red at once; after one barrier thread t < RC · GROUPS sums partial
+    // i0 + t / GROUPS of group t % GROUPS over its TPR lanes and writes that
+    // output itself: two barriers a round where the tree takes log2(TPR) + 2.
+    // Thread t starts at lane t % TPR and wraps around, so that the 32
+    // threads of a warp read 32 different banks at every step (in lane order
+    // they would all read the same bank, TPR floats apart: run 14's
+    // matvec_tred, which lost 8%, did that).
+{{- range $i0 := .Rounds}}
+    {
+        let i0 = {{$i0}}u;
+{{- range $k := seq $.RC}}{{if lt (add $i0 $k) (mul $.R $.B)}}
+        red[{{$k}}u * WG + lid] = acc[{{add $i0 $k}}];
+{{- if $swiglu}}
+        red2[{{$k}}u * WG + lid] = acc2[{{add $i0 $k}}];
+{{- end}}
+{{- end}}{{end}}
+        workgroupBarrier();
+        for (var t = lid; t < RC * GROUPS; t += WG) {
+            let a = i0 + t / GROUPS;   // rr · B + b
+            let grp = t % GROUPS;
+            let r = ((wid.x + wid.y * nwg.x) * GROUPS + grp) * R + a / B;
+            if (a < NA && r < p.rows) {
+                let b = a % B;
+                let base = (t / GROUPS) * WG + grp * TPR;
+                var y = 0.0;
+{{- if $swiglu}}
+                var yu = 0.0;
+{{- end}}
+                for (var l = 0u; l < TPR; l++) {
+                    let k = base + (l + t) % TPR;
+                    y += red[k];
+{{- if $swiglu}}
+                    yu += red2[k];
+{{- end}}
+                }
+                emit(b * p.out_stride + p.out0 + r, y{{if $.Norm}} * scale[b]{{end}}, {{if $swiglu}}yu{{if $.Norm}} * scale[b]{{end}}{{else}}0.0{{end}});
+            }
+        }
+        workgroupBarrier(); // every partial is read before red is reused
+    }
+{{- end}}
+{{- else if eq .Probe 2}}
     // probe 2 (wrong values): the partials stored, no tree; lane 0 writes its own
 {{- range $i := seq (mul .R .B)}}
     red[({{$i}}u % RC) * WG + lid] = acc[{{$i}}];
@@ -915,6 +958,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
 {{- end}}
 {{- end}}
+{{- if not .Red1}}
     if (lane == 0u) {
         for (var rr = 0u; rr < R; rr++) {
             let r = r0 + rr;
@@ -926,6 +970,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
+{{- end}}
 {{- end}}
 }
 

@@ -105,6 +105,15 @@ for part in "$@"; do
 		# weight loads), 0.6B, against the default in one process
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
 			--tune ';matvec_probe=1;matvec_probe=2;matvec_probe=3' ;;
+	red1) # the matvec's partials summed one thread an output after one barrier, a warp's
+		# threads starting at different lanes (matvec_red1=1; issue 12 after run 19's probes:
+		# no tree +31% at 16 rows, token 0's x +50%), with up to 4 rows a group where the
+		# sums fit (matvec_maxr=4), every group 4 rows, 16 and 128 lanes; 0.6B bf16 tg128 and
+		# x16 in one process; then 0.6B Q8_0 and bf16 tg128 with it (issue 11)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
+			--tune ';matvec_red1=1;matvec_red1=1,matvec_maxr=4;matvec_red1=1,matvec_rows=4;matvec_red1=1,matvec_tpr=16;matvec_red1=1,matvec_tpr=128'
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --tune ';matvec_red1=1'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune ';matvec_red1=1' ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized

@@ -95,6 +95,8 @@ type tuneKnobs struct {
 	matvecXG     int          // rows whose loads the XReg matvec issues together (0: 4)
 	matvecXFold  int          // -1: the XReg matvec scales every Q4_K value instead of summing the quants unscaled (MatVecVars.XFold)
 	matvecProbe  int          // timing probes with wrong values (MatVecVars.Probe; 0: none)
+	matvecRed1   int          // 1: the matvec sums a group's partials one thread an output (MatVecVars.Red1)
+	matvecMaxR   int          // the most rows matvecLayout gives a thread group (0: 2)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass
 	matmulBK     int          // columns staged per step in matmul

@@ -102,6 +102,11 @@ type MatVecVars struct {
 	// group's blocks are Q8Blocks.
 	Q8Wide   bool
 	Q8Blocks []q8Block
+	// Red1 (not XReg; QWGPU_TUNE=matvec_red1=1): each round's partials summed
+	// over a group's lanes by one thread an output after one barrier, each
+	// thread starting at its own lane (so a warp's reads take 32 banks),
+	// instead of through a tree.
+	Red1 bool
 	// Probe: QWGPU_TUNE=matvec_probe's timing probe (tune.go), wrong values; 0 none.
 	Probe int
 }
@@ -209,8 +214,8 @@ func matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0 int) (r, tpr, 
 	}
 	tpr = min(tpr, wg)
 	r = 1
-	if maxR >= 2 && 2*acc <= 64 && ceilDiv(rows, 2*wg/tpr) >= target {
-		r = 2
+	for maxR >= 2*r && 2*r*acc <= 64 && ceilDiv(rows, 2*r*wg/tpr) >= target {
+		r *= 2
 	}
 	if tune.matvecR > 0 {
 		r = tune.matvecR
@@ -375,8 +380,12 @@ func quadLoads(dt weights.DType) bool {
 // matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
 // rows of weights of dt, with reduction arrays of at most redCap floats.
 func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
-	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2, Probe: tune.matvecProbe}
+	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2, Probe: tune.matvecProbe,
+		Red1: tune.matvecRed1 > 0}
 	loads, per, maxR := cols, 4, 2
+	if tune.matvecMaxR > 0 {
+		maxR = tune.matvecMaxR
+	}
 	maxTPR, wg0 := 64, 256
 	switch {
 	case dt.IsQuantized():

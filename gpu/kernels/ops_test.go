@@ -351,6 +351,52 @@ func TestMatVecXReg(t *testing.T) {
 	})
 }
 
+// The matvec with each output summed over its group's lanes by one thread
+// (QWGPU_TUNE=matvec_red1, MatVecVars.Red1): every epilogue, with and without
+// the fused norm, one token and batches (16 in one round and in several, as
+// the reduction arrays require), groups of 1, 2 and 4 rows (4 through
+// matvec_maxr) and of 8 to 64 lanes, rows that leave the last group
+// partial; a float and two block types.
+func TestMatVecRed1(t *testing.T) {
+	type layout struct{ maxr, tpr, wg int }
+	layouts := []layout{{4, 0, 0}, {2, 8, 64}, {4, 64, 256}, {1, 32, 128}}
+	var cases []linearCase
+	for _, dt := range []weights.DType{weights.BF16, weights.Q8_0, weights.Q4_K} {
+		cols := 8 * 61
+		if dt.IsQuantized() {
+			cols = quantCols(dt, 3)
+		}
+		cases = append(cases,
+			linearCase{1, 45, cols, dt, Store, false},
+			linearCase{16, 37, cols, dt, SwiGLU, false},
+			linearCase{5, 23, cols, dt, Add, true},
+			linearCase{16, 70, cols, dt, Add, false},
+			linearCase{3, 19, cols, dt, SwiGLU, true})
+	}
+	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
+		gl := s.Device().Info().Backend == "gl"
+		for i, l := range layouts {
+			for j, c := range cases {
+				// GL compiles each shader for seconds: one layout a case there.
+				if gl && j%len(layouts) != i || !quantOnBackend(s, c.dt, c.T) {
+					continue
+				}
+				t.Run(name(l.maxr, l.tpr, l.wg, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+					saved := tune
+					tune.matvecRed1, tune.matvecMaxR, tune.matvecTPR, tune.matvecWG = 1, l.maxr, l.tpr, l.wg
+					tune.matvecXReg = -1
+					defer func() { tune = saved }()
+					v := must[MatVecVars](t)(matvecVars(c.dt, c.epi, c.norm, c.T, c.cols, c.rows, matvecRedCap(s.Device())))
+					if !v.Red1 {
+						t.Fatalf("layout %+v does not take Red1", v)
+					}
+					runLinear(t, s, c, false)
+				})
+			}
+		}
+	})
+}
+
 // The matvec in layouts the automatic choice takes on large matrices only
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
