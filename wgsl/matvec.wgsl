@@ -56,9 +56,10 @@
 // threads of a group stride along the row (16-byte chunks of halves or f32,
 // one quant chunk), read x once for all R rows and B tokens, and sum in
 // f32; the R · B partial sums of each thread are then reduced over the
-// group through a tree in workgroup memory (naga 0.13 has no subgroup
-// operations), RC of them a round, so that the reduction array stays RC · WG
-// floats however large B is. Rows past the end are read as the last row
+// group through workgroup memory (naga 0.13 has no subgroup operations), RC
+// of them a round, so that the reduction array stays RC · WG floats however
+// large B is: each output summed by one thread (Red1, the default) or
+// through a tree (matvec_red1=-1). Rows past the end are read as the last row
 // (no branch in the loop) and not written.
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
@@ -73,7 +74,7 @@
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
 // Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
-// XStage, XC and XPJ (x vec4s a load unit), WT and XT (the element types
+// XStage, XC and XPJ (x vec4s a load unit), Red1, WT and XT (the element types
 // of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
 // (binding numbers); Quant, QW and QU (lib_quant's arrays w and wu), QBS,
 // QBW.
@@ -185,18 +186,10 @@ fn silu(v: f32) -> f32 {
 // applied to the two units' sums, the minimums to the quad's sums of x
 // (xsa, xsb).
 fn qfold(q: vec4<u32>, s: vec4<f32>, xv: array<vec4<f32>, 8>, xsa: f32, xsb: f32) -> f32 {
-{{- if eq .Probe 5}}
-    // probe 5 (wrong values): the quants not decoded
-    let n0 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.x & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.x & 0x3f0fffffu)));
-    let n1 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.y & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.y & 0x3f0fffffu)));
-    let n2 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.z & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.z & 0x3f0fffffu)));
-    let n3 = QWord(bitcast<vec4<f32>>(vec4<u32>(q.w & 0x3f7fffffu)), bitcast<vec4<f32>>(vec4<u32>(q.w & 0x3f0fffffu)));
-{{- else}}
     let n0 = qnib(q.x);
     let n1 = qnib(q.y);
     let n2 = qnib(q.z);
     let n3 = qnib(q.w);
-{{- end}}
     let sa = (dot(n0.a, xv[0]) + dot(n1.a, xv[1])) + (dot(n2.a, xv[2]) + dot(n3.a, xv[3]));
     let sb = (dot(n0.b, xv[4]) + dot(n1.b, xv[5])) + (dot(n2.b, xv[6]) + dot(n3.b, xv[7]));
     return (s.x * sa - s.y * xsa) + (s.z * sb - s.w * xsb);
@@ -384,17 +377,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
 {{- range $k := seq $.XG}}{{$r := add (mul $g $.XG) $k}}
 {{- if $.XFold}}
-{{- if eq $.Probe 4}}
-            // probe 4 (wrong values): the scales not decoded
-            acc[{{$r}}] += qfold(wq{{$k}}, bitcast<vec4<f32>>(wh{{$k}} & vec4<u32>(0x3f7fffffu)), xv, xsa, xsb);
-{{- if $swiglu}}
-            acc2[{{$r}}] += qfold(uq{{$k}}, bitcast<vec4<f32>>(uh{{$k}} & vec4<u32>(0x3f7fffffu)), xv, xsa, xsb);
-{{- end}}
-{{- else}}
             acc[{{$r}}] += qfold(wq{{$k}}, qqscales(wh{{$k}}, g), xv, xsa, xsb);
 {{- if $swiglu}}
             acc2[{{$r}}] += qfold(uq{{$k}}, qqscales(uh{{$k}}, g), xv, xsa, xsb);
-{{- end}}
 {{- end}}
 {{- else if $.Wide}}
             {
@@ -706,17 +691,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             var uv: array<{{.WT}}, R>;
 {{- end}}
             for (var rr = 0u; rr < R; rr++) {
-{{- if eq .Probe 3}}
-                // probe 3 (wrong values): no weight loads but one word a row group, the same for all
-                wv[rr] = {{.WT}}(j, rr, j ^ rr, 7u) ^ w[rr];
-{{- if $swiglu}}
-                uv[rr] = {{.WT}}(rr, j, 3u, j ^ rr) ^ wu[rr];
-{{- end}}
-{{- else}}
                 wv[rr] = w[wr[rr] * nc + j];
 {{- if $swiglu}}
                 uv[rr] = wu[ur[rr] * nc + j];
-{{- end}}
 {{- end}}
             }
 {{- if and .Norm (not .XStage)}}
@@ -748,8 +725,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 let xa = xs[xo];
                 let xb = xs[xo + XC];
 {{- else}}
-                let xa = x[{{if ne $.Probe 1}}b * xrow + {{end}}2u * j]{{if .Norm}} * na{{end}};   // probe 1 (wrong values): token 0's x
-                let xb = x[{{if ne $.Probe 1}}b * xrow + {{end}}2u * j + 1u]{{if .Norm}} * nb{{end}};
+                let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
+                let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
 {{- end}}
                 for (var rr = 0u; rr < R; rr++) {
                     acc[rr * B + b] += dot8(wv[rr], xa, xb);
@@ -868,19 +845,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- else}}
     // Sum each partial over the group, RC a round (the rounds written out,
     // so that every index into acc is a constant once the loops over i are
-    // unrolled and acc can stay in registers), through a tree; lane 0 keeps
-    // the totals in acc and writes the outputs. (Summing each output in one
-    // thread after one barrier instead, matvec_tred, lost 8% at 16 tokens
-    // on the H200 in run 14 and is gone.)
+    // unrolled and acc can stay in registers), through a tree
+    // (QWGPU_TUNE=matvec_red1=-1, or below); lane 0 keeps the totals in acc
+    // and writes the outputs.
 {{- if .Red1}}
-    // Red1 (QWGPU_TUNE=matvec_red1=1): each round, every thread's RC partials
-    // go to red at once; after one barrier thread t < RC · GROUPS sums partial
+    // Red1 (the default): each round, every thread's RC partials go to red
+    // at once; after one barrier thread t < RC · GROUPS sums partial
     // i0 + t / GROUPS of group t % GROUPS over its TPR lanes and writes that
     // output itself: two barriers a round where the tree takes log2(TPR) + 2.
     // Thread t starts at lane t % TPR and wraps around, so that the 32
     // threads of a warp read 32 different banks at every step (in lane order
     // they would all read the same bank, TPR floats apart: run 14's
-    // matvec_tred, which lost 8%, did that).
+    // matvec_tred, which lost 8%, did that). On the H200 in run 19, 16 rows
+    // +41% against the tree, one token of Q8_0 +3%, of bf16 ±0.4%.
 {{- range $i0 := .Rounds}}
     {
         let i0 = {{$i0}}u;
@@ -914,11 +891,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         workgroupBarrier(); // every partial is read before red is reused
     }
-{{- end}}
-{{- else if eq .Probe 2}}
-    // probe 2 (wrong values): the partials stored, no tree; lane 0 writes its own
-{{- range $i := seq (mul .R .B)}}
-    red[({{$i}}u % RC) * WG + lid] = acc[{{$i}}];
 {{- end}}
 {{- else}}
 {{- range .Rounds}}

@@ -94,8 +94,7 @@ type tuneKnobs struct {
 	matvecXReg   int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: 4 for Q4_K, off for the others; -1: off)
 	matvecXG     int          // rows whose loads the XReg matvec issues together (0: 4)
 	matvecXFold  int          // -1: the XReg matvec scales every Q4_K value instead of summing the quants unscaled (MatVecVars.XFold)
-	matvecProbe  int          // timing probes with wrong values (MatVecVars.Probe; 0: none)
-	matvecRed1   int          // 1: the matvec sums a group's partials one thread an output (MatVecVars.Red1)
+	matvecRed1   int          // -1: the matvec sums a group's partials through a tree, not one thread an output (MatVecVars.Red1)
 	matvecMaxR   int          // the most rows matvecLayout gives a thread group (0: 2)
 	rmsnormWG    int          // workgroup size in rmsnorm
 	argmaxChunk  int          // elements per workgroup in argmax's partial pass

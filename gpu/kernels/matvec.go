@@ -102,13 +102,13 @@ type MatVecVars struct {
 	// group's blocks are Q8Blocks.
 	Q8Wide   bool
 	Q8Blocks []q8Block
-	// Red1 (not XReg; QWGPU_TUNE=matvec_red1=1): each round's partials summed
-	// over a group's lanes by one thread an output after one barrier, each
-	// thread starting at its own lane (so a warp's reads take 32 banks),
-	// instead of through a tree.
+	// Red1 (not XReg): each round's partials summed over a group's lanes by
+	// one thread an output after one barrier, each thread starting at its
+	// own lane (so a warp's reads take 32 banks), instead of through a tree
+	// (QWGPU_TUNE=matvec_red1=-1). On the H200 in run 19: 0.6B bf16 x16
+	// +41.0% (5,972.8 against 4,236.7 tok/s), Q8_0 tg128 +3.0%, bf16
+	// tg128 −0.1% and −0.4% (within its spread).
 	Red1 bool
-	// Probe: QWGPU_TUNE=matvec_probe's timing probe (tune.go), wrong values; 0 none.
-	Probe int
 }
 
 // q8Block is where block K of a group of 4 Q8_0 blocks (9 vec4<u32>) keeps
@@ -380,8 +380,12 @@ func quadLoads(dt weights.DType) bool {
 // matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
 // rows of weights of dt, with reduction arrays of at most redCap floats.
 func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, redCap int) (MatVecVars, error) {
-	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2, Probe: tune.matvecProbe,
-		Red1: tune.matvecRed1 > 0}
+	// Red1 where the reduction arrays hold 16 KiB: with GL's 256 floats a
+	// round takes one partial, and Mesa's GL compiler took 270 s over the
+	// written-out rounds of a 26-token SwiGLU (104 rounds; the tree's
+	// rounds compile in seconds). QWGPU_TUNE=matvec_red1=1 forces it.
+	v := MatVecVars{DType: dt.String(), Epi: epi, Norm: norm, B: batch, WT: "f32", XT: "f32", XW: 1, BX: 2,
+		Red1: tune.matvecRed1 > 0 || tune.matvecRed1 == 0 && redCap >= 4096}
 	loads, per, maxR := cols, 4, 2
 	if tune.matvecMaxR > 0 {
 		maxR = tune.matvecMaxR

@@ -351,15 +351,16 @@ func TestMatVecXReg(t *testing.T) {
 	})
 }
 
-// The matvec with each output summed over its group's lanes by one thread
-// (QWGPU_TUNE=matvec_red1, MatVecVars.Red1): every epilogue, with and without
-// the fused norm, one token and batches (16 in one round and in several, as
-// the reduction arrays require), groups of 1, 2 and 4 rows (4 through
+// The matvec's two reductions over a group's lanes: each output summed by
+// one thread (MatVecVars.Red1, the default but on GL; matvec_red1=1 forces
+// it) and the tree (QWGPU_TUNE=matvec_red1=-1): every epilogue, with and without the fused
+// norm, one token and batches (16 in one round and in several, as the
+// reduction arrays require), groups of 1, 2 and 4 rows (4 through
 // matvec_maxr) and of 8 to 64 lanes, rows that leave the last group
 // partial; a float and two block types.
-func TestMatVecRed1(t *testing.T) {
-	type layout struct{ maxr, tpr, wg int }
-	layouts := []layout{{4, 0, 0}, {2, 8, 64}, {4, 64, 256}, {1, 32, 128}}
+func TestMatVecReduction(t *testing.T) {
+	type layout struct{ red1, maxr, tpr, wg int }
+	layouts := []layout{{0, 4, 0, 0}, {1, 2, 8, 64}, {0, 4, 64, 256}, {1, 1, 32, 128}, {-1, 4, 16, 128}, {-1, 2, 64, 256}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.Q8_0, weights.Q4_K} {
 		cols := 8 * 61
@@ -381,14 +382,14 @@ func TestMatVecRed1(t *testing.T) {
 				if gl && j%len(layouts) != i || !quantOnBackend(s, c.dt, c.T) {
 					continue
 				}
-				t.Run(name(l.maxr, l.tpr, l.wg, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.red1, l.maxr, l.tpr, l.wg, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
-					tune.matvecRed1, tune.matvecMaxR, tune.matvecTPR, tune.matvecWG = 1, l.maxr, l.tpr, l.wg
+					tune.matvecRed1, tune.matvecMaxR, tune.matvecTPR, tune.matvecWG = l.red1, l.maxr, l.tpr, l.wg
 					tune.matvecXReg = -1
 					defer func() { tune = saved }()
 					v := must[MatVecVars](t)(matvecVars(c.dt, c.epi, c.norm, c.T, c.cols, c.rows, matvecRedCap(s.Device())))
-					if !v.Red1 {
-						t.Fatalf("layout %+v does not take Red1", v)
+					if want := l.red1 > 0 || l.red1 == 0 && !gl; v.Red1 != want {
+						t.Fatalf("layout %+v: Red1 %v with matvec_red1=%d on %s", v, v.Red1, l.red1, s.Device().Info().Backend)
 					}
 					runLinear(t, s, c, false)
 				})

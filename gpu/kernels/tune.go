@@ -34,16 +34,12 @@ import (
 // scale every Q4_K value instead of summing the quants unscaled against x
 // scaled to their places and applying the scales once a unit
 // (MatVecVars.XFold, the default).
-// matvec_red1=1 sums each of a row group's partials over its lanes in one
-// thread after one barrier, the threads of a warp starting at different
-// lanes (MatVecVars.Red1), instead of through a tree. matvec_maxr=N lets
-// matvecLayout give a group up to N rows (2 by default) while its partial
-// sums stay within 64 a thread and the workgroups many enough.
-// matvec_probe=N is a timing probe whose results are WRONG (MatVecVars.Probe),
-// to find what bounds a layout: 1 the batched bf16 matvec reads token 0's x
-// for every token, 2 it skips the reduction over a row's lanes, 3 it loads
-// no weights; 4 the one-token Q4_K x-in-registers matvec skips decoding the
-// scales, 5 the quants. bench refuses nothing: never use it for a result.
+// matvec_red1=-1 sums each of a row group's partials over its lanes through
+// a tree, as before run 19, instead of in one thread an output after one
+// barrier (MatVecVars.Red1). matvec_maxr=N lets matvecLayout give a group
+// up to N rows (2 by default) while its partial sums stay within 64 a
+// thread and the workgroups many enough (run 19: 16 rows +1.1% at N = 4,
+// within the spread).
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -62,7 +58,10 @@ import (
 // threads), qkv_fold, qkv_norm_rope folded into decode attention (−2.6%
 // at 0.6B Q8_0 and 8B Q4_K, −7.2% for bf16 one token), and matvec_qprobe=4,
 // x read at the addresses of quants repacked for whole-line loads (+8.8%,
-// a probe with wrong values).)
+// a probe with wrong values), and in run 19 matvec_probe, timing probes
+// with wrong values (16 rows: token 0's x for all +50%, no tree +31%, no
+// weight loads +8.5%; 8B Q4_K XReg: scales not decoded +12%, quants
+// +14%).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -126,10 +125,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_xreg", "matvec_xg", "matvec_xfold", "matvec_probe", "matvec_red1", "matvec_maxr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_xreg", "matvec_xg", "matvec_xfold", "matvec_red1", "matvec_maxr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_xreg": &tune.matvecXReg, "matvec_xg": &tune.matvecXG, "matvec_xfold": &tune.matvecXFold, "matvec_probe": &tune.matvecProbe, "matvec_red1": &tune.matvecRed1, "matvec_maxr": &tune.matvecMaxR,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_xreg": &tune.matvecXReg, "matvec_xg": &tune.matvecXG, "matvec_xfold": &tune.matvecXFold, "matvec_red1": &tune.matvecRed1, "matvec_maxr": &tune.matvecMaxR,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
