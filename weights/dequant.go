@@ -89,11 +89,11 @@ func dequantQ8_0(b []byte, y []float32) {
 	}
 }
 
-// scaleMinK4 unpacks the 6-bit scale and min of sub-block j (0..7) from the
+// ScaleMinK4 unpacks the 6-bit scale and min of sub-block j (0..7) from the
 // 12 scale bytes of a Q4_K or Q5_K block: sub-blocks 0-3 keep theirs in the
 // low 6 bits of bytes j and j+4; 4-7 have their low 4 bits in byte j+4 and
 // their top 2 bits in the spare top bits of bytes j-4 and j.
-func scaleMinK4(j int, s []byte) (sc, m uint8) {
+func ScaleMinK4(j int, s []byte) (sc, m uint8) {
 	if j < 4 {
 		return s[j] & 63, s[j+4] & 63
 	}
@@ -107,8 +107,8 @@ func dequantQ4K(b []byte, y []float32) {
 	d, dmin := f16At(b), f16At(b[2:])
 	scales, qs := b[4:16], b[16:144]
 	for g := range 4 {
-		sc1, m1 := scaleMinK4(2*g, scales)
-		sc2, m2 := scaleMinK4(2*g+1, scales)
+		sc1, m1 := ScaleMinK4(2*g, scales)
+		sc2, m2 := ScaleMinK4(2*g+1, scales)
 		d1, min1 := d*float32(sc1), dmin*float32(m1)
 		d2, min2 := d*float32(sc2), dmin*float32(m2)
 		q, out := qs[32*g:32*g+32], y[64*g:64*g+64]
@@ -125,8 +125,8 @@ func dequantQ5K(b []byte, y []float32) {
 	d, dmin := f16At(b), f16At(b[2:])
 	scales, qh, qs := b[4:16], b[16:48], b[48:176]
 	for g := range 4 {
-		sc1, m1 := scaleMinK4(2*g, scales)
-		sc2, m2 := scaleMinK4(2*g+1, scales)
+		sc1, m1 := ScaleMinK4(2*g, scales)
+		sc2, m2 := ScaleMinK4(2*g+1, scales)
 		d1, min1 := d*float32(sc1), dmin*float32(m1)
 		d2, min2 := d*float32(sc2), dmin*float32(m2)
 		q, out := qs[32*g:32*g+32], y[64*g:64*g+64]

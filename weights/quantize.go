@@ -221,7 +221,7 @@ func packQ4KBlock(x []float32, L *[256]uint8, scales, mins *[8]float32, out []by
 	putF16(out[2:], maxMin/63)
 	d, dmin := f16At(out), f16At(out[2:])
 	for j := range 8 {
-		s, m := scaleMinK4(j, sc)
+		s, m := ScaleMinK4(j, sc)
 		dj := d * float32(s)
 		if dj == 0 {
 			continue

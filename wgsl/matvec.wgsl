@@ -339,14 +339,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- range $k := seq $.XG}}{{$r := add (mul $g $.XG) $k}}
 {{- if $.Wide}}
             let wb{{$k}} = ((p.w_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * {{div $.QBW 4}}u;
-            let wh{{$k}} = w[wb{{$k}}];
+            let wh{{$k}} = w[wb{{$k}} + qqhoff(g)];
             let wq{{$k}} = w[wb{{$k}} + {{$.QOff}}u + j];
 {{- if $.Q5}}
             let wqh{{$k}} = w[wb{{$k}} + 1u + (j & 1u)];
 {{- end}}
 {{- if $swiglu}}
             let ub{{$k}} = ((p.u_row0 + min(r0 + {{$r}}u, p.rows - 1u)) * bpr + bi) * {{div $.QBW 4}}u;
-            let uh{{$k}} = wu[ub{{$k}}];
+            let uh{{$k}} = wu[ub{{$k}} + qqhoff(g)];
             let uq{{$k}} = wu[ub{{$k}} + {{$.QOff}}u + j];
 {{- if $.Q5}}
             let uqh{{$k}} = wu[ub{{$k}} + 1u + (j & 1u)];
@@ -440,14 +440,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
         for (var rr = 0u; rr < R; rr++) {
             let wb = (wr[rr] * bpr + bi) * {{div .QBW 4}}u;
-            wh[rr] = w[wb];
+            wh[rr] = w[wb + qqhoff(g)];
             wq[rr] = w[wb + {{.QOff}}u + j];
 {{- if .Q5}}
             wqh[rr] = w[wb + 1u + (j & 1u)];
 {{- end}}
 {{- if $swiglu}}
             let ub = (ur[rr] * bpr + bi) * {{div .QBW 4}}u;
-            uh[rr] = wu[ub];
+            uh[rr] = wu[ub + qqhoff(g)];
             uq[rr] = wu[ub + {{.QOff}}u + j];
 {{- if .Q5}}
             uqh[rr] = wu[ub + 1u + (j & 1u)];

@@ -114,6 +114,22 @@ for part in "$@"; do
 			--tune ';matvec_red1=1;matvec_red1=1,matvec_maxr=4;matvec_red1=1,matvec_rows=4;matvec_red1=1,matvec_tpr=16;matvec_red1=1,matvec_tpr=128'
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --tune ';matvec_red1=1'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --tune ';matvec_red1=1' ;;
+	red1def) # Red1 as the default (since a55b93a) against the tree (matvec_red1=-1), one
+		# process each: 0.6B bf16 tg128 and 2-16 sequences (issue 12: x16 >= 6x tg128), 0.6B
+		# Q8_0 and bf16 tg128 (issue 11: Q8_0 >= bf16), 8B bf16 tg128 and x16
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 2,4,8,16 --tune 'matvec_red1=-1;'
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 --tune 'matvec_red1=-1;'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3
+		show $q bench --shape 8B -p 512 -n 128 --reps 2 --parallel 16 --tune 'matvec_red1=-1;' ;;
+	q4klay) # Q4_K with its scales unpacked at load (160-byte device blocks), this build (.bin),
+		# against the file's packing in the build before it (.bin2, a55b93a), one lease: 8B
+		# tg128 and pp512, 0.6B tg128 (issue 11: 8B Q4_K 2.5x bf16, pp512 >= 70% of bf16's); the
+		# new build's profile; the Q4_K_M test file validated with it
+		show $q bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 2 --profile
+		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 512 -n 128 --reps 2
+		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3
+		show .bin2/qwgpu bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3
+		show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized

@@ -227,7 +227,7 @@ func TestMixedStack(t *testing.T) {
 		if len(m.Parts) != 3 || m.DType != 0 || m.Rows != rows {
 			t.Fatalf("stack: %d parts, dtype %v, %d rows; want 3 parts, mixed, %d rows", len(m.Parts), m.DType, m.Rows, rows)
 		}
-		if want := uint64(64*cols/256*144 + 24*cols/256*212 + 9*cols/32*36); m.Bytes() != want {
+		if want := uint64(64*cols/256*160 + 24*cols/256*212 + 9*cols/32*36); m.Bytes() != want {
 			t.Fatalf("stack takes %d bytes, want %d", m.Bytes(), want)
 		}
 		sl := must[*Matrix](t)(m.Slice(50, 30))

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"encoding/binary"
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
@@ -233,4 +234,40 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	require.True(t, v.XReg && !v.XFold && v.Rows == 8, "matvec_xfold=-1")
 	tune.matvecXReg, tune.matvecNorm = 0, 4
 	require.True(t, MatVecFusedNorm(weights.Q4_K, 4096, 1), "matvec_norm sets the line for every type")
+}
+
+// Q4_K's device layout (packQ4K) holds every value of the file's block:
+// decoded from the packed bytes as lib_quant.wgsl reads them (d and dmin
+// f32 at words 0-1 and 4-5, group g's sc, m bytes in word 2 + (g & 1) of
+// header g / 2, quants from byte 32), each equals the CPU reference's
+// decoding of the file block bit for bit, for random blocks with negative
+// and subnormal d and dmin.
+func TestPackQ4K(t *testing.T) {
+	r := newRand(t)
+	const n = 64
+	raw := randBlocks(r, weights.Q4_K, n)
+	binary.LittleEndian.PutUint16(raw[144+2:], 0x0007) // a subnormal dmin
+	want := must[[]float32](t)((&weights.Tensor{Name: "w", DType: weights.Q4_K, Shape: []int{n, 256}, Raw: raw}).Float32())
+	packed := PackBlocks(weights.Q4_K, raw)
+	require.Len(t, packed, n*gpuBlockBytes(weights.Q4_K))
+	require.Equal(t, 160, gpuBlockBytes(weights.Q4_K))
+	f32 := func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
+	for b := range n {
+		blk := packed[160*b : 160*(b+1)]
+		for i := range 256 {
+			unit, l := i/32, i%32
+			g := unit / 2
+			h := blk[16*(g/2):]
+			sc := float32(h[8+4*(g%2)+2*(unit%2)])
+			m := float32(h[8+4*(g%2)+2*(unit%2)+1])
+			q := blk[32+32*g+l]
+			if unit%2 == 1 {
+				q >>= 4
+			}
+			got := f32(h)*sc*float32(q&0xf) - f32(h[4:])*m
+			if math.Float32bits(got) != math.Float32bits(want[256*b+i]) {
+				t.Fatalf("block %d value %d: packed gives %g, the reference %g", b, i, got, want[256*b+i])
+			}
+		}
+	}
 }
