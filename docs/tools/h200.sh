@@ -130,6 +130,12 @@ for part in "$@"; do
 		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3
 		show .bin2/qwgpu bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3
 		show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf ;;
+	q8par) # 0.6B Q8_0 against bf16 after Red1 (run 19 call 3b: 878.45 against 879.20 and
+		# 878.43): three alternating pairs of processes, 5 reps each (issue 11)
+		for i in 1 2 3; do
+			show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
+			show $q bench --shape 0.6B -p 0 -n 128 --reps 5
+		done ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
