@@ -110,7 +110,6 @@ const NA = {{mul .R .B}}u; // partial sums per thread: [R, B]
 const RC = {{.RC}}u;      // partial sums reduced per round
 const NRC = {{.NRC}}u;    // tokens whose x² sums are reduced per round (NORM)
 const GROUPS = {{div .WG .TPR}}u; // row groups per workgroup
-const NS = {{if lt .WG 32}}{{.WG}}{{else}}32{{end}}u; // threads that sum the norm's x² sums first (Red1)
 {{- if .Quant}}
 const CPT = {{.CPT}}u;    // consecutive chunks a thread takes (sharing scales)
 {{- end}}
@@ -249,30 +248,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             red[i * WG + lid] = ss;
         }
         workgroupBarrier();
-{{- if $.Red1}}
-        // Red1: threads lid < NS sum every NS-th sum into their own slot
-        // (bank lid), then every thread adds the NS slots itself, from
-        // its own one on: 3 barriers where the tree takes log2(WG) + 2.
-        if (lid < NS) {
-            for (var i = 0u; i < NRC; i++) {
-                var t = 0.0;
-                for (var k = lid; k < WG; k += NS) {
-                    t += red[i * WG + k];
-                }
-                red[i * WG + lid] = t;
-            }
-        }
-        workgroupBarrier();
-        for (var i = 0u; i < NRC; i++) {
-            if (b0 + i < B) {
-                var t = 0.0;
-                for (var k = 0u; k < NS; k++) {
-                    t += red[i * WG + (lid + k) % NS];
-                }
-                scale[b0 + i] = inverseSqrt(t / f32(p.cols) + p.eps);
-            }
-        }
-{{- else}}
         for (var s = WG / 2u; s > 0u; s >>= 1u) {
             if (lid < s) {
                 for (var i = 0u; i < NRC; i++) {
@@ -286,7 +261,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                 scale[b0 + i] = inverseSqrt(red[i * WG] / f32(p.cols) + p.eps);
             }
         }
-{{- end}}
         workgroupBarrier(); // every thread has read red before it is reused
     }
 {{- end}}

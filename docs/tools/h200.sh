@@ -136,17 +136,6 @@ for part in "$@"; do
 			show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
 			show $q bench --shape 0.6B -p 0 -n 128 --reps 5
 		done ;;
-	normred) # the fused norm's x² sums reduced Red1's way (two stages, 3 barriers) in this
-		# build (.bin) against the tree in the build before (.bin2, b615a3d): 0.6B Q8_0 and
-		# bf16 tg128, alternating, 5 reps each (issue 11: Q8_0 >= bf16); validate on two models
-		for i in 1 2; do
-			show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
-			show $q bench --shape 0.6B -p 0 -n 128 --reps 5
-			show .bin2/qwgpu bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
-			show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 5
-		done
-		show $q validate --model testdata/golden/small-tied-bf16/ --golden testdata/golden/small-tied-bf16/golden.safetensors
-		show $q validate --model testdata/gguf/tiny-tied-f32-q8_0.gguf ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
