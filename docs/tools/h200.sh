@@ -27,7 +27,9 @@
 # bf8b checknew` 373 s (the q4k part with 8 settings ~250 s of it), `q4kp` 122 s (the
 # 8B quantized at load in 115 s of it). Run 18: `xreg bf8b` 300 s with the start (the
 # 8B quantized at load in 103 s), `q4kdef bf8b` 310 s, `q4ksmall` 44 s (starts of
-# 60-90 s included).
+# 60-90 s included). Run 19: `probes16 xnorm2 bf8b` 291 s, `red1` 47 s, `q4klay` 368 s (two
+# 8B quantizations), `red1def` 133 s (warm), `check q8par serve06` 59 s, all with their starts
+# but red1def; the probes and normred are in git history (ed13e13, 8d9bf37).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
