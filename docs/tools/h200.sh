@@ -97,16 +97,12 @@ for part in "$@"; do
 		show $q bench --shape 0.6B --dtype q4_k -p 0 -n 128 --reps 3 --tune 'matvec_xreg=-1;' ;;
 	xnorm2) # the x-in-registers matvec with the norm inside, x² summed from its own loads
 		# (matvec_norm=8 for one token), against the default's standalone norms, at R = 4 and 8;
-		# the default profiled (the last setting); the Q4_K_M test file validated with it (issue 11)
+		# the default profiled (the last setting); the Q4_K_M test file validated with it (issue 11;
+		# run 19 also ran matvec_probe=4 and 5 here, the probes since removed)
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 --profile \
-			--tune 'matvec_norm=8;matvec_norm=8,matvec_xreg=8;matvec_probe=4;matvec_probe=5;'
+			--tune 'matvec_norm=8;matvec_norm=8,matvec_xreg=8;'
 		echo "QWGPU_TUNE=matvec_xreg=4,matvec_norm=8" >>"$out/$part.txt"
 		QWGPU_TUNE=matvec_xreg=4,matvec_norm=8 show $q validate --model testdata/gguf/small-tied-bf16-q4_k_m.gguf ;;
-	probes16) # what bounds the 16-row bf16 step's matvecs (issue 12): timing probes with WRONG
-		# values (matvec_probe: 1 token 0's x for every token, 2 no reduction tree, 3 no
-		# weight loads), 0.6B, against the default in one process
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 --parallel 16 \
-			--tune ';matvec_probe=1;matvec_probe=2;matvec_probe=3' ;;
 	red1) # the matvec's partials summed one thread an output after one barrier, a warp's
 		# threads starting at different lanes (matvec_red1=1; issue 12 after run 19's probes:
 		# no tree +31% at 16 rows, token 0's x +50%), with up to 4 rows a group where the
