@@ -100,6 +100,13 @@ fn qbits(b: u32) -> vec4<u32> {
     return ((vec4<u32>(b) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
 }
 
+// q4kscales: d·sc and dmin·m of units 2g and 2g+1 of a Q4_K block from its
+// device header (above): d and dmin (f32 bits) and group g's word of bytes
+// sc(2g), m(2g), sc(2g+1), m(2g+1); exact products.
+fn q4kscales(d: u32, dmin: u32, sw: u32) -> vec4<f32> {
+    return qbytes(sw) * vec4<f32>(bitcast<f32>(d), bitcast<f32>(dmin), bitcast<f32>(d), bitcast<f32>(dmin));
+}
+
 // qkscale: the 6-bit scale and min of sub-block j (0-7) of a Q5_K block
 // (Q4_K's are unpacked at load) from its 12 scale bytes in words s0, s1, s2: sub-blocks 0-3 keep
 // theirs in the low 6 bits of bytes j and j+4; 4-7 their low 4 bits in byte
@@ -134,9 +141,9 @@ fn qhead_{{$a}}(blk: u32, unit: u32) -> QHead {
 {{- else if eq .Fmt "Q4_K"}}
     // value = d·sc · q - dmin·m; both products exact (unpacked header, above)
     let hb = blk + 4u * (unit >> 2u);
-    let s = qbytes({{$a}}[hb + 2u + ((unit >> 1u) & 1u)]);
+    let s = q4kscales({{$a}}[hb], {{$a}}[hb + 1u], {{$a}}[hb + 2u + ((unit >> 1u) & 1u)]);
     let sm = select(s.xy, s.zw, (unit & 1u) == 1u);
-    return QHead(bitcast<f32>({{$a}}[hb]) * sm.x, bitcast<f32>({{$a}}[hb + 1u]) * sm.y, 0u);
+    return QHead(sm.x, sm.y, 0u);
 {{- else if eq .Fmt "Q5_K"}}
     // value = d·sc · q - dmin·m; both products exact
     let dm = {{$a}}[blk];
@@ -264,8 +271,7 @@ fn qchead_{{$a}}(blk: u32, c: u32) -> QCHead {
     // units 2g and 2g+1 (g = c / 8): d·sc and dmin·m of each, exact products
     let g = c >> 3u;
     let hb = blk + 4u * (g >> 1u);
-    let dm = vec2<f32>(bitcast<f32>({{$a}}[hb]), bitcast<f32>({{$a}}[hb + 1u]));
-    let s = qbytes({{$a}}[hb + 2u + (g & 1u)]) * dm.xyxy;
+    let s = q4kscales({{$a}}[hb], {{$a}}[hb + 1u], {{$a}}[hb + 2u + (g & 1u)]);
     return QCHead(s.x, s.y, s.z, s.w, 0u);
 {{- else if eq .Fmt "Q5_K"}}
     // units 2g and 2g+1 (g = c / 8): d·sc and dmin·m of each, exact products
@@ -379,8 +385,7 @@ fn qqhoff(g: u32) -> u32 {
 // whose vec4 qqhoff(g) is h; exact products.
 fn qqscales(h: vec4<u32>, g: u32) -> vec4<f32> {
 {{- if eq .Fmt "Q4_K"}}
-    let dm = vec2<f32>(bitcast<f32>(h.x), bitcast<f32>(h.y));
-    return qbytes(select(h.z, h.w, (g & 1u) == 1u)) * dm.xyxy;
+    return q4kscales(h.x, h.y, select(h.z, h.w, (g & 1u) == 1u));
 {{- else}}
     let d = qf16(h.x);
     let dmin = qf16(h.x >> 16u);

@@ -842,15 +842,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
         emit(p.out0 + r0 + lid, y{{if .Norm}} * sc{{end}}, {{if $swiglu}}yu{{if .Norm}} * sc{{end}}{{else}}0.0{{end}});
     }
-{{- else}}
+{{- else if .Red1}}
     // Sum each partial over the group, RC a round (the rounds written out,
     // so that every index into acc is a constant once the loops over i are
-    // unrolled and acc can stay in registers), through a tree
-    // (QWGPU_TUNE=matvec_red1=-1, or below); lane 0 keeps the totals in acc
-    // and writes the outputs.
-{{- if .Red1}}
-    // Red1 (the default): each round, every thread's RC partials go to red
-    // at once; after one barrier thread t < RC · GROUPS sums partial
+    // unrolled and acc can stay in registers). Red1 (the default): each
+    // round, every thread's RC partials go to red at once; after one
+    // barrier thread t < RC · GROUPS sums partial
     // i0 + t / GROUPS of group t % GROUPS over its TPR lanes and writes that
     // output itself: two barriers a round where the tree takes log2(TPR) + 2.
     // Thread t starts at lane t % TPR and wraps around, so that the 32
@@ -893,6 +890,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
 {{- end}}
 {{- else}}
+    // The tree (QWGPU_TUNE=matvec_red1=-1, and GL): the same rounds, each
+    // partial summed over the group through a tree; lane 0 keeps the totals
+    // in acc and writes the outputs.
 {{- range .Rounds}}
     {
         let i0 = {{.}}u;
@@ -929,8 +929,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier(); // every partial is read before red is reused
     }
 {{- end}}
-{{- end}}
-{{- if not .Red1}}
     if (lane == 0u) {
         for (var rr = 0u; rr < R; rr++) {
             let r = r0 + rr;
@@ -942,7 +940,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
-{{- end}}
 {{- end}}
 }
 

@@ -377,14 +377,14 @@ func quadLoads(dt weights.DType) bool {
 	return (dt == weights.Q4_K || dt == weights.Q5_K) && tune.matvecWide >= 0
 }
 
-// quadOff is the vec4 of a Q4_K or Q5_K block (device layout, lib_quant's
-// quads) where its quants start: after Q4_K's two header vec4s, after
-// Q5_K's header and fifth bits.
-func quadOff(dt weights.DType) int {
-	if dt == weights.Q5_K {
-		return 3
+// setQuads makes v read Q4_K or Q5_K in quads (lib_quant's 16-byte loads),
+// their quants from vec4 QOff of a block: after Q4_K's two header vec4s,
+// after Q5_K's header and fifth bits.
+func (v *MatVecVars) setQuads(dt weights.DType) {
+	v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, 2
+	if v.Q5 {
+		v.QOff = 3
 	}
-	return 2
 }
 
 // matvecVars fills wgsl/matvec.wgsl's template for a dispatch of rows
@@ -409,7 +409,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		v.QW, v.QU = QuantFn{Fmt: v.DType, Arr: "w"}, QuantFn{Fmt: v.DType, Arr: "wu"}
 		if quadLoads(dt) && batch <= matvecWideBatch {
 			// quads of 32 values, one vec4<u32> of quants each
-			v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, quadOff(dt)
+			v.setQuads(dt)
 			loads, per = cols/32, 2
 			if batch == 1 {
 				// 128-thread workgroups: on the H200 in run 16, 8B Q4_K tg128
@@ -541,7 +541,7 @@ func xregRows(dt weights.DType, cols int) int {
 func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, cols, arrays, redCap int) (MatVecVars, error) {
 	v.XReg, v.CPT, v.Q8Sum = true, 1, dt == weights.Q8_0 && tune.matvecQSum >= 0
 	if quadLoads(dt) {
-		v.Wide, v.WT, v.Q5, v.QOff = true, "vec4<u32>", dt == weights.Q5_K, quadOff(dt)
+		v.setQuads(dt)
 		v.XFold = dt == weights.Q4_K && tune.matvecXFold >= 0
 	}
 	units := cols / 32

@@ -88,9 +88,8 @@ func packQ4K(dst, src []byte) {
 		binary.LittleEndian.PutUint32(hd[4:], math.Float32bits(dmin))
 		for k := range 2 {
 			g := 2*h + k
-			sa, ma := weights.ScaleMinK4(2*g, scales)
-			sb, mb := weights.ScaleMinK4(2*g+1, scales)
-			copy(hd[8+4*k:], []byte{sa, ma, sb, mb})
+			hd[8+4*k], hd[9+4*k] = weights.ScaleMinK4(2*g, scales)
+			hd[10+4*k], hd[11+4*k] = weights.ScaleMinK4(2*g+1, scales)
 		}
 	}
 	copy(dst[32:], src[16:144])
