@@ -134,6 +134,13 @@ for part in "$@"; do
 			show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
 			show $q bench --shape 0.6B -p 0 -n 128 --reps 5
 		done ;;
+	q8x) # 0.6B Q8_0 one token in the x-in-registers layout with fused norms (matvec_norm=8:
+		# run 18's XReg sweep for Q8_0 had standalone norms, which alone lost 10.4%), everywhere and
+		# only where it may pay: the LM head (matvec_minrows), o and down (matvec_mincols); the LM
+		# head's 144-byte groups (matvec_wide=1); then bf16, the reference (issue 11: Q8_0 >= bf16)
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
+			--tune ';matvec_xreg=4,matvec_norm=8;matvec_xreg=2,matvec_norm=8;matvec_xreg=4,matvec_norm=8,matvec_minrows=100000;matvec_xreg=2,matvec_norm=8,matvec_minrows=100000;matvec_xreg=8,matvec_norm=8,matvec_minrows=100000;matvec_xreg=4,matvec_norm=8,matvec_mincols=2048;matvec_wide=1,matvec_minrows=100000'
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -182,7 +189,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q8x, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done

@@ -83,31 +83,33 @@ func nextPow2(n int) int {
 // tuneKnobs overrides kernel layouts for sweeps (QWGPU_TUNE, tune.go);
 // zero values mean the automatic choice.
 type tuneKnobs struct {
-	matvecTPR    int          // threads per row group in matvec
-	matvecR      int          // rows per thread group in matvec
-	matvecWG     int          // matvec workgroup size
-	matvecCPT    int          // consecutive quant chunks a matvec thread takes
-	matvecWide   int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
-	matvecXStage int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
-	matvecQSum   int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
-	matvecNorm   int          // the largest batch whose matvecs normalise x themselves (matvecNormRows; 0: 8, -1: none)
-	matvecXReg   int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: 4 for Q4_K, off for the others; -1: off)
-	matvecXG     int          // rows whose loads the XReg matvec issues together (0: 4)
-	matvecXFold  int          // -1: the XReg matvec scales every Q4_K value instead of summing the quants unscaled (MatVecVars.XFold)
-	matvecRed1   int          // -1: the matvec sums a group's partials through a tree, not one thread an output (MatVecVars.Red1)
-	matvecMaxR   int          // the most rows matvecLayout gives a thread group (0: 2)
-	rmsnormWG    int          // workgroup size in rmsnorm
-	argmaxChunk  int          // elements per workgroup in argmax's partial pass
-	matmulBK     int          // columns staged per step in matmul
-	matmulTile   matmulTile   // matmul tiling
-	decodeChunk  int          // rows per attention_decode tile (threads per workgroup)
-	decodeSplits int          // the most attention_decode workgroups per kv head and sequence
-	decodeLanes  int          // threads that read one key row together in attention_decode
-	decodeUnroll int          // -1: attention_decode loads a row's keys and values one after another (not AttentionVars.AUNROLL)
-	decodeQReg   int          // -1: attention_decode reloads a lane's query values per key unit (not AttentionVars.QREG)
-	qkvTPR       int          // threads per weight row in qkv_norm_rope decode
-	qkvWG        int          // qkv_norm_rope decode workgroup size
-	prefillTiles prefillTiles // attention_prefill tiles
+	matvecTPR     int          // threads per row group in matvec
+	matvecR       int          // rows per thread group in matvec
+	matvecWG      int          // matvec workgroup size
+	matvecCPT     int          // consecutive quant chunks a matvec thread takes
+	matvecWide    int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
+	matvecXStage  int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
+	matvecQSum    int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
+	matvecNorm    int          // the largest batch whose matvecs normalise x themselves (matvecNormRows; 0: 8, -1: none)
+	matvecXReg    int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: 4 for Q4_K, off for the others; -1: off)
+	matvecXG      int          // rows whose loads the XReg matvec issues together (0: 4)
+	matvecXFold   int          // -1: the XReg matvec scales every Q4_K value instead of summing the quants unscaled (MatVecVars.XFold)
+	matvecRed1    int          // -1: the matvec sums a group's partials through a tree, not one thread an output (MatVecVars.Red1)
+	matvecMaxR    int          // the most rows matvecLayout gives a thread group (0: 2)
+	matvecMinRows int          // matvec_xreg and matvec_wide=1 apply to dispatches of at least this many rows only
+	matvecMinCols int          // … and to rows of at least this many values
+	rmsnormWG     int          // workgroup size in rmsnorm
+	argmaxChunk   int          // elements per workgroup in argmax's partial pass
+	matmulBK      int          // columns staged per step in matmul
+	matmulTile    matmulTile   // matmul tiling
+	decodeChunk   int          // rows per attention_decode tile (threads per workgroup)
+	decodeSplits  int          // the most attention_decode workgroups per kv head and sequence
+	decodeLanes   int          // threads that read one key row together in attention_decode
+	decodeUnroll  int          // -1: attention_decode loads a row's keys and values one after another (not AttentionVars.AUNROLL)
+	decodeQReg    int          // -1: attention_decode reloads a lane's query values per key unit (not AttentionVars.QREG)
+	qkvTPR        int          // threads per weight row in qkv_norm_rope decode
+	qkvWG         int          // qkv_norm_rope decode workgroup size
+	prefillTiles  prefillTiles // attention_prefill tiles
 }
 
 var tune tuneKnobs

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/qwgpu/qwgpu/gpu"
@@ -170,7 +171,7 @@ func matvecNormRows() int {
 // instead of a pass over the row first; even so the fused norm measured
 // −0.4% against standalone norms in run 19, so the line stays.)
 func MatVecFusedNorm(dt weights.DType, cols, rows int) bool {
-	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt, cols) > 0 {
+	if tune.matvecNorm == 0 && rows == 1 && xregRows(dt, cols, math.MaxInt) > 0 {
 		return false
 	}
 	return rows <= matvecNormRows()
@@ -421,7 +422,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200
 		// they decoded the 0.6B shape at 537 tok/s against 721 with the word
 		// chunks (PERFORMANCE.md, runs 10 and 11); 8B is unmeasured.
-		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide > 0 {
+		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide > 0 && tuneApplies(cols, rows) {
 			// groups of 4 blocks, 128 values in 9 vec4<u32>
 			v.Q8Wide, v.WT, v.Q8Blocks = true, "vec4<u32>", q8Group()
 			// one group (144 bytes, 288 with SwiGLU) a thread and row is enough
@@ -460,8 +461,8 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if epi == SwiGLU {
 		acc, arrays = 2*batch, 2
 	}
-	if v.Quant && batch == 1 && xregRows(dt, cols) > 0 {
-		return matvecXRegVars(v, dt, epi, norm, cols, arrays, redCap)
+	if v.Quant && batch == 1 && xregRows(dt, cols, rows) > 0 {
+		return matvecXRegVars(v, dt, epi, norm, cols, rows, arrays, redCap)
 	}
 	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0)
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
@@ -519,15 +520,24 @@ func matvecBindings(v MatVecVars, epi Epilogue, norm bool) MatVecVars {
 // leases; R = 8 +10.2%, R = 2 −8%, R = 16 −33%; 1.7B +0.4%, and 0.6B
 // −5.9% with its 1,024-wide rows in 32-thread workgroups); other block
 // types only through QWGPU_TUNE=matvec_xreg=R, which takes every row
-// length (0.6B Q8_0 lost 6.7% at R = 4); matvec_xreg=-1 turns it off.
-func xregRows(dt weights.DType, cols int) int {
+// length (0.6B Q8_0 lost 6.7% at R = 4) and dispatch of rows rows
+// (within matvec_mincols and matvec_minrows, past which the default
+// holds); matvec_xreg=-1 turns it off.
+func xregRows(dt weights.DType, cols, rows int) int {
 	switch {
-	case tune.matvecXReg > 0:
+	case tune.matvecXReg > 0 && tuneApplies(cols, rows):
 		return tune.matvecXReg
-	case tune.matvecXReg == 0 && dt == weights.Q4_K && cols >= 2048:
+	case tune.matvecXReg >= 0 && dt == weights.Q4_K && cols >= 2048:
 		return 4
 	}
 	return 0
+}
+
+// tuneApplies says whether the matvec_xreg and matvec_wide overrides
+// reach a dispatch of rows rows of cols values (matvec_minrows,
+// matvec_mincols).
+func tuneApplies(cols, rows int) bool {
+	return rows >= tune.matvecMinRows && cols >= tune.matvecMinCols
 }
 
 // matvecXRegVars lays out the x-in-registers matvec (MatVecVars.XReg) of a
@@ -538,14 +548,15 @@ func xregRows(dt weights.DType, cols int) int {
 // (Wide), Q8_0 applies each block's d to its sums (Q8Sum, unless
 // matvec_qsum=-1), the other types read lib_quant's units of 32 values;
 // Q4_K sums its quants unscaled (XFold) unless matvec_xfold=-1.
-func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, cols, arrays, redCap int) (MatVecVars, error) {
+func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, cols, rows, arrays, redCap int) (MatVecVars, error) {
 	v.XReg, v.CPT, v.Q8Sum = true, 1, dt == weights.Q8_0 && tune.matvecQSum >= 0
+	v.Q8Wide, v.Q8Blocks, v.WT = false, nil, "u32" // XReg reads words, whatever matvec_wide asked
 	if quadLoads(dt) {
 		v.setQuads(dt)
 		v.XFold = dt == weights.Q4_K && tune.matvecXFold >= 0
 	}
 	units := cols / 32
-	v.R, v.WG = xregRows(dt, cols), 128
+	v.R, v.WG = xregRows(dt, cols, rows), 128
 	for v.WG > 32 && v.WG/2 >= units {
 		v.WG /= 2
 	}

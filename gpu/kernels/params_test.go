@@ -234,6 +234,42 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	require.True(t, v.XReg && !v.XFold && v.Rows == 8, "matvec_xfold=-1")
 	tune.matvecXReg, tune.matvecNorm = 0, 4
 	require.True(t, MatVecFusedNorm(weights.Q4_K, 4096, 1), "matvec_norm sets the line for every type")
+
+	// matvec_minrows and matvec_mincols keep the overrides to large
+	// dispatches (the LM head), the rest in their defaults.
+	tune = tuneKnobs{matvecXReg: 2, matvecWide: 1, matvecMinRows: 100000, matvecMinCols: 1024}
+	for _, c := range []struct {
+		dt         weights.DType
+		cols, rows int
+		xreg, wide bool
+	}{
+		{weights.Q8_0, 1024, 151936, true, false}, // XReg over Q8Wide
+		{weights.Q8_0, 1024, 99999, false, false}, // too few rows: the default chunks
+		{weights.Q8_0, 512, 151936, false, false}, // too short
+		{weights.Q4_K, 4096, 12288, true, false},  // Q4_K's own default XReg (R = 4)
+	} {
+		v, err := matvecVars(c.dt, Store, false, 1, c.cols, c.rows, 4096)
+		require.NoError(t, err)
+		require.Equal(t, c.xreg, v.XReg, "%v %dx%d XReg", c.dt, c.rows, c.cols)
+		require.Equal(t, c.wide, v.Q8Wide, "%v %dx%d Q8Wide", c.dt, c.rows, c.cols)
+		if c.dt == weights.Q8_0 {
+			require.Equal(t, "u32", v.WT, "%v %dx%d: words", c.dt, c.rows, c.cols)
+		}
+		if c.xreg {
+			want := 2
+			if c.dt == weights.Q4_K {
+				want = 4
+			}
+			require.Equal(t, want, v.Rows, "%v %dx%d rows a workgroup", c.dt, c.rows, c.cols)
+		}
+	}
+	tune.matvecXReg = 0
+	v, err = matvecVars(weights.Q8_0, Store, false, 1, 1024, 151936, 4096)
+	require.NoError(t, err)
+	require.True(t, v.Q8Wide && !v.XReg, "matvec_wide=1 with matvec_minrows: the LM head's groups")
+	v, err = matvecVars(weights.Q8_0, Store, false, 1, 1024, 3072, 4096)
+	require.NoError(t, err)
+	require.False(t, v.Q8Wide, "matvec_wide=1 with matvec_minrows: not the small matrices")
 }
 
 // Q4_K's device layout (packQ4K) holds every value of the file's block:

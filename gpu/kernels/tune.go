@@ -40,6 +40,9 @@ import (
 // up to N rows (2 by default) while its partial sums stay within 64 a
 // thread and the workgroups many enough (run 19: 16 rows +1.1% at N = 4,
 // within the spread).
+// matvec_minrows=N and matvec_mincols=M keep the matvec_xreg and
+// matvec_wide=1 overrides to dispatches of at least N rows of at least M
+// values (e.g. the LM head alone), the other matrices in their defaults.
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -125,10 +128,10 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_xreg", "matvec_xg", "matvec_xfold", "matvec_red1", "matvec_maxr", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_xreg", "matvec_xg", "matvec_xfold", "matvec_red1", "matvec_maxr", "matvec_minrows", "matvec_mincols", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_xreg": &tune.matvecXReg, "matvec_xg": &tune.matvecXG, "matvec_xfold": &tune.matvecXFold, "matvec_red1": &tune.matvecRed1, "matvec_maxr": &tune.matvecMaxR,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_xreg": &tune.matvecXReg, "matvec_xg": &tune.matvecXG, "matvec_xfold": &tune.matvecXFold, "matvec_red1": &tune.matvecRed1, "matvec_maxr": &tune.matvecMaxR, "matvec_minrows": &tune.matvecMinRows, "matvec_mincols": &tune.matvecMinCols,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
