@@ -14,7 +14,7 @@
 //
 // One workgroup per row; past 65535 rows the grid is 2-D and the row is
 // wid.x + wid.y * num_workgroups.x. Each of the WG threads loads up to K
-// values of T into registers, so x is read once; the sum of squares is
+// values of T (and of w) into registers, so x is read once; the sum of squares is
 // reduced by a tree in workgroup memory (naga 0.13 has no subgroup ops).
 // With Cache false (rows too long for registers) x is read twice.
 //
@@ -57,11 +57,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let base = row * p.nv;
     var ss = 0.0;
 {{- if .Cache}}
+    // The weights are loaded with x, before the reduction, so that their
+    // latency is not added after it (a one-token norm is all latency).
     var v: array<{{.T}}, {{.K}}>;
+    var wv: array<{{.T}}, {{.K}}>;
     for (var k = 0u; k < {{.K}}u; k++) {
         let i = tid + k * {{.WG}}u;
         if (i < p.nv) {
             v[k] = x[base + i];
+            wv[k] = w[i];
             ss += sq(v[k]);
         }
     }
@@ -83,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     for (var k = 0u; k < {{.K}}u; k++) {
         let i = tid + k * {{.WG}}u;
         if (i < p.nv) {
-            out[obase + i] = v[k] * scale * w[i];
+            out[obase + i] = v[k] * scale * wv[k];
         }
     }
 {{- else}}
