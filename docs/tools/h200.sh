@@ -141,6 +141,20 @@ for part in "$@"; do
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
 			--tune ';matvec_xreg=4,matvec_norm=8;matvec_xreg=2,matvec_norm=8;matvec_xreg=4,matvec_norm=8,matvec_minrows=100000;matvec_xreg=2,matvec_norm=8,matvec_minrows=100000;matvec_xreg=8,matvec_norm=8,matvec_minrows=100000;matvec_xreg=4,matvec_norm=8,matvec_mincols=2048;matvec_wide=1,matvec_minrows=100000'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 ;;
+	q8stage) # 0.6B Q8_0 one token with x staged in workgroup memory (XStage for Q8Sum, the
+		# default since run 20) against x through the caches (matvec_xstage=-1), and bf16, two
+		# alternating pairs of processes (issue 11: Q8_0 >= bf16)
+		for i in 1 2; do
+			show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5 --tune ';matvec_xstage=-1'
+			show $q bench --shape 0.6B -p 0 -n 128 --reps 5
+		done ;;
+	q4norm) # 8B Q4_K with rmsnorm's weights loaded before its reduction (this build) against the
+		# build before it (.bin2); in the same process rmsnorm with 128, 512 and 1,024 threads and
+		# XReg's loads two rows at a time; then 8B bf16, the ratio's reference (issue 11)
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 \
+			--tune ';rmsnorm_wg=128;rmsnorm_wg=512;rmsnorm_wg=1024;matvec_xg=2'
+		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -189,7 +203,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q8x, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q8x, q8stage, q4norm, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
