@@ -63,8 +63,7 @@
 // (no branch in the loop) and not written.
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
-// With XStage (Vec; QWGPU_TUNE=matvec_xstage=1 for batches; and one-token
-// Q8_0 rows of at most 4,096 values, whole) the workgroup stages x
+// With XStage (Vec only; QWGPU_TUNE=matvec_xstage=1) the workgroup stages x
 // in workgroup memory XC load units at a time, so that x is read from
 // memory once a workgroup rather than once a row group: with B tokens, x
 // is B times the bytes of a row's weights a load unit, and re-read by
@@ -564,13 +563,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     // (and both matrices with SwiGLU).
     let bpr = p.cols / 32u;            // blocks per row
     let nq = p.cols / {{mul 8 .CPT}}u; // runs per row
-{{- if .XStage}}
-    // x staged (XStage): the whole row, times nw and SL, once a workgroup.
-    for (var i = lid; i < XC; i += WG) {
-        xs[i] = x[i]{{if .Norm}} * nw[i]{{end}} * SL;
-    }
-    workgroupBarrier();
-{{- end}}
     for (var q = lane; q < nq; q += TPR) {
         let bi = q / {{div 4 .CPT}}u;  // block of the row
         let c0 = (q % {{div 4 .CPT}}u) * CPT; // first chunk of the run
@@ -594,10 +586,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
             }
         }
-        var xq: array<vec4<f32>, {{mul 2 .CPT}}>;
+        var xs: array<vec4<f32>, {{mul 2 .CPT}}>;
         for (var i = 0u; i < 2u * CPT; i++) {
             let xo = bi * 8u + 2u * c0 + i;
-            xq[i] = {{if .XStage}}xs[xo]{{else}}x[xo]{{if .Norm}} * nw[xo]{{end}} * SL{{end}};
+            xs[i] = x[xo]{{if .Norm}} * nw[xo]{{end}} * SL;
         }
         for (var rr = 0u; rr < R; rr++) {
             var sw = 0.0;
@@ -605,9 +597,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             var su = 0.0;
 {{- end}}
             for (var i = 0u; i < 2u * CPT; i++) {
-                sw += dot(q8half(wv[rr][i]), xq[i]);
+                sw += dot(q8half(wv[rr][i]), xs[i]);
 {{- if $swiglu}}
-                su += dot(q8half(uv[rr][i]), xq[i]);
+                su += dot(q8half(uv[rr][i]), xs[i]);
 {{- end}}
             }
             acc[rr] += qf16(wd[rr]) * sw;

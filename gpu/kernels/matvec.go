@@ -85,8 +85,7 @@ type MatVecVars struct {
 	// QWGPU_TUNE=matvec_qsum=-1.
 	Q8Sum bool
 	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
-	// x each) at a time (Vec: one-token steps, or QWGPU_TUNE=matvec_xstage;
-	// one-token Q8_0 (Q8Sum): the whole row, XC vec4s, where it fits).
+	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
 	XStage  bool
 	XC, XPJ int
 	// XReg (block types, one token): the workgroup's WG threads share its R
@@ -486,12 +485,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 			v.XC *= 2
 		}
 		v.TPR = min(v.TPR, v.XC)
-	}
-	if v.Q8Sum && stage && redCap >= 4096 && cols <= redCap {
-		// One-token Q8_0 rows that fit (16 KiB): the token's x, times the
-		// norm weights and q8half's places, staged once a workgroup as a
-		// whole row (XC vec4s), not read per chunk through the caches.
-		v.XStage, v.XPJ, v.XC = true, 1, cols/4
 	}
 	v.Rows = v.R * v.WG / v.TPR
 	// Partial sums reduced per round: as many as fit in redCap floats (all

@@ -285,18 +285,17 @@ func TestMatVec(t *testing.T) {
 
 // The one-token Q8_0 matvec with each block's d applied to its sums (the
 // default, Q8Sum), runs of 1 and 2 chunks, one and two rows a thread
-// group, every epilogue, with and without the fused norm, x staged in
-// workgroup memory (the default where the row fits) and read through the
-// caches (matvec_xstage=-1); and with every value scaled (matvec_qsum=-1).
+// group, every epilogue, with and without the fused norm; and with every
+// value scaled (matvec_qsum=-1).
 func TestMatVecQ8Sum(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
 		dt := weights.Q8_0
-		for _, l := range []struct{ qsum, cpt, r, tpr, xstage int }{{0, 1, 1, 0, 0}, {0, 2, 2, 0, 0}, {0, 1, 2, 4, -1}, {0, 2, 1, 8, -1}, {-1, 1, 1, 0, 0}, {-1, 2, 2, 0, 0}} {
+		for _, l := range []struct{ qsum, cpt, r, tpr int }{{0, 1, 1, 0}, {0, 2, 2, 0}, {0, 1, 2, 4}, {-1, 1, 1, 0}, {-1, 2, 2, 0}} {
 			for _, c := range []linearCase{{1, 37, quantCols(dt, 1), dt, Store, false}, {1, 21, quantCols(dt, 3), dt, SwiGLU, true},
 				{1, 19, quantCols(dt, 5), dt, Add, true}, {1, 9, quantCols(dt, 1), dt, SwiGLU, false}} {
-				t.Run(name(l.qsum, l.cpt, l.r, l.tpr, l.xstage, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.qsum, l.cpt, l.r, l.tpr, c.rows, c.cols, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
-					tune.matvecQSum, tune.matvecCPT, tune.matvecR, tune.matvecTPR, tune.matvecXStage = l.qsum, l.cpt, l.r, l.tpr, l.xstage
+					tune.matvecQSum, tune.matvecCPT, tune.matvecR, tune.matvecTPR = l.qsum, l.cpt, l.r, l.tpr
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)
 				})

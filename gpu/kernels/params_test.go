@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"reflect"
 	"regexp"
@@ -125,27 +124,6 @@ func TestMatVecXStageLayout(t *testing.T) {
 	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 256) // GL
 	require.NoError(t, err)
 	require.False(t, v.XStage)
-	// One token of Q8_0 stages its whole row where it fits in 16 KiB.
-	for _, c := range []struct {
-		cols, redCap int
-		stage        bool
-	}{{1024, 4096, true}, {3072, 4096, true}, {4096, 4096, true}, {4352, 4096, false}, {1024, 256, false}} {
-		v, err = matvecVars(weights.Q8_0, SwiGLU, true, 1, c.cols, 3072, c.redCap)
-		require.NoError(t, err)
-		require.True(t, v.Q8Sum)
-		require.Equal(t, c.stage, v.XStage, "Q8_0 cols=%d redCap=%d", c.cols, c.redCap)
-		if c.stage {
-			require.Equal(t, []int{c.cols / 4, 1}, []int{v.XC, v.XPJ})
-			src, err := gpu.Render("matvec", v)
-			require.NoError(t, err)
-			require.Contains(t, src, fmt.Sprintf("var<workgroup> xs: array<vec4<f32>, %d>;", c.cols/4))
-			require.Contains(t, src, "xs[i] = x[i] * nw[i] * SL;")
-			require.Contains(t, src, "xq[i] = xs[xo];")
-		}
-	}
-	v, err = matvecVars(weights.Q8_0, Store, false, 2, 1024, 3072, 4096)
-	require.NoError(t, err)
-	require.False(t, v.XStage, "Q8_0, two tokens")
 	// By default one token stages x and a batch does not; -1: neither.
 	tune.matvecXStage = 0
 	v, err = matvecVars(weights.BF16, SwiGLU, true, 1, 1024, 3072, 4096)
