@@ -74,7 +74,7 @@
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
 // Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
-// XStage, XC and XPJ (x vec4s a load unit), Red1, WT and XT (the element types
+// XStage, XC and XPJ (x vec4s a load unit), Red1, PreAdd, WT and XT (the element types
 // of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
 // (binding numbers); Quant, QW and QU (lib_quant's arrays w and wu), QBS,
 // QBW.
@@ -230,38 +230,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- end}}
     }
 {{- end}}
-{{- if and .Norm (not .XReg)}}
-    // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup,
-    // RC tokens a round (the rounds written out).
-    var scale: array<f32, B>;
-{{- range .NormRounds}}
+{{- if .PreAdd}}
+    // The residual this thread will add its output to, loaded now rather
+    // than after the reduction (its latency would follow the whole sum).
+    var resid = 0.0;
+{{- if .XReg}}
+    if (lid < R && r0 + lid < p.rows) {
+        resid = out[p.out0 + r0 + lid];
+    }
+{{- else}}
     {
-        let b0 = {{.}}u;
-        for (var i = 0u; i < NRC; i++) {
-            var ss = 0.0;
-            if (b0 + i < B) {
-                for (var j = lid; j < xrow; j += WG) {
-                    let v = x[(b0 + i) * xrow + j];
-                    ss += {{if eq $.XW 4}}dot(v, v){{else}}v * v{{end}};
-                }
-            }
-            red[i * WG + lid] = ss;
+        let a = lid / GROUPS;      // as the reduction's round: rr · B + b
+        let r = ((wid.x + wid.y * nwg.x) * GROUPS + lid % GROUPS) * R + a / B;
+        if (lid < RC * GROUPS && a < NA && r < p.rows) {
+            resid = out[(a % B) * p.out_stride + p.out0 + r];
         }
-        workgroupBarrier();
-        for (var s = WG / 2u; s > 0u; s >>= 1u) {
-            if (lid < s) {
-                for (var i = 0u; i < NRC; i++) {
-                    red[i * WG + lid] += red[i * WG + lid + s];
-                }
-            }
-            workgroupBarrier();
-        }
-        for (var i = 0u; i < NRC; i++) {
-            if (b0 + i < B) {
-                scale[b0 + i] = inverseSqrt(red[i * WG] / f32(p.cols) + p.eps);
-            }
-        }
-        workgroupBarrier(); // every thread has read red before it is reused
     }
 {{- end}}
 {{- end}}
@@ -776,6 +759,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
     }
 {{- end}}
+{{- if and .Norm (not .XReg)}}
+    // scale_b = 1 / sqrt(mean(x_b²) + eps), summed by the whole workgroup,
+    // RC tokens a round (the rounds written out). After the loop, which
+    // does not need it (the scale multiplies the rows' sums), so that the
+    // weights' loads are issued at once, not after this sum's loads of x
+    // and its barriers (a one-token matvec is mostly latency).
+    var scale: array<f32, B>;
+{{- range .NormRounds}}
+    {
+        let b0 = {{.}}u;
+        for (var i = 0u; i < NRC; i++) {
+            var ss = 0.0;
+            if (b0 + i < B) {
+                for (var j = lid; j < xrow; j += WG) {
+                    let v = x[(b0 + i) * xrow + j];
+                    ss += {{if eq $.XW 4}}dot(v, v){{else}}v * v{{end}};
+                }
+            }
+            red[i * WG + lid] = ss;
+        }
+        workgroupBarrier();
+        for (var s = WG / 2u; s > 0u; s >>= 1u) {
+            if (lid < s) {
+                for (var i = 0u; i < NRC; i++) {
+                    red[i * WG + lid] += red[i * WG + lid + s];
+                }
+            }
+            workgroupBarrier();
+        }
+        for (var i = 0u; i < NRC; i++) {
+            if (b0 + i < B) {
+                scale[b0 + i] = inverseSqrt(red[i * WG] / f32(p.cols) + p.eps);
+            }
+        }
+        workgroupBarrier(); // every thread has read red before it is reused
+    }
+{{- end}}
+{{- end}}
 {{- if .XReg}}
     // Each row's partials, one a thread: the XS threads of row lid / XS sum
     // a strided share each (WG / XS = R of them, so that a warp's reads of
@@ -840,7 +861,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let sc = inverseSqrt(tss / f32(p.cols) + p.eps);
 {{- end}}
+{{- if .PreAdd}}
+        out[p.out0 + r0 + lid] = resid + y{{if .Norm}} * sc{{end}};
+{{- else}}
         emit(p.out0 + r0 + lid, y{{if .Norm}} * sc{{end}}, {{if $swiglu}}yu{{if .Norm}} * sc{{end}}{{else}}0.0{{end}});
+{{- end}}
     }
 {{- else if .Red1}}
     // Sum each partial over the group, RC a round (the rounds written out,
@@ -883,7 +908,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                     yu += red2[k];
 {{- end}}
                 }
+{{- if $.PreAdd}}
+                out[b * p.out_stride + p.out0 + r] = resid + y{{if $.Norm}} * scale[b]{{end}};
+{{- else}}
                 emit(b * p.out_stride + p.out0 + r, y{{if $.Norm}} * scale[b]{{end}}, {{if $swiglu}}yu{{if $.Norm}} * scale[b]{{end}}{{else}}0.0{{end}});
+{{- end}}
             }
         }
         workgroupBarrier(); // every partial is read before red is reused

@@ -177,14 +177,47 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let head = wid.x;
     let slot = step.row[0].x;
     let pos = step.row[0].y;
+{{- end}}
+    // The head's norm weights and RoPE factors (tid < HALF), loaded before
+    // the projection and the reductions, not after them: on a large model
+    // they come from memory, and a one-token step is mostly latency.
+    var nwa = 1.0;
+    var nwb = 1.0;
+    var rc = 1.0;
+    var rs = 0.0;
+    if (tid < HALF) {
+        if (head < NQ) {
+            nwa = qnorm[tid];
+            nwb = qnorm[tid + HALF];
+        } else if (head < NQ + NKV) {
+            nwa = knorm[tid];
+            nwb = knorm[tid + HALF];
+        }
+        rc = rope[pos * HALF + tid];
+        rs = rope[SIN_OFFSET + pos * HALF + tid];
+    }
+{{- if not .PREFILL}}
 
     // W · x for the head's HD rows: thread (r0, lane) owns rows r0, r0+RPP,
     // … (RPT of them) and sums every TPR-th load unit of each, so that
     // neighbouring threads read neighbouring words, each x unit is loaded
     // once for all RPT rows, and RPT independent weight loads are in flight.
+    let lane = tid % TPR;
+    let r0 = tid / TPR;
+    let base = (ROW0 + head * HD) * UPR;
+    var acc: array<f32, RPT>;
+    for (var i = lane; i < UPR; i += TPR) {
+        let xv = x_at(i);
+        for (var k = 0u; k < RPT; k++) {
+            // Rows past HD (when RPP does not divide HD) reread the last row.
+            let r = min(r0 + k * RPP, HD - 1u);
+            acc[k] += unit_dot(w[base + r * UPR + i], xv);
+        }
+    }
 {{- if .NORM}}
     // input_layernorm: scale = 1 / sqrt(mean(x²) + eps), summed by the
-    // whole workgroup.
+    // whole workgroup after the projection's loop, which does not need it
+    // (it scales the sums), so that the weights' loads start at once.
     var sq = 0.0;
     for (var j = tid; j < {{.HIDDEN}}u / {{.XW}}u; j += WG) {
         let v = x[j];
@@ -201,18 +234,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let xscale = inverseSqrt(partial[0] / f32({{.HIDDEN}}) + p.eps);
     workgroupBarrier(); // every thread has read partial[0] before it is reused
 {{- end}}
-    let lane = tid % TPR;
-    let r0 = tid / TPR;
-    let base = (ROW0 + head * HD) * UPR;
-    var acc: array<f32, RPT>;
-    for (var i = lane; i < UPR; i += TPR) {
-        let xv = x_at(i);
-        for (var k = 0u; k < RPT; k++) {
-            // Rows past HD (when RPP does not divide HD) reread the last row.
-            let r = min(r0 + k * RPP, HD - 1u);
-            acc[k] += unit_dot(w[base + r * UPR + i], xv);
-        }
-    }
     for (var k = 0u; k < RPT; k++) {
         let r = r0 + k * RPP;
         if (r < HD) {
@@ -257,19 +278,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     if (live && tid < HALF && head < NQ + NKV) {
         let scale = 1.0 / sqrt(ss[0] / f32(HD) + p.eps);
-        var wa: f32;
-        var wb: f32;
-        if (head < NQ) {
-            wa = qnorm[tid];
-            wb = qnorm[tid + HALF];
-        } else {
-            wa = knorm[tid];
-            wb = knorm[tid + HALF];
-        }
-        a = a * scale * wa;
-        b = b * scale * wb;
-        let c = rope[pos * HALF + tid];
-        let s = rope[SIN_OFFSET + pos * HALF + tid];
+        a = a * scale * nwa;
+        b = b * scale * nwb;
+        let c = rc;
+        let s = rs;
         let ra = a * c - b * s;
         let rb = b * c + a * s;
         a = ra;

@@ -110,6 +110,10 @@ type MatVecVars struct {
 	// +41.0% (5,972.8 against 4,236.7 tok/s), Q8_0 tg128 +3.0%, bf16
 	// tg128 −0.1% and −0.4% (within its spread).
 	Red1 bool
+	// PreAdd (Add): each output's old value (the residual) is loaded at the
+	// kernel's start by the thread that will write it, not after the
+	// reduction: XReg, and Red1 in one round of at most one output a thread.
+	PreAdd bool
 }
 
 // q8Block is where block K of a group of 4 Q8_0 blocks (9 vec4<u32>) keeps
@@ -498,6 +502,7 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 
 // matvecBindings completes v with the norm's rounds and the binding numbers.
 func matvecBindings(v MatVecVars, epi Epilogue, norm bool) MatVecVars {
+	v.PreAdd = epi == Add && (v.XReg || v.Red1 && len(v.Rounds) == 1 && v.RC <= v.TPR)
 	v.NRC = min(v.RC, v.B)
 	for b := 0; norm && b < v.B; b += v.NRC {
 		v.NormRounds = append(v.NormRounds, b)

@@ -272,6 +272,44 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	require.False(t, v.Q8Wide, "matvec_wide=1 with matvec_minrows: not the small matrices")
 }
 
+// The Add epilogue loads its residual at the kernel's start (PreAdd) where
+// each thread writes at most one output: XReg, and Red1 in one round of
+// at most TPR partials; not with the tree, nor where a round has more
+// outputs than threads, nor for the other epilogues.
+func TestMatVecPreAdd(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	tune = tuneKnobs{}
+	for _, c := range []struct {
+		dt                  weights.DType
+		epi                 Epilogue
+		batch, cols, redCap int
+		red1, pre           bool
+	}{
+		{weights.BF16, Add, 1, 2048, 4096, true, true},
+		{weights.Q8_0, Add, 1, 3072, 4096, true, true},
+		{weights.Q4_K, Add, 1, 12288, 4096, true, true}, // XReg
+		{weights.BF16, Add, 16, 1024, 4096, true, true}, // 16 tokens, R = 2: 32 partials ≤ 64 lanes
+		{weights.BF16, Add, 1, 2048, 256, false, false}, // GL: the tree
+		{weights.BF16, Store, 1, 2048, 4096, true, false},
+		{weights.BF16, SwiGLU, 1, 2048, 4096, true, false},
+	} {
+		v, err := matvecVars(c.dt, c.epi, false, c.batch, c.cols, 1024, c.redCap)
+		require.NoError(t, err)
+		require.Equal(t, c.pre, v.PreAdd, "%v %s B=%d cols=%d redCap=%d (R %d, TPR %d, RC %d, rounds %v)", c.dt, c.epi, c.batch, c.cols, c.redCap, v.R, v.TPR, v.RC, v.Rounds)
+		src, err := gpu.Render("matvec", v)
+		require.NoError(t, err)
+		require.Equal(t, c.pre, strings.Contains(src, "= resid + y"), "%v %s B=%d: the residual's add", c.dt, c.epi, c.batch)
+		if c.pre {
+			require.Equal(t, 1, strings.Count(src, "emit("), "emit defined, not called: no late load")
+		}
+	}
+	tune.matvecTPR, tune.matvecR = 4, 2 // 16 tokens · 2 rows = 32 partials over 4 lanes: rounds of more outputs than threads
+	v, err := matvecVars(weights.BF16, Add, false, 16, 1024, 1024, 4096)
+	require.NoError(t, err)
+	require.False(t, v.PreAdd, "R %d, TPR %d, RC %d, rounds %v", v.R, v.TPR, v.RC, v.Rounds)
+}
+
 // Q4_K's device layout (packQ4K) holds every value of the file's block:
 // decoded from the packed bytes as lib_quant.wgsl reads them (d and dmin
 // f32 at words 0-1 and 4-5, group g's sc, m bytes in word 2 + (g & 1) of
