@@ -155,6 +155,19 @@ for part in "$@"; do
 			--tune ';rmsnorm_wg=128;rmsnorm_wg=512;rmsnorm_wg=1024;matvec_xg=2'
 		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 ;;
+	hoist) # the one-token step's late loads moved early (the fused norm's sum after the
+		# loop, qkv_norm_rope's norm weights and RoPE factors first, the Add epilogue's residual
+		# first): this build against the one before it (.bin2), 0.6B bf16 and Q8_0, 8B bf16 and
+		# Q4_K (issue 11's ratios; issue 13's 0.6B tg128)
+		# (bf16 also without x staged: the staging is the last wait before the weights' loads)
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 5 --tune ';matvec_xstage=-1'
+		show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 5
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
+		show .bin2/qwgpu bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
+		show .bin2/qwgpu bench --shape 8B -p 0 -n 128 --reps 3
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3
+		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -203,7 +216,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q8x, q8stage, q4norm, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q8x, q8stage, q4norm, hoist, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
