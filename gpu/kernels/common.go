@@ -88,7 +88,7 @@ type tuneKnobs struct {
 	matvecWG      int          // matvec workgroup size
 	matvecCPT     int          // consecutive quant chunks a matvec thread takes
 	matvecWide    int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
-	matvecXStage  int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch, -1 none, 0 one token
+	matvecXStage  int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch; 0 and -1 none (since run 20)
 	matvecQSum    int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
 	matvecNorm    int          // the largest batch whose matvecs normalise x themselves (matvecNormRows; 0: 8, -1: none)
 	matvecXReg    int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: 4 for Q4_K, off for the others; -1: off)

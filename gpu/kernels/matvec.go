@@ -472,11 +472,12 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
 	}
-	// x staged in workgroup memory: by default for one token (on the H200
-	// at 0.6B, tg128 +2.0% and +1.3% in two leases of run 13, while 16
-	// tokens lost 23%); QWGPU_TUNE=matvec_xstage=1 stages every batch,
-	// -1 none.
-	stage := tune.matvecXStage > 0 || tune.matvecXStage == 0 && batch == 1
+	// x staged in workgroup memory only through QWGPU_TUNE=matvec_xstage=1:
+	// it was the one-token default from run 13 (0.6B tg128 +2.0% and +1.3%
+	// then; 16 tokens lost 23%) until run 20, where the staging's loads
+	// and barrier in front of the weights' first loads cost the 8B bf16
+	// tg128 9.1% (166.66 against 181.78 unstaged, one lease; 0.6B −0.4%).
+	stage := tune.matvecXStage > 0
 	if v.Vec && stage && redCap >= 4096 {
 		// As many load units as keep xs within redCap floats (16 KiB; the
 		// reduction arrays take as much again), at most the row; a group's

@@ -19,8 +19,8 @@ import (
 // 16-byte loads (quadLoads); matvec_wide=1 gives Q8_0 its 144-byte group
 // loads (Q8Wide), off by default (slower on the H200 at 0.6B);
 // matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
-// memory, read once a workgroup, for every batch (MatVecVars.XStage; the
-// same sums), -1 for none; by default one-token steps stage it.
+// memory, read once a workgroup (MatVecVars.XStage; the same sums); none
+// does by default since run 20 (one-token steps did before).
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
 // of the matvec (matvecNormRows; 8 by default since run 17, and one token
