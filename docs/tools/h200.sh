@@ -168,6 +168,16 @@ for part in "$@"; do
 		show .bin2/qwgpu bench --shape 8B -p 0 -n 128 --reps 3
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3
 		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 ;;
+	unstaged) # one-token matvecs without x staged (the default since run 20) against staged
+		# (matvec_xstage=1), in this build and in the build before the latency hoists (.bin2,
+		# where staging is the default and matvec_xstage=-1 turns it off): 0.6B and 8B bf16;
+		# then 0.6B Q8_0 and 8B Q4_K, issue 11's ratios against this build's bf16
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 5 --tune ';matvec_xstage=1'
+		show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 5 --tune ';matvec_xstage=-1'
+		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
+		show $q bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=1'
+		show .bin2/qwgpu bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
+		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -216,7 +226,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q8x, q8stage, q4norm, hoist, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q8x, q8stage, q4norm, hoist, unstaged, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
