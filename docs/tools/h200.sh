@@ -178,6 +178,12 @@ for part in "$@"; do
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=1'
 		show .bin2/qwgpu bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
 		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 ;;
+	attnshort) # decode attention at tg128's short contexts (keys <= 128: one tile of 128 rows,
+		# so 8 workgroups a layer at 0.6B and 8B, and no combine): tiles of 64, 32 and 16 rows
+		# (more workgroups, and the combine once keys pass a tile) and 8 or 2 lanes a key row
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 \
+			--tune ';chunk=64;chunk=32;chunk=16;attn_lanes=8;attn_lanes=2;chunk=32,attn_lanes=8'
+		show $q bench --shape 8B -p 0 -n 128 --reps 2 --tune ';chunk=64;chunk=32' ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -226,7 +232,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q8x, q8stage, q4norm, hoist, unstaged, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q8x, q8stage, q4norm, hoist, unstaged, attnshort, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
