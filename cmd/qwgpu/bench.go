@@ -127,7 +127,7 @@ type profileReport struct {
 	BatchInPass []engine.KernelTime `json:"batch_in_pass,omitempty"`
 }
 
-func cmdBench(args []string) error {
+func cmdBench(args []string) (err error) {
 	fs := newFlags("bench")
 	var mf modelFlags
 	mf.register(fs, "model directory to benchmark (or use --shape)")
@@ -139,7 +139,7 @@ func cmdBench(args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	profile := fs.Bool("profile", false, "per-kernel GPU time of a decode step (timestamps), dispatches, GB/s")
 	parallel := fs.IntSlice("parallel", nil, "also run the decode test with N sequences decoding together in one step (a list: 2,4,8), greedy and chained on the GPU as the single-sequence test; t/s counts every sequence's tokens")
-	tuneList := fs.String("tune", "", "run every test once per kernel layout, a list of QWGPU_TUNE settings separated by ';' (e.g. 'matvec_rows=1;matvec_rows=2'; an empty one is the default), the model loaded once")
+	tuneList := fs.String("tune", "", "run every test once per kernel layout, a list of QWGPU_TUNE settings separated by ';' (e.g. 'matvec_rows=1;matvec_rows=2'; an empty one is the default), the model loaded once; a setting a kernel refuses is reported, the others run, and the command fails at the end")
 	serveClients := fs.IntSlice("serve-clients", nil, "also run the serving path (llm's scheduler, as qwgpu serve without HTTP): N concurrent requests of -n tokens (a list: 1,16), t/s over all of them, then the time to first token of a -p token prompt")
 	serveTemp := fs.Float64("serve-temperature", 0, "sampling of the --serve-clients requests: 0 greedy; above 0 with top-k 20 and top-p 0.95 (Qwen3's defaults)")
 	if err := fs.Parse(args); err != nil {
@@ -279,11 +279,9 @@ func cmdBench(args []string) error {
 	// With --tune, the tests run once per layout setting, the graphs made
 	// again for each (the weights stay loaded); the profile below uses the
 	// last setting.
-	settings := []string{""}
-	if *tuneList != "" {
-		settings = strings.Split(*tuneList, ";")
-	}
-	for _, ts := range settings {
+	// benchSetting runs the tests once in layout setting ts ("" the
+	// default; with --tune, the graphs made again for it).
+	benchSetting := func(ts string) error {
 		suffix := ""
 		if *tuneList != "" {
 			if err := kernels.SetTune(ts); err != nil {
@@ -362,6 +360,34 @@ func cmdBench(args []string) error {
 			rep.Results = append(rep.Results, r)
 			row(r)
 		}
+		return nil
+	}
+	settings := []string{""}
+	if *tuneList != "" {
+		settings = strings.Split(*tuneList, ";")
+	}
+	// A setting whose layout a kernel refuses is reported and the sweep
+	// goes on to the next (the graphs are made again for each), so that
+	// one bad value does not cost the rest of a GPU lease; the command
+	// still fails at the end.
+	var refused []string
+	for _, ts := range settings {
+		err := benchSetting(ts)
+		if err == nil {
+			continue
+		}
+		if len(settings) == 1 {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "qwgpu bench: %v\n", err)
+		refused = append(refused, ts)
+	}
+	if len(refused) > 0 {
+		defer func() {
+			if err == nil {
+				err = fmt.Errorf("--tune: %d of %d settings failed (%s)", len(refused), len(settings), strings.Join(refused, "; "))
+			}
+		}()
 	}
 	if len(*serveClients) > 0 {
 		tok := m.tok

@@ -519,6 +519,24 @@ func TestBenchTune(t *testing.T) {
 	r := qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--tune", "matvec_rows=2;nope=1"}, testBackend()...)...)
 	requireCleanError(t, r, `--tune "nope=1": unknown key "nope"`)
 
+	// A setting whose layout a kernel refuses (threads a row group must be
+	// a power of two) is reported where it fails and the sweep goes on; the
+	// command fails at the end, naming it.
+	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "4", "--reps", "1", "--tune", "matvec_rows=2;matvec_tpr=3;"}, testBackend()...)...)
+	require.NotEqual(t, 0, r.code, "%v", r)
+	require.Regexp(t, `\| tg4 \[matvec_rows=2\] +\|`, r.stdout)
+	require.Regexp(t, `\| tg4 \[\] +\|`, r.stdout)
+	require.NotContains(t, r.stdout, "tg4 [matvec_tpr=3]")
+	var errs []string
+	for _, l := range lines(r.stderr) {
+		if strings.HasPrefix(l, "qwgpu ") {
+			errs = append(errs, l)
+		}
+	}
+	require.Len(t, errs, 2, "%v", r)
+	require.Regexp(t, `^qwgpu bench: --tune "matvec_tpr=3": .*bad layout: 2 rows of 3 threads a group`, errs[0])
+	require.Equal(t, "qwgpu bench: --tune: 1 of 3 settings failed (matvec_tpr=3)", errs[1])
+
 	// The table's test column fits the longest setting: every line of the
 	// table is as wide as its header.
 	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--parallel", "2",
