@@ -280,10 +280,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let scale = 1.0 / sqrt(ss[0] / f32(HD) + p.eps);
         a = a * scale * nwa;
         b = b * scale * nwb;
-        let c = rc;
-        let s = rs;
-        let ra = a * c - b * s;
-        let rb = b * c + a * s;
+        let ra = a * rc - b * rs;
+        let rb = b * rc + a * rs;
         a = ra;
         b = rb;
     }
