@@ -29,7 +29,9 @@
 # 8B quantized at load in 103 s), `q4kdef bf8b` 310 s, `q4ksmall` 44 s (starts of
 # 60-90 s included). Run 19: `probes16 xnorm2 bf8b` 291 s, `red1` 47 s, `q4klay` 368 s (two
 # 8B quantizations), `red1def` 133 s (warm), `check q8par serve06` 59 s, all with their starts
-# but red1def; the probes and normred are in git history (ed13e13, 8d9bf37).
+# but red1def; the probes and normred are in git history (ed13e13, 8d9bf37). Run 20: `q8x` 31 s,
+# `q8prof` 29 s (warm), `q8stage q4norm` 364 s (two 8B quantizations, 120-129 s each), `hoist
+# check` 393 s, `unstaged` 274 s, `attnshort` 81 s, each after a start of 60-90 s.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
