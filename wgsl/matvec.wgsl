@@ -39,9 +39,7 @@
 // (1 or 2, the scales decoded once a run), so a warp's loads of quants, and
 // of x (vec4s at qxoff), lie side by side in memory (CPT 1) or in runs of
 // two (CPT 2, fewer instructions a value). cols is a multiple of the block
-// size. Up to 8 tokens (kernels.matvecWideBatch), Q8_0 rows of a multiple
-// of 128 values (Q8Wide) are read 144 bytes
-// (4 blocks, 9 vec4<u32>) a thread and row. Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
+// size. Up to 8 tokens (kernels.matvecWideBatch), Q4_K and Q5_K (Wide) are read in quads instead (lib_quant's
 // quant_quad): one vec4<u32> of quants, 32 values, a thread and load, the
 // block's scales decoded once for them, so that a thread has 16 bytes of
 // quants and 16 of scales in flight a row instead of 4 and 4.
@@ -63,18 +61,16 @@
 // (no branch in the loop) and not written.
 // Workgroup id = wid.x + wid.y * num_workgroups.x (2-D past 65535 groups).
 //
-// With XStage (Vec only; QWGPU_TUNE=matvec_xstage=1) the workgroup stages x
-// in workgroup memory XC load units at a time, so that x is read from
-// memory once a workgroup rather than once a row group: with B tokens, x
-// is B times the bytes of a row's weights a load unit, and re-read by
-// every row group it outgrows the L1 cache (PERFORMANCE.md, run 12). The
-// sums and their order are the same.
+// x is read through the caches by every row group, not staged in
+// workgroup memory: staging put its loads and a barrier in front of each
+// workgroup's first weight load and lost at every batch (PERFORMANCE.md,
+// runs 12 and 20; git history: MatVecVars.XStage, removed after run 20).
 //
 // Template (kernels.MatVecVars): DType, Vec, Epi, Norm, B, Rows, R, TPR, WG,
 // RC, Rounds and NormRounds (the first partial sum, token, of each round),
 // CPT, Wide, Q5 and QOff (quads: Q5_K; the quants' first vec4 in a block),
-// Q8Wide, Q8Blocks, Q8Sum (one-token Q8_0, its blocks' d applied to sums),
-// XStage, XC and XPJ (x vec4s a load unit), Red1, PreAdd, WT and XT (the element types
+// Q8Sum (one-token Q8_0, its blocks' d applied to sums),
+// Red1, PreAdd, WT and XT (the element types
 // of the weight and x arrays), XW (f32 values per XT), BX, BNW, BOut
 // (binding numbers); Quant, QW and QU (lib_quant's arrays w and wu), QBS,
 // QBW.
@@ -122,11 +118,6 @@ const SL = vec4<f32>(1.0, 0.00390625, 1.0, 0.00390625); // x's scaling for q8hal
 {{- end}}
 
 var<workgroup> red: array<f32, {{mul .RC .WG}}>;   // [RC, WG]
-{{- if .XStage}}
-const XC = {{.XC}}u;      // load units of x staged at a time
-const XPJ = {{.XPJ}}u;    // x vec4s a load unit
-var<workgroup> xs: array<vec4<f32>, {{mul (mul .B .XPJ) .XC}}>;   // [B, XPJ, XC]
-{{- end}}
 {{- if eq .Epi "swiglu"}}
 var<workgroup> red2: array<f32, {{mul .RC .WG}}>;
 {{- end}}
@@ -137,8 +128,6 @@ var<workgroup> rss: array<f32, {{.WG}}>;  // the threads' sums of x² (XReg's no
 {{if .Wide}}
 {{- template "quant_common" .}}
 {{- template "quant_quad" .QW}}
-{{else if .Q8Wide}}
-{{- template "quant_common" .}}
 {{else if .Quant}}
 {{- template "quant_common" .}}
 {{- template "quant_chunk_common" .QW}}
@@ -467,77 +456,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             }
         }
     }
-{{- else if .Q8Wide}}
-    // Q8_0 in groups of 4 blocks (Q8Blocks): 144 bytes, 9 vec4<u32> holding
-    // the blocks' words 9k … 9k+8 (d, then 32 int8 quants), a thread and row,
-    // consecutive threads on consecutive groups; all 9 loads of each of the R
-    // rows issued before any is used. cols is a multiple of 128.
-    let ng = p.cols / 128u;            // groups per row
-    for (var q = lane; q < ng; q += TPR) {
-        var gw: array<array<vec4<u32>, 9>, R>;
-{{- if $swiglu}}
-        var gu: array<array<vec4<u32>, 9>, R>;
-{{- end}}
-        for (var rr = 0u; rr < R; rr++) {
-            let wb = (wr[rr] * ng + q) * 9u;
-{{- if $swiglu}}
-            let ub = (ur[rr] * ng + q) * 9u;
-{{- end}}
-            for (var i = 0u; i < 9u; i++) {
-                gw[rr][i] = w[wb + i];
-{{- if $swiglu}}
-                gu[rr][i] = wu[ub + i];
-{{- end}}
-            }
-        }
-        let xg = q * 32u;              // x vec4 of the group's first value
-        for (var rr = 0u; rr < R; rr++) {
-{{- range .Q8Blocks}}
-            {
-                // block {{.K}}: d {{.D}}, values at x vec4 xg + {{.X}} …
-                let dw = qf16(gw[rr]{{.D}});
-                let w0 = qsbytes(gw[rr]{{index .Q 0}}) * dw;
-                let w1 = qsbytes(gw[rr]{{index .Q 1}}) * dw;
-                let w2 = qsbytes(gw[rr]{{index .Q 2}}) * dw;
-                let w3 = qsbytes(gw[rr]{{index .Q 3}}) * dw;
-                let w4 = qsbytes(gw[rr]{{index .Q 4}}) * dw;
-                let w5 = qsbytes(gw[rr]{{index .Q 5}}) * dw;
-                let w6 = qsbytes(gw[rr]{{index .Q 6}}) * dw;
-                let w7 = qsbytes(gw[rr]{{index .Q 7}}) * dw;
-{{- if $swiglu}}
-                let du = qf16(gu[rr]{{.D}});
-                let u0 = qsbytes(gu[rr]{{index .Q 0}}) * du;
-                let u1 = qsbytes(gu[rr]{{index .Q 1}}) * du;
-                let u2 = qsbytes(gu[rr]{{index .Q 2}}) * du;
-                let u3 = qsbytes(gu[rr]{{index .Q 3}}) * du;
-                let u4 = qsbytes(gu[rr]{{index .Q 4}}) * du;
-                let u5 = qsbytes(gu[rr]{{index .Q 5}}) * du;
-                let u6 = qsbytes(gu[rr]{{index .Q 6}}) * du;
-                let u7 = qsbytes(gu[rr]{{index .Q 7}}) * du;
-{{- end}}
-                let xo = xg + {{.X}}u;
-{{- if $.Norm}}
-                var nv: array<vec4<f32>, 8>;
-                for (var i = 0u; i < 8u; i++) {
-                    nv[i] = nw[xo + i];
-                }
-{{- end}}
-                for (var b = 0u; b < B; b++) {
-                    let xb = b * xrow + xo;
-{{- range $i := seq 8}}
-                    let x{{$i}} = x[xb + {{$i}}u]{{if $.Norm}} * nv[{{$i}}]{{end}};
-{{- end}}
-                    acc[rr * B + b] += ((dot(w0, x0) + dot(w1, x1)) + (dot(w2, x2) + dot(w3, x3)))
-                                     + ((dot(w4, x4) + dot(w5, x5)) + (dot(w6, x6) + dot(w7, x7)));
-{{- if $swiglu}}
-                    acc2[rr * B + b] += ((dot(u0, x0) + dot(u1, x1)) + (dot(u2, x2) + dot(u3, x3)))
-                                      + ((dot(u4, x4) + dot(u5, x5)) + (dot(u6, x6) + dot(u7, x7)));
-{{- end}}
-                }
-            }
-{{- end}}
-        }
-    }
 {{- else if .Q8Sum}}
     // Q8_0, one token (B = 1): runs of CPT chunks of 8 values (1 or 2),
     // each block's d applied once to its run's sum of q·x, and
@@ -649,80 +567,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 {{- else if .Vec}}
 {{- $n := "8u"}}{{if eq .DType "F32"}}{{$n = "4u"}}{{end}}
     let nc = p.cols / {{$n}};
-{{- if .XStage}}
-    // x staged (XStage): XC load units of every token's row at a time, read
-    // once a workgroup into xs ([B, XPJ, XC]: a unit's XPJ vec4s XC apart,
-    // with NORM times nw), instead of once a row group through the caches.
-    for (var j0 = 0u; j0 < nc; j0 += XC) {
-        for (var i = lid; i < B * XPJ * XC; i += WG) {
-            let u = i % (XPJ * XC);    // vec4 of the token's chunk, in row order
-            let c = XPJ * j0 + u;      // vec4 of the token's row
-            var v = vec4<f32>(0.0);
-            if (c < xrow) {
-                v = x[(i / (XPJ * XC)) * xrow + c]{{if .Norm}} * nw[c]{{end}};
-            }
-            xs[i - u + (u % XPJ) * XC + u / XPJ] = v;
-        }
-        workgroupBarrier();
-        for (var j = j0 + lane; j < min(j0 + XC, nc); j += TPR) {
-{{- else}}
-    {
-        for (var j = lane; j < nc; j += TPR) {
-{{- end}}
-            var wv: array<{{.WT}}, R>;
+    for (var j = lane; j < nc; j += TPR) {
+        var wv: array<{{.WT}}, R>;
 {{- if $swiglu}}
-            var uv: array<{{.WT}}, R>;
+        var uv: array<{{.WT}}, R>;
 {{- end}}
+        for (var rr = 0u; rr < R; rr++) {
+            wv[rr] = w[wr[rr] * nc + j];
+{{- if $swiglu}}
+            uv[rr] = wu[ur[rr] * nc + j];
+{{- end}}
+        }
+{{- if .Norm}}
+{{- if eq .DType "F32"}}
+        let nj = nw[j];
+{{- else}}
+        let na = nw[2u * j];
+        let nb = nw[2u * j + 1u];
+{{- end}}
+{{- end}}
+        for (var b = 0u; b < B; b++) {
+{{- if eq .DType "F32"}}
+            let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
             for (var rr = 0u; rr < R; rr++) {
-                wv[rr] = w[wr[rr] * nc + j];
+                acc[rr * B + b] += dot(wv[rr], xv);
 {{- if $swiglu}}
-                uv[rr] = wu[ur[rr] * nc + j];
+                acc2[rr * B + b] += dot(uv[rr], xv);
 {{- end}}
             }
-{{- if and .Norm (not .XStage)}}
-{{- if eq .DType "F32"}}
-            let nj = nw[j];
 {{- else}}
-            let na = nw[2u * j];
-            let nb = nw[2u * j + 1u];
-{{- end}}
-{{- end}}
-            for (var b = 0u; b < B; b++) {
-{{- if .XStage}}
-                let xo = b * XPJ * XC + j - j0;
-{{- end}}
-{{- if eq .DType "F32"}}
-{{- if .XStage}}
-                let xv = xs[xo];
-{{- else}}
-                let xv = x[b * xrow + j]{{if .Norm}} * nj{{end}};
-{{- end}}
-                for (var rr = 0u; rr < R; rr++) {
-                    acc[rr * B + b] += dot(wv[rr], xv);
+            let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
+            let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
+            for (var rr = 0u; rr < R; rr++) {
+                acc[rr * B + b] += dot8(wv[rr], xa, xb);
 {{- if $swiglu}}
-                    acc2[rr * B + b] += dot(uv[rr], xv);
-{{- end}}
-                }
-{{- else}}
-{{- if .XStage}}
-                let xa = xs[xo];
-                let xb = xs[xo + XC];
-{{- else}}
-                let xa = x[b * xrow + 2u * j]{{if .Norm}} * na{{end}};
-                let xb = x[b * xrow + 2u * j + 1u]{{if .Norm}} * nb{{end}};
-{{- end}}
-                for (var rr = 0u; rr < R; rr++) {
-                    acc[rr * B + b] += dot8(wv[rr], xa, xb);
-{{- if $swiglu}}
-                    acc2[rr * B + b] += dot8(uv[rr], xa, xb);
-{{- end}}
-                }
+                acc2[rr * B + b] += dot8(uv[rr], xa, xb);
 {{- end}}
             }
+{{- end}}
         }
-{{- if .XStage}}
-        workgroupBarrier(); // every thread is done with xs before it is refilled
-{{- end}}
     }
 {{- else}}
     for (var c = lane; c < p.cols; c += TPR) {

@@ -540,7 +540,7 @@ func TestBenchTune(t *testing.T) {
 	// The table's test column fits the longest setting: every line of the
 	// table is as wide as its header.
 	r = qwgpu(t, append([]string{"bench", "--shape", "tiny", "-p", "0", "-n", "2", "--reps", "1", "--parallel", "2",
-		"--tune", ";matvec_xstage=1,matvec_rows=4,matvec_tpr=16"}, testBackend()...)...)
+		"--tune", ";matvec_maxr=4,matvec_rows=4,matvec_tpr=16"}, testBackend()...)...)
 	requireOK(t, r)
 	var table []string
 	for _, l := range lines(r.stdout) {
@@ -552,7 +552,7 @@ func TestBenchTune(t *testing.T) {
 	for _, l := range table {
 		require.Equal(t, utf8.RuneCountInString(table[0]), utf8.RuneCountInString(l), "%q", l)
 	}
-	require.Regexp(t, `\| tg2 x2 \[matvec_xstage=1,matvec_rows=4,matvec_tpr=16\] +\|`, table[5])
+	require.Regexp(t, `\| tg2 x2 \[matvec_maxr=4,matvec_rows=4,matvec_tpr=16\] +\|`, table[5])
 
 	// --profile with --tune profiles the last setting and says so (run 16
 	// read such a profile as the default layouts'); without --tune it

@@ -87,8 +87,7 @@ type tuneKnobs struct {
 	matvecR       int          // rows per thread group in matvec
 	matvecWG      int          // matvec workgroup size
 	matvecCPT     int          // consecutive quant chunks a matvec thread takes
-	matvecWide    int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads; 1: Q8_0 reads groups of 4 blocks too
-	matvecXStage  int          // the bf16/f16/f32 matvec stages x in workgroup memory (MatVecVars.XStage): 1 every batch; 0 and -1 none (since run 20)
+	matvecWide    int          // -1: Q4_K and Q5_K matvecs read word chunks, not quads
 	matvecQSum    int          // -1: one-token Q8_0 matvecs scale every value (not MatVecVars.Q8Sum)
 	matvecNorm    int          // the largest batch whose matvecs normalise x themselves (matvecNormRows; 0: 8, -1: none)
 	matvecXReg    int          // rows a workgroup of the x-in-registers matvec of block types for one token (MatVecVars.XReg; 0: 4 for Q4_K, off for the others; -1: off)
@@ -96,7 +95,7 @@ type tuneKnobs struct {
 	matvecXFold   int          // -1: the XReg matvec scales every Q4_K value instead of summing the quants unscaled (MatVecVars.XFold)
 	matvecRed1    int          // -1: the matvec sums a group's partials through a tree, not one thread an output (MatVecVars.Red1)
 	matvecMaxR    int          // the most rows matvecLayout gives a thread group (0: 2)
-	matvecMinRows int          // matvec_xreg and matvec_wide=1 apply to dispatches of at least this many rows only
+	matvecMinRows int          // matvec_xreg applies to dispatches of at least this many rows only
 	matvecMinCols int          // … and to rows of at least this many values
 	rmsnormWG     int          // workgroup size in rmsnorm
 	argmaxChunk   int          // elements per workgroup in argmax's partial pass

@@ -84,10 +84,6 @@ type MatVecVars struct {
 	// quants read without shifts, CPT chunks a run; off with
 	// QWGPU_TUNE=matvec_qsum=-1.
 	Q8Sum bool
-	// XStage: x staged in workgroup memory, XC load units (of XPJ vec4s of
-	// x each) at a time (Vec only; one-token steps, or QWGPU_TUNE=matvec_xstage).
-	XStage  bool
-	XC, XPJ int
 	// XReg (block types, one token): the workgroup's WG threads share its R
 	// rows, each thread keeping the x of its units of 32 values in registers
 	// for all of them; XG rows' loads are issued together.
@@ -99,10 +95,6 @@ type MatVecVars struct {
 	// NRC: the tokens whose sums of x² are reduced per round (NORM): RC, at
 	// most B.
 	NRC int
-	// Q8Wide: Q8_0 in groups of 4 blocks, 9 vec4<u32> (with Quant); the
-	// group's blocks are Q8Blocks.
-	Q8Wide   bool
-	Q8Blocks []q8Block
 	// Red1 (not XReg): each round's partials summed over a group's lanes by
 	// one thread an output after one barrier, each thread starting at its
 	// own lane (so a warp's reads take 32 banks), instead of through a tree
@@ -114,30 +106,6 @@ type MatVecVars struct {
 	// kernel's start by the thread that will write it, not after the
 	// reduction: XReg, and Red1 in one round of at most one output a thread.
 	PreAdd bool
-}
-
-// q8Block is where block K of a group of 4 Q8_0 blocks (9 vec4<u32>) keeps
-// its words, as WGSL accessors of the group array ("[2].y"): D its scale
-// (f16 in the low half), Q its 8 words of quants; X is the x vec4 of its
-// first value, from the group's.
-type q8Block struct {
-	K, X int
-	D    string
-	Q    [8]string
-}
-
-// q8Group lays out the 4 blocks of a Q8_0 group: block k is words 9k … 9k+8.
-func q8Group() []q8Block {
-	at := func(word int) string { return fmt.Sprintf("[%d].%c", word/4, "xyzw"[word%4]) }
-	blocks := make([]q8Block, 4)
-	for k := range blocks {
-		b := &blocks[k]
-		b.K, b.X, b.D = k, 8*k, at(9*k)
-		for m := range b.Q {
-			b.Q[m] = at(9*k + 1 + m)
-		}
-	}
-	return blocks
 }
 
 // MaxMatVecBatch is the most tokens one matvec dispatch takes; larger
@@ -354,9 +322,6 @@ func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batc
 	if epi == SwiGLU {
 		red *= 2
 	}
-	if v.XStage {
-		red += 16 * batch * v.XPJ * v.XC
-	}
 	if err := checkWorkgroup(d, "matvec", red, v.BOut); err != nil {
 		return nil, 0, err
 	}
@@ -368,7 +333,7 @@ func matvecKernel(d *gpu.Device, dt weights.DType, epi Epilogue, norm bool, batc
 }
 
 // matvecWideBatch is the largest batch the wide quant loads (Q4_K and Q5_K
-// quads, Q8_0 groups) take: past it the word chunks do, since the wide
+// quads) take: past it the word chunks do, since the wide
 // kernels' bodies, written out for every token, take minutes to compile on
 // Mesa's GL at B = 20–32, and a batch shares each weight read among its
 // tokens anyway.
@@ -377,7 +342,7 @@ const matvecWideBatch = 8
 // quadLoads reports whether the matvec reads dt's quants 16 bytes at a
 // time (lib_quant's quant_quad): Q4_K and Q5_K, whose blocks are whole
 // vec4s with their quants aligned, unless QWGPU_TUNE=matvec_wide=-1 asks
-// for the word chunks. (Q8_0 has its own wide reads, Q8Wide.)
+// for the word chunks.
 func quadLoads(dt weights.DType) bool {
 	return (dt == weights.Q4_K || dt == weights.Q5_K) && tune.matvecWide >= 0
 }
@@ -423,17 +388,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 			}
 			break
 		}
-		// Q8_0's groups only when asked (QWGPU_TUNE=matvec_wide=1): on the H200
-		// they decoded the 0.6B shape at 537 tok/s against 721 with the word
-		// chunks (PERFORMANCE.md, runs 10 and 11); 8B is unmeasured.
-		if dt == weights.Q8_0 && cols%128 == 0 && batch <= matvecWideBatch && tune.matvecWide > 0 && tuneApplies(cols, rows) {
-			// groups of 4 blocks, 128 values in 9 vec4<u32>
-			v.Q8Wide, v.WT, v.Q8Blocks = true, "vec4<u32>", q8Group()
-			// one group (144 bytes, 288 with SwiGLU) a thread and row is enough
-			// in flight; two rows' registers would cut occupancy
-			loads, per, maxR = cols/128, 1, 1
-			break
-		}
 		v.CPT = 1
 		if tune.matvecCPT > 0 {
 			v.CPT = tune.matvecCPT
@@ -471,25 +425,6 @@ func matvecVars(dt weights.DType, epi Epilogue, norm bool, batch, cols, rows, re
 	v.R, v.TPR, v.WG = matvecLayout(loads, per, maxR, rows, batch, acc, maxTPR, wg0)
 	if v.R < 1 || v.R > 8 || v.TPR < 1 || v.TPR&(v.TPR-1) != 0 || v.WG&(v.WG-1) != 0 || v.WG%v.TPR != 0 {
 		return v, fmt.Errorf("bad layout: %d rows of %d threads a group, %d threads a workgroup (R ≤ 8; powers of two)", v.R, v.TPR, v.WG)
-	}
-	// x staged in workgroup memory only through QWGPU_TUNE=matvec_xstage=1:
-	// it was the one-token default from run 13 (0.6B tg128 +2.0% and +1.3%
-	// then; 16 tokens lost 23%) until run 20, where the staging's loads
-	// and barrier in front of the weights' first loads cost the 8B bf16
-	// tg128 9.1% (166.66 against 181.78 unstaged, one lease; 0.6B −0.4%).
-	stage := tune.matvecXStage > 0
-	if v.Vec && stage && redCap >= 4096 {
-		// As many load units as keep xs within redCap floats (16 KiB; the
-		// reduction arrays take as much again), at most the row; a group's
-		// threads share a chunk, so TPR shrinks to fit it.
-		v.XStage, v.XPJ, v.XC = true, 2, 1
-		if dt == weights.F32 {
-			v.XPJ = 1
-		}
-		for 2*v.XC <= nextPow2(loads) && 4*batch*v.XPJ*2*v.XC <= redCap {
-			v.XC *= 2
-		}
-		v.TPR = min(v.TPR, v.XC)
 	}
 	v.Rows = v.R * v.WG / v.TPR
 	// Partial sums reduced per round: as many as fit in redCap floats (all
@@ -539,8 +474,7 @@ func xregRows(dt weights.DType, cols, rows int) int {
 	return 0
 }
 
-// tuneApplies says whether the matvec_xreg and matvec_wide overrides
-// reach a dispatch of rows rows of cols values (matvec_minrows,
+// tuneApplies says whether the matvec_xreg override reaches a dispatch of rows rows of cols values (matvec_minrows,
 // matvec_mincols).
 func tuneApplies(cols, rows int) bool {
 	return rows >= tune.matvecMinRows && cols >= tune.matvecMinCols
@@ -556,7 +490,6 @@ func tuneApplies(cols, rows int) bool {
 // Q4_K sums its quants unscaled (XFold) unless matvec_xfold=-1.
 func matvecXRegVars(v MatVecVars, dt weights.DType, epi Epilogue, norm bool, cols, rows, arrays, redCap int) (MatVecVars, error) {
 	v.XReg, v.CPT, v.Q8Sum = true, 1, dt == weights.Q8_0 && tune.matvecQSum >= 0
-	v.Q8Wide, v.Q8Blocks, v.WT = false, nil, "u32" // XReg reads words, whatever matvec_wide asked
 	if quadLoads(dt) {
 		v.setQuads(dt)
 		v.XFold = dt == weights.Q4_K && tune.matvecXFold >= 0

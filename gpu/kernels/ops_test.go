@@ -156,29 +156,10 @@ func TestMatVecQuant(t *testing.T) {
 			linearCase{32, 29, quantCols(dt, 1), dt, SwiGLU, true},
 		)
 	}
-	// Q8_0 rows of whole groups of 4 blocks (128 values), an odd number of
-	// them: the 144-byte loads (MatVecVars.Q8Wide, QWGPU_TUNE=matvec_wide=1)
-	q8 := weights.Q8_0
-	q8Wide := len(cases)
-	cases = append(cases,
-		linearCase{1, 75, quantCols(q8, 12), q8, Store, false},
-		linearCase{1, 33, quantCols(q8, 4), q8, SwiGLU, true},
-		linearCase{3, 41, quantCols(q8, 12), q8, Add, true},
-		linearCase{7, 19, quantCols(q8, 4), q8, SwiGLU, false},
-		linearCase{8, 23, quantCols(q8, 12), q8, SwiGLU, true},
-		linearCase{9, 23, quantCols(q8, 4), q8, Add, true}, // past matvecWideBatch: chunks
-	)
 	forEachBackend(t, func(t *testing.T, s *gpu.Scope) {
-		for i, c := range cases {
+		for _, c := range cases {
 			if quantOnBackend(s, c.dt, c.T) {
-				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
-					saved := tune
-					defer func() { tune = saved }()
-					if i >= q8Wide {
-						tune.matvecWide = 1
-					}
-					runLinear(t, s, c, false)
-				})
+				t.Run(name(c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) { runLinear(t, s, c, false) })
 			}
 		}
 	})
@@ -402,16 +383,12 @@ func TestMatVecReduction(t *testing.T) {
 // or not at all (QWGPU_TUNE's matvec_rows, matvec_tpr, matvec_wg,
 // matvec_cpt, matvec_wide): several rows a thread group, with a row count that leaves
 // the last group partial, small and large groups, two chunks of quants a
-// thread, Q4_K and Q5_K in quads and in word chunks,
-// the float path with x staged in workgroup memory, every batch from 1 to 32 on one
-// float and one block type.
+// thread, Q4_K and Q5_K in quads and in word chunks, every batch from 1
+// to 32 on one float and one block type.
 func TestMatVecLayouts(t *testing.T) {
-	type layout struct{ r, tpr, wg, cpt, wide, xstage int }
-	// wide -1: Q4_K and Q5_K through the word chunks, not their quads; 1:
-	// Q8_0 in groups of 4 blocks too.
-	// xstage 1: the float matvec's x staged in workgroup memory (XStage);
-	// -1: not even for one token.
-	layouts := []layout{{2, 8, 64, 2, -1, 1}, {4, 16, 256, 1, 1, -1}, {3, 1, 32, 2, 0, 1}, {2, 64, 128, 1, -1, -1}, {3, 4, 64, 1, 0, 1}}
+	type layout struct{ r, tpr, wg, cpt, wide int }
+	// wide -1: Q4_K and Q5_K through the word chunks, not their quads.
+	layouts := []layout{{2, 8, 64, 2, -1}, {4, 16, 256, 1, 0}, {3, 1, 32, 2, 0}, {2, 64, 128, 1, -1}, {3, 4, 64, 1, 0}}
 	var cases []linearCase
 	for _, dt := range []weights.DType{weights.BF16, weights.F32, weights.Q4_K, weights.Q8_0, weights.Q6_K, weights.Q5_0} {
 		cols := 96
@@ -445,10 +422,9 @@ func TestMatVecLayouts(t *testing.T) {
 				if (j >= all || gl) && j%len(layouts) != i || !quantOnBackend(s, c.dt, MaxMatVecBatch) {
 					continue
 				}
-				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, l.xstage, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
+				t.Run(name(l.r, l.tpr, l.wg, l.cpt, l.wide, c.T, c.rows, c.cols, c.dt, c.epi, c.norm), func(t *testing.T) {
 					saved := tune
 					tune.matvecR, tune.matvecTPR, tune.matvecWG, tune.matvecCPT, tune.matvecWide = l.r, l.tpr, l.wg, l.cpt, l.wide
-					tune.matvecXStage = l.xstage
 					tune.matvecXReg = -1 // one token of Q4_K in these layouts, not its default XReg
 					defer func() { tune = saved }()
 					runLinear(t, s, c, false)

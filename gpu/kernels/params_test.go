@@ -79,68 +79,24 @@ func TestParseTune(t *testing.T) {
 	if tune != want {
 		t.Fatalf("got %+v, want %+v", tune, want)
 	}
-	for _, bad := range []string{"matmul=64x64", "nope=1", "bk", "chunk=x"} {
+	for _, bad := range []string{"matmul=64x64", "nope=1", "bk", "chunk=x", "matvec_wide=1", "matvec_xstage=1"} {
 		if err := parseTune(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
 }
 
-// With matvec_xstage the float matvec stages x in chunks of XC load units
-// that keep xs within 16 KiB (B · XPJ · XC vec4s ≤ 1,024), at most the row,
-// and a group's TPR threads within one chunk; without it, or on GL's small
-// arrays, x is read from memory as before.
-func TestMatVecXStageLayout(t *testing.T) {
-	saved := tune
-	defer func() { tune = saved }()
-	tune.matvecXStage = 1
-	for _, c := range []struct {
-		dt                        weights.DType
-		batch, cols, xc, xpj, tpr int
-	}{
-		{weights.BF16, 16, 1024, 32, 2, 32}, // 16 · 2 · 32 = 1,024 vec4s
-		{weights.BF16, 16, 2048, 32, 2, 32}, // TPR 64 → 32, the chunk
-		{weights.BF16, 32, 1024, 16, 2, 16},
-		{weights.BF16, 1, 1024, 128, 2, 32}, // the whole row: 128 loads
-		{weights.F32, 16, 1024, 64, 1, 64},
-		{weights.BF16, 3, 88, 16, 2, 4}, // 11 loads a row: a chunk of 16 covers it
-	} {
-		v, err := matvecVars(c.dt, Add, false, c.batch, c.cols, 1024, 4096)
+// The float matvec reads x through the caches, one token or a batch (its
+// staging in workgroup memory was removed after run 20).
+func TestMatVecReadsX(t *testing.T) {
+	for _, batch := range []int{1, 16} {
+		v, err := matvecVars(weights.BF16, SwiGLU, true, batch, 1024, 3072, 4096)
 		require.NoError(t, err)
-		require.True(t, v.XStage)
-		require.Equal(t, []int{c.xc, c.xpj, c.tpr}, []int{v.XC, v.XPJ, v.TPR}, "%v B=%d cols=%d", c.dt, c.batch, c.cols)
-		require.LessOrEqual(t, c.batch*v.XPJ*v.XC, 1024)
-		require.Equal(t, v.R*v.WG/v.TPR, v.Rows)
+		src, err := gpu.Render("matvec", v)
+		require.NoError(t, err)
+		require.Contains(t, src, "let xa = x[b * xrow + 2u * j] * na;")
+		require.NotContains(t, src, "xs[")
 	}
-	v, err := matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 4096)
-	require.NoError(t, err)
-	src, err := gpu.Render("matvec", v)
-	require.NoError(t, err)
-	require.Contains(t, src, "var<workgroup> xs: array<vec4<f32>, 1024>;")
-	require.Contains(t, src, "v = x[(i / (XPJ * XC)) * xrow + c] * nw[c];")
-	require.Contains(t, src, "let xa = xs[xo];")
-	require.NotContains(t, src, "let xa = x[b * xrow + 2u * j]")
-
-	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 256) // GL
-	require.NoError(t, err)
-	require.False(t, v.XStage)
-	// By default (since run 20) neither one token nor a batch stages x.
-	tune.matvecXStage = 0
-	v, err = matvecVars(weights.BF16, SwiGLU, true, 1, 1024, 3072, 4096)
-	require.NoError(t, err)
-	require.False(t, v.XStage)
-	tune.matvecXStage = -1
-	v, err = matvecVars(weights.BF16, SwiGLU, true, 1, 1024, 3072, 4096)
-	require.NoError(t, err)
-	require.False(t, v.XStage)
-	tune.matvecXStage = 0
-	v, err = matvecVars(weights.BF16, SwiGLU, true, 16, 1024, 3072, 4096)
-	require.NoError(t, err)
-	require.False(t, v.XStage)
-	src, err = gpu.Render("matvec", v)
-	require.NoError(t, err)
-	require.Contains(t, src, "let xa = x[b * xrow + 2u * j] * na;")
-	require.NotContains(t, src, "xs[")
 }
 
 // The matvec's measured layout defaults (run 16 on the H200): one token of
@@ -235,41 +191,27 @@ func TestMatVecXRegDefaults(t *testing.T) {
 	tune.matvecXReg, tune.matvecNorm = 0, 4
 	require.True(t, MatVecFusedNorm(weights.Q4_K, 4096, 1), "matvec_norm sets the line for every type")
 
-	// matvec_minrows and matvec_mincols keep the overrides to large
+	// matvec_minrows and matvec_mincols keep the override to large
 	// dispatches (the LM head), the rest in their defaults.
-	tune = tuneKnobs{matvecXReg: 2, matvecWide: 1, matvecMinRows: 100000, matvecMinCols: 1024}
+	tune = tuneKnobs{matvecXReg: 2, matvecMinRows: 100000, matvecMinCols: 1024}
 	for _, c := range []struct {
 		dt         weights.DType
 		cols, rows int
-		xreg, wide bool
+		xreg       bool
+		r          int
 	}{
-		{weights.Q8_0, 1024, 151936, true, false}, // XReg over Q8Wide
-		{weights.Q8_0, 1024, 99999, false, false}, // too few rows: the default chunks
-		{weights.Q8_0, 512, 151936, false, false}, // too short
-		{weights.Q4_K, 4096, 12288, true, false},  // Q4_K's own default XReg (R = 4)
+		{weights.Q8_0, 1024, 151936, true, 2},
+		{weights.Q8_0, 1024, 99999, false, 0}, // too few rows: the default chunks
+		{weights.Q8_0, 512, 151936, false, 0}, // too short
+		{weights.Q4_K, 4096, 12288, true, 4},  // Q4_K's own default XReg
 	} {
 		v, err := matvecVars(c.dt, Store, false, 1, c.cols, c.rows, 4096)
 		require.NoError(t, err)
 		require.Equal(t, c.xreg, v.XReg, "%v %dx%d XReg", c.dt, c.rows, c.cols)
-		require.Equal(t, c.wide, v.Q8Wide, "%v %dx%d Q8Wide", c.dt, c.rows, c.cols)
-		if c.dt == weights.Q8_0 {
-			require.Equal(t, "u32", v.WT, "%v %dx%d: words", c.dt, c.rows, c.cols)
-		}
 		if c.xreg {
-			want := 2
-			if c.dt == weights.Q4_K {
-				want = 4
-			}
-			require.Equal(t, want, v.Rows, "%v %dx%d rows a workgroup", c.dt, c.rows, c.cols)
+			require.Equal(t, c.r, v.Rows, "%v %dx%d rows a workgroup", c.dt, c.rows, c.cols)
 		}
 	}
-	tune.matvecXReg = 0
-	v, err = matvecVars(weights.Q8_0, Store, false, 1, 1024, 151936, 4096)
-	require.NoError(t, err)
-	require.True(t, v.Q8Wide && !v.XReg, "matvec_wide=1 with matvec_minrows: the LM head's groups")
-	v, err = matvecVars(weights.Q8_0, Store, false, 1, 1024, 3072, 4096)
-	require.NoError(t, err)
-	require.False(t, v.Q8Wide, "matvec_wide=1 with matvec_minrows: not the small matrices")
 }
 
 // The Add epilogue loads its residual at the kernel's start (PreAdd) where

@@ -16,11 +16,7 @@ import (
 // group, rows per group and workgroup size (matvecLayout); matvec_cpt the
 // consecutive chunks of quants a thread takes (1 or 2, matvecVars);
 // matvec_wide=-1 makes Q4_K and Q5_K take them too, instead of their
-// 16-byte loads (quadLoads); matvec_wide=1 gives Q8_0 its 144-byte group
-// loads (Q8Wide), off by default (slower on the H200 at 0.6B);
-// matvec_xstage=1 makes the bf16/f16/f32 matvec stage x in workgroup
-// memory, read once a workgroup (MatVecVars.XStage; the same sums); none
-// does by default since run 20 (one-token steps did before).
+// 16-byte loads (quadLoads);
 // matvec_norm=N makes decode steps of more than N rows normalise x in a
 // standalone rmsnorm before their matvecs instead of in every workgroup
 // of the matvec (matvecNormRows; 8 by default since run 17, and one token
@@ -40,9 +36,9 @@ import (
 // up to N rows (2 by default) while its partial sums stay within 64 a
 // thread and the workgroups many enough (run 19: 16 rows +1.1% at N = 4,
 // within the spread).
-// matvec_minrows=N and matvec_mincols=M keep the matvec_xreg and
-// matvec_wide=1 overrides to dispatches of at least N rows of at least M
-// values (e.g. the LM head alone), the other matrices in their defaults.
+// matvec_minrows=N and matvec_mincols=M keep the matvec_xreg override to
+// dispatches of at least N rows of at least M values (e.g. the LM head
+// alone), the other matrices in their defaults.
 // matvec_qsum=-1 makes one-token Q8_0 matvecs scale every value by its
 // block's d, as before run 15, instead of applying d to the block's sums
 // and reading the bytes without shifts (MatVecVars.Q8Sum: a different
@@ -64,7 +60,11 @@ import (
 // a probe with wrong values), and in run 19 matvec_probe, timing probes
 // with wrong values (16 rows: token 0's x for all +50%, no tree +31%, no
 // weight loads +8.5%; 8B Q4_K XReg: scales not decoded +12%, quants
-// +14%).)
+// +14%), and in run 20 matvec_xstage, x staged in workgroup memory (the
+// one-token default from run 13 to run 20, when it lost 8.6% at 8B bf16
+// and 1.1% at 0.6B; batches lost 23% in run 12), and matvec_wide=1, Q8_0
+// read in groups of 4 blocks, 144 bytes a thread (0.6B −25% in runs 10–11,
+// the 0.6B LM head alone −8.9% in run 20).)
 // attn_unroll=-1 makes attention_decode load a key row's units, and its
 // rows' values, one after another, as before run 13 (AttentionVars.AUNROLL
 // is the default: the same sums, 1.86× at depth 32K). attn_qreg=-1 makes
@@ -128,14 +128,17 @@ func parseTune(s string) error {
 			_, err = fmt.Sscanf(v, "%dx%dx%d", &t.bq, &t.lanes, &t.bk)
 		case "qkv_fused":
 			_, err = fmt.Sscanf(v, "%t", &FusedQKVDecode)
-		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_xstage", "matvec_qsum", "matvec_norm", "matvec_xreg", "matvec_xg", "matvec_xfold", "matvec_red1", "matvec_maxr", "matvec_minrows", "matvec_mincols", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
+		case "bk", "chunk", "attn_splits", "attn_lanes", "attn_unroll", "attn_qreg", "matvec_tpr", "matvec_rows", "matvec_wg", "matvec_cpt", "matvec_wide", "matvec_qsum", "matvec_norm", "matvec_xreg", "matvec_xg", "matvec_xfold", "matvec_red1", "matvec_maxr", "matvec_minrows", "matvec_mincols", "qkv_tpr", "qkv_wg", "rmsnorm_wg", "argmax_chunk":
 			if _, err = fmt.Sscanf(v, "%d", &n); err == nil {
 				*map[string]*int{"bk": &tune.matmulBK, "chunk": &tune.decodeChunk, "attn_splits": &tune.decodeSplits, "attn_lanes": &tune.decodeLanes, "attn_unroll": &tune.decodeUnroll, "attn_qreg": &tune.decodeQReg,
-					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_xstage": &tune.matvecXStage, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_xreg": &tune.matvecXReg, "matvec_xg": &tune.matvecXG, "matvec_xfold": &tune.matvecXFold, "matvec_red1": &tune.matvecRed1, "matvec_maxr": &tune.matvecMaxR, "matvec_minrows": &tune.matvecMinRows, "matvec_mincols": &tune.matvecMinCols,
+					"matvec_tpr": &tune.matvecTPR, "matvec_rows": &tune.matvecR, "matvec_wg": &tune.matvecWG, "matvec_cpt": &tune.matvecCPT, "matvec_wide": &tune.matvecWide, "matvec_qsum": &tune.matvecQSum, "matvec_norm": &tune.matvecNorm, "matvec_xreg": &tune.matvecXReg, "matvec_xg": &tune.matvecXG, "matvec_xfold": &tune.matvecXFold, "matvec_red1": &tune.matvecRed1, "matvec_maxr": &tune.matvecMaxR, "matvec_minrows": &tune.matvecMinRows, "matvec_mincols": &tune.matvecMinCols,
 					"qkv_tpr": &tune.qkvTPR, "qkv_wg": &tune.qkvWG, "rmsnorm_wg": &tune.rmsnormWG, "argmax_chunk": &tune.argmaxChunk}[k] = n
 			}
 		default:
 			return fmt.Errorf("unknown key %q", k)
+		}
+		if k == "matvec_wide" && n > 0 {
+			return fmt.Errorf("matvec_wide=%d: Q8_0's groups of 4 blocks were removed after run 20; -1 is the value left", n)
 		}
 		if err != nil {
 			return fmt.Errorf("%s=%s: %v", k, v, err)

@@ -16,8 +16,7 @@ import (
 // alone, for batches on the matvec path (2, 3, 10, and kernels.MaxMatVecBatch)
 // and on the matmul path (one more), with sequences at different
 // positions in their own slots, and greedy continuations stay identical;
-// and so with the matvec's x staged in workgroup memory (matvec_xstage)
-// and with standalone norms in front of a batch's matvecs (matvec_norm).
+// and so with standalone norms in front of a batch's matvecs (matvec_norm).
 func TestBatchedDecodeMatchesSingle(t *testing.T) {
 	d := testDevice(t)
 	g := loadGolden(t, "gqa-untied-extremek-f32")
@@ -27,7 +26,6 @@ func TestBatchedDecodeMatchesSingle(t *testing.T) {
 		batch int
 	}
 	runs := []run{{"", 2}, {"", 3}, {"", 10}, {"", kernels.MaxMatVecBatch}, {"", kernels.MaxMatVecBatch + 1},
-		{"matvec_xstage=1", 3}, {"matvec_xstage=1", kernels.MaxMatVecBatch},
 		{"matvec_norm=1", 3}, {"matvec_norm=32", 10}}
 	for _, r := range runs {
 		batch, name := r.batch, fmt.Sprint(r.batch)
