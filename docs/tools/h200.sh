@@ -31,7 +31,8 @@
 # 8B quantizations), `red1def` 133 s (warm), `check q8par serve06` 59 s, all with their starts
 # but red1def; the probes and normred are in git history (ed13e13, 8d9bf37). Run 20: `q8x` 31 s,
 # `q8prof` 29 s (warm), `q8stage q4norm` 364 s (two 8B quantizations, 120-129 s each), `hoist
-# check` 393 s, `unstaged` 274 s, `attnshort` 81 s, each after a start of 60-90 s.
+# check` 393 s, `unstaged` 274 s, `attnshort` 81 s, each after a start of 60-90 s; the parts
+# that measured x staging (q8stage, hoist, unstaged) are in git history (f77c6af), the knob removed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -54,10 +55,9 @@ for part in "$@"; do
 		# golden models validated on this build (issue 13: validate passes on the speed build)
 		show $q info
 		show $q bench --shape 0.6B -p 512 -n 128 --parallel 16 --profile
-		# one-token steps stage x by default since run 13: against not staging, same lease;
-		# and the fused qkv's 32 workgroups with more threads, or fewer lanes a row
+		# the fused qkv's 32 workgroups with more threads, or fewer lanes a row
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 \
-			--tune ';matvec_xstage=-1;qkv_wg=512;qkv_wg=1024;qkv_tpr=16;qkv_wg=1024,qkv_tpr=16'
+			--tune ';qkv_wg=512;qkv_wg=1024;qkv_tpr=16;qkv_wg=1024,qkv_tpr=16'
 		for g in testdata/golden/*/; do
 			show $q validate --model "$g" --golden "$g/golden.safetensors"
 		done ;;
@@ -138,18 +138,12 @@ for part in "$@"; do
 		done ;;
 	q8x) # 0.6B Q8_0 one token in the x-in-registers layout with fused norms (matvec_norm=8:
 		# run 18's XReg sweep for Q8_0 had standalone norms, which alone lost 10.4%), everywhere and
-		# only where it may pay: the LM head (matvec_minrows), o and down (matvec_mincols); the LM
-		# head's 144-byte groups (matvec_wide=1); then bf16, the reference (issue 11: Q8_0 >= bf16)
+		# only where it may pay: the LM head (matvec_minrows), o and down (matvec_mincols); then
+		# bf16, the reference (issue 11: Q8_0 >= bf16; run 20 also ran the LM head's 144-byte
+		# groups, matvec_wide=1, since removed)
 		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 3 \
-			--tune ';matvec_xreg=4,matvec_norm=8;matvec_xreg=2,matvec_norm=8;matvec_xreg=4,matvec_norm=8,matvec_minrows=100000;matvec_xreg=2,matvec_norm=8,matvec_minrows=100000;matvec_xreg=8,matvec_norm=8,matvec_minrows=100000;matvec_xreg=4,matvec_norm=8,matvec_mincols=2048;matvec_wide=1,matvec_minrows=100000'
+			--tune ';matvec_xreg=4,matvec_norm=8;matvec_xreg=2,matvec_norm=8;matvec_xreg=4,matvec_norm=8,matvec_minrows=100000;matvec_xreg=2,matvec_norm=8,matvec_minrows=100000;matvec_xreg=8,matvec_norm=8,matvec_minrows=100000;matvec_xreg=4,matvec_norm=8,matvec_mincols=2048'
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 ;;
-	q8stage) # 0.6B Q8_0 one token with x staged in workgroup memory (XStage for Q8Sum, the
-		# default since run 20) against x through the caches (matvec_xstage=-1), and bf16, two
-		# alternating pairs of processes (issue 11: Q8_0 >= bf16)
-		for i in 1 2; do
-			show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5 --tune ';matvec_xstage=-1'
-			show $q bench --shape 0.6B -p 0 -n 128 --reps 5
-		done ;;
 	q4norm) # 8B Q4_K with rmsnorm's weights loaded before its reduction (this build) against the
 		# build before it (.bin2); in the same process rmsnorm with 128, 512 and 1,024 threads and
 		# XReg's loads two rows at a time; then 8B bf16, the ratio's reference (issue 11)
@@ -157,35 +151,18 @@ for part in "$@"; do
 			--tune ';rmsnorm_wg=128;rmsnorm_wg=512;rmsnorm_wg=1024;matvec_xg=2'
 		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3
 		show $q bench --shape 8B -p 0 -n 128 --reps 3 ;;
-	hoist) # the one-token step's late loads moved early (the fused norm's sum after the
-		# loop, qkv_norm_rope's norm weights and RoPE factors first, the Add epilogue's residual
-		# first): this build against the one before it (.bin2), 0.6B bf16 and Q8_0, 8B bf16 and
-		# Q4_K (issue 11's ratios; issue 13's 0.6B tg128)
-		# (bf16 also without x staged: the staging is the last wait before the weights' loads)
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 5 --tune ';matvec_xstage=-1'
-		show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 5
-		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
-		show .bin2/qwgpu bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
-		show $q bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
-		show .bin2/qwgpu bench --shape 8B -p 0 -n 128 --reps 3
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3
-		show .bin2/qwgpu bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 ;;
-	unstaged) # one-token matvecs without x staged (the default since run 20) against staged
-		# (matvec_xstage=1), in this build and in the build before the latency hoists (.bin2,
-		# where staging is the default and matvec_xstage=-1 turns it off): 0.6B and 8B bf16;
-		# then 0.6B Q8_0 and 8B Q4_K, issue 11's ratios against this build's bf16
-		show $q bench --shape 0.6B -p 0 -n 128 --reps 5 --tune ';matvec_xstage=1'
-		show .bin2/qwgpu bench --shape 0.6B -p 0 -n 128 --reps 5 --tune ';matvec_xstage=-1'
-		show $q bench --shape 0.6B --dtype q8_0 -p 0 -n 128 --reps 5
-		show $q bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=1'
-		show .bin2/qwgpu bench --shape 8B -p 0 -n 128 --reps 3 --tune ';matvec_xstage=-1'
-		show $q bench --shape 8B --dtype q4_k -p 0 -n 128 --reps 3 ;;
 	attnshort) # decode attention at tg128's short contexts (keys <= 128: one tile of 128 rows,
 		# so 8 workgroups a layer at 0.6B and 8B, and no combine): tiles of 64, 32 and 16 rows
 		# (more workgroups, and the combine once keys pass a tile) and 8 or 2 lanes a key row
 		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 \
 			--tune ';chunk=64;chunk=32;chunk=16;attn_lanes=8;attn_lanes=2;chunk=32,attn_lanes=8'
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 --tune ';chunk=64;chunk=32' ;;
+	bfsweep) # the bf16 one-token matvec's lanes and rows without x staged (its layouts were
+		# tuned with staging, run 16; staging removed after run 20), 0.6B and 8B
+		show $q bench --shape 0.6B -p 0 -n 128 --reps 3 \
+			--tune ';matvec_tpr=16;matvec_tpr=64;matvec_tpr=128;matvec_maxr=4;matvec_rows=1;matvec_wg=128'
+		show $q bench --shape 8B -p 0 -n 128 --reps 2 \
+			--tune ';matvec_tpr=16;matvec_tpr=64;matvec_maxr=4;matvec_rows=1;matvec_wg=128' ;;
 	bf8b) # 8B bf16 alone: the reference for q4k's ratio in the same lease
 		show $q bench --shape 8B -p 0 -n 128 --reps 2 ;;
 	check) # validate on this build: the golden models against transformers, and the quantized
@@ -234,7 +211,7 @@ for part in "$@"; do
 			show $q bench --shape $s -p 512 -n 128 --reps 3 -d 32768 --kv-dtype f16
 		done ;;
 	*)
-		echo "unknown part $part: want base, q8x, q8stage, q4norm, hoist, unstaged, attnshort, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
+		echo "unknown part $part: want base, q8x, q4norm, attnshort, bfsweep, q4k, xreg, bf8b, check, q8, q8prof, bf16, x16, x16prof, serve06, serve8b, gqa4 or sizes" >&2
 		exit 2 ;;
 	esac
 done
