@@ -474,8 +474,8 @@ func xregRows(dt weights.DType, cols, rows int) int {
 	return 0
 }
 
-// tuneApplies says whether the matvec_xreg override reaches a dispatch of rows rows of cols values (matvec_minrows,
-// matvec_mincols).
+// tuneApplies says whether the matvec_xreg override reaches a dispatch of
+// rows rows of cols values (matvec_minrows, matvec_mincols).
 func tuneApplies(cols, rows int) bool {
 	return rows >= tune.matvecMinRows && cols >= tune.matvecMinCols
 }

@@ -238,6 +238,7 @@ func TestMatVecPreAdd(t *testing.T) {
 	} {
 		v, err := matvecVars(c.dt, c.epi, false, c.batch, c.cols, 1024, c.redCap)
 		require.NoError(t, err)
+		require.Equal(t, c.red1, v.Red1, "%v %s B=%d redCap=%d: Red1", c.dt, c.epi, c.batch, c.redCap)
 		require.Equal(t, c.pre, v.PreAdd, "%v %s B=%d cols=%d redCap=%d (R %d, TPR %d, RC %d, rounds %v)", c.dt, c.epi, c.batch, c.cols, c.redCap, v.R, v.TPR, v.RC, v.Rounds)
 		src, err := gpu.Render("matvec", v)
 		require.NoError(t, err)
